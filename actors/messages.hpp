@@ -1,0 +1,181 @@
+#pragma once
+
+// Every type that crosses an actor boundary. Each has an `inspect` overload
+// (CAF 0.17 form) and a type ID in actors/type_ids.hpp, and a serialization
+// round trip in tests/unit/messages_test.cpp: any actor may live on another
+// node. Times are Unix epoch milliseconds; JSON travels as text.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+namespace herald {
+
+/// A notification as stored. Optional text fields are empty when absent.
+struct notification {
+  std::string id;              // time-ordered UUID (v7), assigned by the node
+  std::string tenant_id;
+  std::string channel;         // email | sms | push | webhook
+  std::string to;
+  std::string subject;
+  std::string body;
+  std::string data;            // JSON object text, "" when absent
+  std::string priority;        // high | normal | low
+  int64_t send_at_ms = 0;      // 0 = as soon as possible
+  std::string provider;        // pinned provider, "" = any
+  std::string status;          // see API.md "Statuses"
+  int32_t attempts = 0;
+  std::string last_error;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  std::string idempotency_key; // "" when none
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, notification& x) {
+  return f(caf::meta::type_name("notification"), x.id, x.tenant_id, x.channel,
+           x.to, x.subject, x.body, x.data, x.priority, x.send_at_ms,
+           x.provider, x.status, x.attempts, x.last_error, x.created_at_ms,
+           x.updated_at_ms, x.idempotency_key);
+}
+
+/// A tenant and its settings (admin API).
+struct tenant {
+  std::string id;
+  std::string name;
+  int32_t rate_per_sec = 0;          // 0 = node default
+  int32_t burst = 0;                 // 0 = node default
+  std::vector<std::string> channels; // allowed channels, empty = all
+  std::string webhook_secret;        // whsec_<base64>
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant& x) {
+  return f(caf::meta::type_name("tenant"), x.id, x.name, x.rate_per_sec,
+           x.burst, x.channels, x.webhook_secret, x.created_at_ms,
+           x.updated_at_ms);
+}
+
+/// Answer of an upsert: the tenant and whether it was created just now.
+struct tenant_put_result {
+  tenant value;
+  bool created = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant_put_result& x) {
+  return f(caf::meta::type_name("tenant_put_result"), x.value, x.created);
+}
+
+/// What the store knows about an API key: enough to authenticate a request.
+struct key_record {
+  std::string key_id;
+  std::string key_hash; // hex SHA-256 of the whole key
+  bool revoked = false;
+  tenant owner;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_record& x) {
+  return f(caf::meta::type_name("key_record"), x.key_id, x.key_hash,
+           x.revoked, x.owner);
+}
+
+/// A notification handed to a sender, with what it needs to deliver it.
+struct delivery_job {
+  notification n;
+  int64_t fence = 0;          // lease fencing token; outcomes must match it
+  std::string signing_secret; // the tenant's whsec_ secret
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delivery_job& x) {
+  return f(caf::meta::type_name("delivery_job"), x.n, x.fence,
+           x.signing_secret);
+}
+
+/// The result of one delivery attempt, reported by a sender.
+struct delivery_outcome {
+  std::string id;           // notification id
+  std::string tenant_id;
+  int64_t fence = 0;
+  std::string outcome;      // delivered | failed
+  int32_t http_status = 0;  // 0 when there was no HTTP answer
+  std::string error;        // "" on success
+  std::string node;
+  std::string provider;     // e.g. the webhook endpoint scheme://host:port
+  int64_t started_at_ms = 0;
+  int64_t duration_us = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delivery_outcome& x) {
+  return f(caf::meta::type_name("delivery_outcome"), x.id, x.tenant_id,
+           x.fence, x.outcome, x.http_status, x.error, x.node, x.provider,
+           x.started_at_ms, x.duration_us);
+}
+
+/// One row of delivery_attempts.
+struct attempt {
+  std::string notification_id;
+  int32_t number = 0;       // 1-based
+  int64_t at_ms = 0;
+  std::string node;
+  std::string provider;
+  std::string outcome;      // delivered | failed
+  int32_t http_status = 0;
+  std::string error;
+  int64_t duration_us = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, attempt& x) {
+  return f(caf::meta::type_name("attempt"), x.notification_id, x.number,
+           x.at_ms, x.node, x.provider, x.outcome, x.http_status, x.error,
+           x.duration_us);
+}
+
+/// Filters of GET /v1/notifications.
+struct notification_query {
+  std::string tenant_id;
+  std::string status;  // "" = any
+  std::string channel; // "" = any
+  std::string cursor;  // id of the last item of the previous page, "" = start
+  int32_t limit = 50;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, notification_query& x) {
+  return f(caf::meta::type_name("notification_query"), x.tenant_id, x.status,
+           x.channel, x.cursor, x.limit);
+}
+
+/// One page of a listing, newest first.
+struct notification_page {
+  std::vector<notification> items;
+  std::string next_cursor; // "" = no more
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, notification_page& x) {
+  return f(caf::meta::type_name("notification_page"), x.items, x.next_cursor);
+}
+
+/// A common answer to the admin endpoint's `inspect` request.
+struct actor_info {
+  std::string kind;  // e.g. "store", "sender-pool"
+  std::string key;   // e.g. the channel, the provider, "" for singletons
+  std::string node;
+  std::string state; // a JSON object as text
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_info& x) {
+  return f(caf::meta::type_name("actor_info"), x.kind, x.key, x.node, x.state);
+}
+
+} // namespace herald

@@ -1,0 +1,129 @@
+#pragma once
+
+// Herald's PostgreSQL access: plain blocking code, no CAF. Each instance owns
+// one connection and is used by exactly one thread at a time (a detached store
+// worker actor). Connectivity problems throw `db_unavailable_error` and leave
+// the instance reconnecting on its next call; every write is one transaction,
+// so a failure never leaves half a record behind.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "actors/messages.hpp"
+
+namespace pqxx {
+class connection;
+}
+
+namespace herald {
+
+/// The database cannot be reached (connection refused, lost, shutting down).
+struct db_unavailable_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Lease settings for inserts and claims.
+struct lease_spec {
+  std::string owner;     // node name; "" = insert unleased ('accepted')
+  int64_t ttl_ms = 60000;
+};
+
+/// Statuses that are not terminal (work still to do).
+/// accepted: durable, held by nobody; queued: held by a node (leased).
+class pg_store {
+public:
+  explicit pg_store(std::string url);
+  ~pg_store();
+
+  pg_store(const pg_store&) = delete;
+  pg_store& operator=(const pg_store&) = delete;
+
+  /// Applies missing migrations (persistence/migrations.hpp) in one
+  /// transaction per migration under a session advisory lock, so several
+  /// nodes may start at once. Records versions in schema_migrations.
+  void migrate();
+
+  /// True if a trivial query succeeds (reconnecting if needed).
+  bool ping();
+
+  // -- notifications ----------------------------------------------------------
+
+  /// Inserts all rows in ONE transaction with COPY (pqxx::stream_to).
+  /// With a lease owner the rows are stored as status 'queued', leased to
+  /// that owner until now + ttl with fence 1; otherwise as 'accepted' with no
+  /// lease and fence 0. Returns once committed (synchronous_commit on).
+  /// The caller has filled id, tenant_id, channel, to, subject, body, data,
+  /// priority, send_at_ms, provider, created_at_ms, idempotency_key.
+  void insert_notifications(const std::vector<notification>& xs,
+                            const lease_spec& lease);
+
+  /// One notification of a tenant, or nullopt (also for other tenants' ids
+  /// and for ids that are not UUIDs).
+  std::optional<notification> get_notification(const std::string& tenant_id,
+                                                const std::string& id);
+
+  /// Newest first (ORDER BY id DESC: ids are time-ordered); `cursor` is the
+  /// id of the last item already seen; limit is clamped to 1..200.
+  notification_page list_notifications(const notification_query& q);
+
+  /// Attempts of one notification of a tenant, oldest first; nullopt when
+  /// the notification does not exist for this tenant.
+  std::optional<std::vector<attempt>>
+  list_attempts(const std::string& tenant_id, const std::string& id);
+
+  /// Claims up to `limit` due, non-terminal notifications whose lease is
+  /// free or expired (or, with `reclaim_own`, held by `lease.owner`: a node
+  /// restarting takes back what its previous incarnation held). Sets status
+  /// 'queued', lease_owner, lease_until = now + ttl, fence = fence + 1, using
+  /// FOR UPDATE SKIP LOCKED so concurrent claimers never share a row.
+  /// Returns the jobs with the tenant's signing secret, oldest first.
+  std::vector<delivery_job> claim(const lease_spec& lease, int limit,
+                                  bool reclaim_own);
+
+  /// Extends the lease of every non-terminal row held by `lease.owner`.
+  /// Returns the number of rows renewed.
+  int64_t renew_leases(const lease_spec& lease);
+
+  /// Records outcomes in one transaction: one delivery_attempts row per
+  /// outcome (always: the attempt happened), and for outcomes whose fence
+  /// still matches the row: status (delivered | failed), attempts + 1,
+  /// last_error, updated_at, delivered_at, lease cleared. Returns how many
+  /// outcomes were fenced out (a newer holder owns the row).
+  int64_t record_outcomes(const std::vector<delivery_outcome>& xs);
+
+  // -- tenants and keys ------------------------------------------------------
+
+  /// Creates the tenant (with `x.webhook_secret`) or updates name,
+  /// rate_per_sec, burst and channels of an existing one (the secret and
+  /// created_at stay). Returns the stored tenant and whether it was created.
+  tenant_put_result put_tenant(const tenant& x);
+
+  std::optional<tenant> get_tenant(const std::string& id);
+
+  /// Stores a new key (only its hash). False if the tenant does not exist.
+  bool create_key(const std::string& tenant_id, const std::string& key_id,
+                  const std::string& key_hash);
+
+  /// Marks a key revoked. False if no such key for this tenant.
+  bool revoke_key(const std::string& tenant_id, const std::string& key_id);
+
+  /// The key with its tenant, or nullopt.
+  std::optional<key_record> lookup_key(const std::string& key_id);
+
+  // -- counters for /metrics and /admin --------------------------------------
+
+  /// Number of notifications per status (non-zero ones only).
+  std::vector<std::pair<std::string, int64_t>> count_by_status();
+
+private:
+  pqxx::connection& conn();
+
+  std::string url_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+} // namespace herald
