@@ -6,6 +6,7 @@
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/is_error_code_enum.hpp>
+#include <caf/make_message.hpp>
 
 namespace herald {
 

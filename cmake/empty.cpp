@@ -1,0 +1,1 @@
+// Keeps every per-folder library non-empty while a folder is being filled.
