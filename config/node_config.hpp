@@ -1,0 +1,97 @@
+#pragma once
+
+// A node's configuration: the option schema (names as in API.md), parsing of
+// the INI file and of --name=value arguments, and strict validation. CAF's own
+// INI reader ignores wrong types and unknown keys silently, so Herald reads
+// its options itself and fails loudly, naming the option.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace herald {
+
+using millis = std::chrono::milliseconds;
+
+struct node_config {
+  // herald.node.*
+  std::string node_name;                 // herald.node.name (default: host name)
+  std::vector<std::string> roles;        // herald.node.roles ["ingest","worker"]
+  // herald.api.*
+  std::string api_host = "0.0.0.0";      // herald.api.host
+  uint16_t api_port = 8080;              // herald.api.port (0 = pick a free port)
+  int api_threads = 128;                 // herald.api.threads (one per open connection)
+  int64_t api_max_body_bytes = 1 << 20;  // herald.api.max-body-bytes
+  millis api_request_timeout{10000};     // herald.api.request-timeout
+  // herald.admin.*
+  std::string admin_host = "127.0.0.1";  // herald.admin.host
+  uint16_t admin_port = 9090;            // herald.admin.port (0 = pick a free port)
+  std::string admin_token;               // herald.admin.token ("" = admin endpoint off)
+  // herald.db.*
+  std::string db_url;                    // herald.db.url (required)
+  int db_workers = 4;                    // herald.db.workers (connections for reads/updates)
+  int db_writers = 2;                    // herald.db.writers (group-commit connections)
+  int db_max_batch = 2000;               // herald.db.max-batch (rows per group commit)
+  // herald.cluster.*
+  uint16_t cluster_port = 0;             // herald.cluster.port
+  std::vector<std::string> cluster_seeds;// herald.cluster.seeds
+  // herald.delivery.*
+  millis lease_ttl{60000};               // herald.delivery.lease-ttl
+  int queue_capacity = 20000;            // herald.delivery.queue-capacity (per node, in memory)
+  millis sweep_interval{1000};           // herald.delivery.sweep-interval
+  // herald.channels.webhook.*
+  int webhook_pool_size = 32;            // herald.channels.webhook.pool-size
+  millis webhook_timeout{10000};         // herald.channels.webhook.timeout
+  // herald.retry.* (used by the retry scheduler)
+  millis retry_base_delay{1000};         // herald.retry.base-delay
+  millis retry_max_delay{3600000};       // herald.retry.max-delay
+  int retry_max_attempts = 8;            // herald.retry.max-attempts
+  // herald.breaker.*
+  int breaker_failure_threshold = 5;     // herald.breaker.failure-threshold
+  millis breaker_open_timeout{30000};    // herald.breaker.open-timeout
+  int breaker_half_open_probes = 1;      // herald.breaker.half-open-probes
+  // herald.tenants.* (defaults for tenants without their own values)
+  int tenant_default_rate = 1000;        // herald.tenants.default-rate (per second)
+  int tenant_default_burst = 2000;       // herald.tenants.default-burst
+  // herald.log.*
+  std::string log_level = "info";        // herald.log.level: debug|info|warn|error
+  // herald.scheduler.*
+  int scheduler_threads = 0;             // herald.scheduler.threads (0 = number of cores)
+};
+
+/// One documented option.
+struct option_spec {
+  std::string name;     // canonical dotted name, e.g. "herald.db.url"
+  std::string type;     // string | int | bool | duration | port | string-list
+  std::string fallback; // the default as text ("" = none)
+  std::string help;
+};
+
+/// Every option, in the order `herald --help` prints them.
+const std::vector<option_spec>& option_specs();
+
+/// What parsing the command line produced.
+struct parse_outcome {
+  node_config cfg;
+  bool help = false;          // --help / -h was given: print help_text(), exit 0
+  std::string error;          // non-empty: print it, exit non-zero
+  std::string config_file;    // the file that was read ("" = none)
+};
+
+/// Parses `herald [--config-file=PATH] [--name=value ...] [--help]`.
+/// Command-line values override file values. Any unknown option or key, a
+/// value of the wrong type or range, a missing file or a missing
+/// herald.db.url gives an error that names the option (and the file:line for
+/// file entries).
+parse_outcome parse_command_line(int argc, const char* const* argv);
+
+/// Parses INI text as a file would be read (for tests); `origin` names it in
+/// errors. Values already in `cfg` are overridden.
+std::string apply_ini(node_config& cfg, const std::string& text,
+                      const std::string& origin);
+
+/// The --help text: usage plus every option with type, default and meaning.
+std::string help_text();
+
+} // namespace herald

@@ -1,0 +1,72 @@
+#pragma once
+
+// JSON codecs of the REST API: validation of submissions, the JSON shape of
+// notifications and attempts, problem+json (RFC 9457), RFC 3339 times and
+// notification ids. Plain functions, no CAF, no I/O.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/messages.hpp"
+
+namespace herald {
+
+/// One invalid field of a request (problem+json `errors` entry).
+struct field_error {
+  std::string field;   // JSON name, e.g. "to" or "data"
+  std::string message; // what is wrong, for a human
+};
+
+/// Result of parsing a submission body.
+struct submission {
+  notification n;                  // channel, to, subject, body, data,
+                                   // priority, send_at_ms, provider filled
+  std::string malformed;           // non-empty: not JSON / not an object (400)
+  std::vector<field_error> errors; // non-empty: invalid fields (422)
+};
+
+/// Validates one submission per API.md. `now_ms` bounds send_at sanity.
+submission parse_submission(std::string_view body);
+
+/// Validates an already parsed JSON value as one submission (used by the
+/// batch endpoint for each item; field names are prefixed by `prefix`, e.g.
+/// "items[3].").
+submission parse_submission_json(const nlohmann::json& j,
+                                 const std::string& prefix = "");
+
+/// API representation of a notification (GET answers).
+nlohmann::json to_json(const notification& n);
+
+/// API representation of one attempt.
+nlohmann::json to_json(const attempt& a);
+
+/// The webhook payload POSTed to receivers (body of the signed request).
+std::string webhook_payload(const notification& n);
+
+/// An application/problem+json document.
+std::string problem_json(int status, const std::string& title,
+                         const std::string& detail,
+                         const std::vector<field_error>& errors = {});
+
+/// RFC 3339 with millisecond precision in UTC, e.g. 2026-11-21T10:00:00.123Z.
+std::string format_rfc3339(int64_t ms);
+
+/// Parses RFC 3339 (with 'Z' or a numeric offset, optional fraction).
+std::optional<int64_t> parse_rfc3339(std::string_view text);
+
+/// A new time-ordered UUID (version 7, RFC 9562), lowercase hex with dashes.
+/// Monotonic within this process, safe to call from many threads.
+std::string new_notification_id();
+
+/// True if `text` is a UUID in canonical lowercase/uppercase 8-4-4-4-12 form.
+bool is_uuid(std::string_view text);
+
+/// Unix epoch milliseconds now (system clock).
+int64_t now_ms();
+
+} // namespace herald
