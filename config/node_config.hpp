@@ -17,7 +17,7 @@ using millis = std::chrono::milliseconds;
 struct node_config {
   // herald.node.*
   std::string node_name;                 // herald.node.name (default: host name)
-  std::vector<std::string> roles;        // herald.node.roles ["ingest","worker"]
+  std::vector<std::string> roles{"ingest", "worker"}; // herald.node.roles
   // herald.api.*
   std::string api_host = "0.0.0.0";      // herald.api.host
   uint16_t api_port = 8080;              // herald.api.port (0 = pick a free port)
@@ -93,5 +93,26 @@ std::string apply_ini(node_config& cfg, const std::string& text,
 
 /// The --help text: usage plus every option with type, default and meaning.
 std::string help_text();
+
+/// Checks a complete configuration: every value in range, herald.db.url set,
+/// options that must agree with each other. "" or one line per problem, each
+/// naming the option. parse_command_line calls it; code that builds a
+/// node_config by hand (tests, tools) may too.
+std::string validate(const node_config& cfg);
+
+namespace detail {
+
+// The value parsers behind every option, exposed so tests can reach types no
+// option uses yet (bool). Each returns "" or what is wrong with `text`.
+// `in_file` selects the file syntax: strings quoted, lists only as ["a", "b"].
+std::string parse_int(const std::string& text, int64_t& out);
+std::string parse_bool(const std::string& text, bool& out);
+std::string parse_duration(const std::string& text, millis& out);
+std::string parse_string(const std::string& text, bool in_file,
+                         std::string& out);
+std::string parse_string_list(const std::string& text, bool in_file,
+                              std::vector<std::string>& out);
+
+} // namespace detail
 
 } // namespace herald

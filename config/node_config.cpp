@@ -1,0 +1,1096 @@
+#include "config/node_config.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include <unistd.h>
+
+namespace herald {
+
+namespace {
+
+// -- value parsers ------------------------------------------------------------
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+std::string trim(const std::string& s) {
+  size_t b = 0;
+  size_t e = s.size();
+  while (b < e && is_space(s[b]))
+    ++b;
+  while (e > b && is_space(s[e - 1]))
+    --e;
+  return s.substr(b, e - b);
+}
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+         || (c >= '0' && c <= '9');
+}
+
+bool is_name_char(char c) {
+  return is_alnum(c) || c == '-' || c == '_' || c == '.';
+}
+
+// A dotted name as CAF would accept it: starts with a letter or digit, no
+// empty component.
+bool is_valid_name(const std::string& s) {
+  if (s.empty() || !is_alnum(s.front()) || s.back() == '.')
+    return false;
+  if (s.find("..") != std::string::npos)
+    return false;
+  return std::all_of(s.begin(), s.end(), is_name_char);
+}
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default: out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// Reads a quoted string starting at s[pos] == '"' with CAF's escapes. On
+// success, `pos` points past the closing quote.
+std::string read_quoted(const std::string& s, size_t& pos, std::string& out) {
+  out.clear();
+  for (size_t i = pos + 1; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '"') {
+      pos = i + 1;
+      return {};
+    }
+    if (c == '\n')
+      return "string not closed before the end of the line";
+    if (c != '\\') {
+      out += c;
+      continue;
+    }
+    if (++i == s.size())
+      break;
+    switch (s[i]) {
+      case '"': out += '"'; break;
+      case '\\': out += '\\'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      default:
+        return std::string{"unknown escape sequence \\"} + s[i]
+               + " in a string (allowed: \\\" \\\\ \\n \\r \\t)";
+    }
+  }
+  return "string not closed (missing \")";
+}
+
+std::string format_duration(millis d) {
+  auto n = d.count();
+  if (n != 0 && n % 3600000 == 0)
+    return std::to_string(n / 3600000) + "h";
+  if (n != 0 && n % 60000 == 0)
+    return std::to_string(n / 60000) + "min";
+  if (n != 0 && n % 1000 == 0)
+    return std::to_string(n / 1000) + "s";
+  return std::to_string(n) + "ms";
+}
+
+std::string format_list(const std::vector<std::string>& xs) {
+  std::string out = "[";
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (i > 0)
+      out += ", ";
+    out += quote(xs[i]);
+  }
+  return out + "]";
+}
+
+// Levenshtein distance, for "did you mean" hints.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
+                         diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string last_component(const std::string& name) {
+  auto dot = name.rfind('.');
+  return dot == std::string::npos ? name : name.substr(dot + 1);
+}
+
+} // namespace
+
+namespace detail {
+
+std::string parse_int(const std::string& text, int64_t& out) {
+  auto s = trim(text);
+  size_t i = 0;
+  bool negative = false;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-'))
+    negative = s[i++] == '-';
+  if (i == s.size())
+    return "expected an integer, got " + quote(text);
+  // Accumulate negatively so INT64_MIN parses too.
+  int64_t acc = 0;
+  constexpr auto lowest = std::numeric_limits<int64_t>::min();
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    if (c < '0' || c > '9')
+      return "expected an integer, got " + quote(text);
+    int digit = c - '0';
+    if (acc < (lowest + digit) / 10)
+      return "integer " + s + " is too large";
+    acc = acc * 10 - digit;
+  }
+  if (!negative) {
+    if (acc == lowest)
+      return "integer " + s + " is too large";
+    acc = -acc;
+  }
+  out = acc;
+  return {};
+}
+
+std::string parse_bool(const std::string& text, bool& out) {
+  auto s = trim(text);
+  if (s == "true") {
+    out = true;
+    return {};
+  }
+  if (s == "false") {
+    out = false;
+    return {};
+  }
+  return "expected true or false, got " + quote(text);
+}
+
+std::string parse_duration(const std::string& text, millis& out) {
+  static constexpr const char* expected
+    = "expected a duration such as 500ms, 30s, 5min or 1h "
+      "(units: ns, us, ms, s, min, h)";
+  auto s = trim(text);
+  size_t unit_pos = 0;
+  if (unit_pos < s.size() && (s[unit_pos] == '+' || s[unit_pos] == '-'))
+    ++unit_pos;
+  while (unit_pos < s.size() && s[unit_pos] >= '0' && s[unit_pos] <= '9')
+    ++unit_pos;
+  int64_t n = 0;
+  if (!parse_int(s.substr(0, unit_pos), n).empty())
+    return std::string{expected} + ", got " + quote(text);
+  auto unit = s.substr(unit_pos);
+  if (unit.empty())
+    return "duration " + quote(text)
+           + " has no unit (use ns, us, ms, s, min or h, e.g. 30s)";
+  int64_t mul = 0; // ms per unit
+  int64_t div = 0; // units per ms
+  if (unit == "ns")
+    div = 1000000;
+  else if (unit == "us")
+    div = 1000;
+  else if (unit == "ms")
+    mul = 1;
+  else if (unit == "s")
+    mul = 1000;
+  else if (unit == "min")
+    mul = 60000;
+  else if (unit == "h")
+    mul = 3600000;
+  else
+    return "unknown duration unit " + quote(unit) + " in " + quote(text)
+           + " (use ns, us, ms, s, min or h)";
+  if (div != 0) {
+    // Herald counts in milliseconds: silently rounding 500us to 0 or 1500us
+    // to 1ms would hide a mistake.
+    if (n % div != 0)
+      return "duration " + s + " is not a whole number of milliseconds";
+    out = millis{n / div};
+    return {};
+  }
+  if (n > std::numeric_limits<int64_t>::max() / mul
+      || n < std::numeric_limits<int64_t>::min() / mul)
+    return "duration " + s + " is too large";
+  out = millis{n * mul};
+  return {};
+}
+
+std::string parse_string(const std::string& text, bool in_file,
+                         std::string& out) {
+  auto s = in_file ? trim(text) : text;
+  if (!s.empty() && s.front() == '"' && (in_file || s.size() >= 2)) {
+    size_t pos = 0;
+    std::string tmp;
+    if (auto err = read_quoted(s, pos, tmp); !err.empty())
+      return err;
+    if (pos != s.size()) {
+      if (!in_file) { // not one quoted string after all: take it literally
+        out = text;
+        return {};
+      }
+      return "unexpected text after the closing quote: " + s.substr(pos);
+    }
+    out = std::move(tmp);
+    return {};
+  }
+  // Without echoing the value: it may be a password or a connection string.
+  if (in_file)
+    return "strings must be quoted in the config file (\"...\")";
+  out = text;
+  return {};
+}
+
+std::string parse_string_list(const std::string& text, bool in_file,
+                              std::vector<std::string>& out) {
+  auto s = trim(text);
+  std::vector<std::string> result;
+  if (s.empty() || s.front() != '[') {
+    if (in_file)
+      return "expected a list such as [\"a\", \"b\"], got " + quote(text);
+    // Command line: comma-separated, each item optionally quoted.
+    if (s.empty()) {
+      out.clear();
+      return {};
+    }
+    std::stringstream in{s};
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      item = trim(item);
+      if (item.empty())
+        return "empty item in list " + quote(text);
+      std::string value;
+      if (auto err = parse_string(item, false, value); !err.empty())
+        return err;
+      result.push_back(std::move(value));
+    }
+    if (s.back() == ',')
+      return "empty item in list " + quote(text);
+    out = std::move(result);
+    return {};
+  }
+  // [ item, item, ... ] with an optional trailing comma, as CAF allows.
+  size_t pos = 1;
+  auto skip_ws = [&] {
+    while (pos < s.size() && is_space(s[pos]))
+      ++pos;
+  };
+  for (;;) {
+    skip_ws();
+    if (pos == s.size())
+      return "list not closed (missing ])";
+    if (s[pos] == ']')
+      break;
+    std::string value;
+    if (s[pos] == '"') {
+      if (auto err = read_quoted(s, pos, value); !err.empty())
+        return err;
+    } else if (in_file) {
+      return "list items must be quoted strings, e.g. [\"a\", \"b\"]";
+    } else {
+      auto end = s.find_first_of(",]", pos);
+      if (end == std::string::npos)
+        return "list not closed (missing ])";
+      value = trim(s.substr(pos, end - pos));
+      if (value.empty())
+        return "empty item in list " + quote(text);
+      pos = end;
+    }
+    result.push_back(std::move(value));
+    skip_ws();
+    if (pos < s.size() && s[pos] == ',') {
+      ++pos;
+      continue;
+    }
+    if (pos < s.size() && s[pos] == ']')
+      break;
+    return "expected , or ] in list " + quote(text);
+  }
+  if (pos + 1 != s.size())
+    return "unexpected text after the list: " + s.substr(pos + 1);
+  out = std::move(result);
+  return {};
+}
+
+} // namespace detail
+
+namespace {
+
+// -- the option table ----------------------------------------------------------
+
+struct option_def {
+  std::string name;
+  std::string type;
+  std::string help;
+  // Parses `text` into the field; "" or the problem. Range checks included,
+  // so the error can carry the file line.
+  std::function<std::string(node_config&, const std::string& text,
+                            bool in_file)>
+    assign;
+  // "" or what is wrong with the field's current value.
+  std::function<std::string(const node_config&)> check;
+  // The field's value as the config file would spell it.
+  std::function<std::string(const node_config&)> show;
+  // Overrides show() for the default in the help ("" = use show()).
+  std::string fallback_text;
+};
+
+std::string range_text(int64_t lo, int64_t hi) {
+  return std::to_string(lo) + ".." + std::to_string(hi);
+}
+
+template <class T>
+option_def int_option(std::string name, T node_config::*field, int64_t lo,
+                      int64_t hi, std::string help) {
+  option_def d;
+  d.name = std::move(name);
+  d.type = "int";
+  d.help = std::move(help) + " (" + range_text(lo, hi) + ")";
+  d.check = [=](const node_config& cfg) -> std::string {
+    auto v = static_cast<int64_t>(cfg.*field);
+    if (v < lo || v > hi)
+      return std::to_string(v) + " is out of range (" + range_text(lo, hi)
+             + ")";
+    return {};
+  };
+  d.assign = [=](node_config& cfg, const std::string& text, bool) {
+    int64_t v = 0;
+    if (auto err = detail::parse_int(text, v); !err.empty())
+      return err;
+    if (v < lo || v > hi)
+      return std::to_string(v) + " is out of range (" + range_text(lo, hi)
+             + ")";
+    cfg.*field = static_cast<T>(v);
+    return std::string{};
+  };
+  d.show = [=](const node_config& cfg) { return std::to_string(cfg.*field); };
+  return d;
+}
+
+option_def port_option(std::string name, uint16_t node_config::*field,
+                       std::string help) {
+  option_def d;
+  d.name = std::move(name);
+  d.type = "port";
+  d.help = std::move(help);
+  d.check = [](const node_config&) { return std::string{}; };
+  d.assign = [=](node_config& cfg, const std::string& text, bool) {
+    int64_t v = 0;
+    if (!detail::parse_int(text, v).empty())
+      return "expected a port number (0..65535), got " + quote(text);
+    if (v < 0 || v > 65535)
+      return "port " + std::to_string(v) + " is out of range (0..65535)";
+    cfg.*field = static_cast<uint16_t>(v);
+    return std::string{};
+  };
+  d.show = [=](const node_config& cfg) { return std::to_string(cfg.*field); };
+  return d;
+}
+
+// Durations of zero make no sense for any option Herald has; the upper bound
+// catches unit slips (1000h for 1000s) and keeps time arithmetic far from
+// overflow.
+constexpr millis max_duration{30LL * 24 * 3600 * 1000};
+
+option_def duration_option(std::string name, millis node_config::*field,
+                           std::string help) {
+  option_def d;
+  d.name = std::move(name);
+  d.type = "duration";
+  d.help = std::move(help);
+  auto in_range = [](millis v) -> std::string {
+    if (v.count() <= 0)
+      return "must be greater than zero, got " + format_duration(v);
+    if (v > max_duration)
+      return format_duration(v) + " is out of range (at most "
+             + format_duration(max_duration) + ")";
+    return {};
+  };
+  d.check = [=](const node_config& cfg) { return in_range(cfg.*field); };
+  d.assign = [=](node_config& cfg, const std::string& text, bool) {
+    millis v{0};
+    if (auto err = detail::parse_duration(text, v); !err.empty())
+      return err;
+    if (auto err = in_range(v); !err.empty())
+      return err;
+    cfg.*field = v;
+    return std::string{};
+  };
+  d.show = [=](const node_config& cfg) { return format_duration(cfg.*field); };
+  return d;
+}
+
+// `valid` says what is wrong with a candidate value, or "".
+option_def
+string_option(std::string name, std::string node_config::*field,
+              std::function<std::string(const std::string&)> valid,
+              std::string help) {
+  option_def d;
+  d.name = std::move(name);
+  d.type = "string";
+  d.help = std::move(help);
+  d.check = [=](const node_config& cfg) { return valid(cfg.*field); };
+  d.assign = [=](node_config& cfg, const std::string& text, bool in_file) {
+    std::string v;
+    if (auto err = detail::parse_string(text, in_file, v); !err.empty())
+      return err;
+    if (auto err = valid(v); !err.empty())
+      return err;
+    cfg.*field = std::move(v);
+    return std::string{};
+  };
+  d.show = [=](const node_config& cfg) { return quote(cfg.*field); };
+  return d;
+}
+
+option_def
+list_option(std::string name, std::vector<std::string> node_config::*field,
+            std::function<std::string(const std::vector<std::string>&)> valid,
+            std::string help) {
+  option_def d;
+  d.name = std::move(name);
+  d.type = "string-list";
+  d.help = std::move(help);
+  d.check = [=](const node_config& cfg) { return valid(cfg.*field); };
+  d.assign = [=](node_config& cfg, const std::string& text, bool in_file) {
+    std::vector<std::string> v;
+    if (auto err = detail::parse_string_list(text, in_file, v); !err.empty())
+      return err;
+    if (auto err = valid(v); !err.empty())
+      return err;
+    cfg.*field = std::move(v);
+    return std::string{};
+  };
+  d.show = [=](const node_config& cfg) { return format_list(cfg.*field); };
+  return d;
+}
+
+std::string any_string(const std::string&) {
+  return {};
+}
+
+std::string non_empty(const std::string& s) {
+  return s.empty() ? "must not be empty" : "";
+}
+
+std::string valid_log_level(const std::string& s) {
+  if (s == "debug" || s == "info" || s == "warn" || s == "error")
+    return {};
+  return "unknown log level " + quote(s) + " (use debug, info, warn or error)";
+}
+
+std::string valid_db_url(const std::string& s) {
+  if (trim(s).empty())
+    return "missing, but required: a node never runs without its database "
+           "(set url = \"postgresql://...\" under [herald.db] or pass "
+           "--herald.db.url=...)";
+  return {};
+}
+
+std::string valid_roles(const std::vector<std::string>& roles) {
+  if (roles.empty())
+    return "needs at least one role (ingest, worker)";
+  for (size_t i = 0; i < roles.size(); ++i) {
+    if (roles[i] != "ingest" && roles[i] != "worker")
+      return "unknown role " + quote(roles[i]) + " (use ingest, worker)";
+    if (std::find(roles.begin(), roles.begin() + i, roles[i])
+        != roles.begin() + i)
+      return "role " + quote(roles[i]) + " is listed twice";
+  }
+  return {};
+}
+
+std::string valid_seeds(const std::vector<std::string>& seeds) {
+  for (auto& seed : seeds) {
+    auto colon = seed.rfind(':');
+    auto bad = "seed " + quote(seed) + " is not \"host:port\"";
+    if (colon == std::string::npos || colon == 0)
+      return bad;
+    int64_t port = 0;
+    if (!detail::parse_int(seed.substr(colon + 1), port).empty()
+        || seed.substr(colon + 1).find_first_of("+- ") != std::string::npos)
+      return bad;
+    if (port < 1 || port > 65535)
+      return "seed " + quote(seed) + " has port out of range (1..65535)";
+  }
+  return {};
+}
+
+std::vector<option_def> make_options() {
+  using c = node_config;
+  std::vector<option_def> xs;
+  auto add = [&](option_def d) { xs.push_back(std::move(d)); };
+  add(string_option("herald.node.name", &c::node_name, non_empty,
+                    "unique name of this node in the cluster"));
+  xs.back().fallback_text = "host name";
+  add(list_option("herald.node.roles", &c::roles, valid_roles,
+                  "services this node runs: ingest (REST API), worker "
+                  "(delivery)"));
+  add(string_option("herald.api.host", &c::api_host, non_empty,
+                    "address the REST ingestion API listens on"));
+  add(port_option("herald.api.port", &c::api_port,
+                  "port of the REST ingestion API (0 = pick a free port)"));
+  add(int_option("herald.api.threads", &c::api_threads, 1, 4096,
+                 "HTTP threads, one per open connection"));
+  add(int_option("herald.api.max-body-bytes", &c::api_max_body_bytes, 1024,
+                 int64_t{1} << 30,
+                 "largest request body accepted; larger ones get 413"));
+  add(duration_option("herald.api.request-timeout", &c::api_request_timeout,
+                      "time limit for answering one REST request"));
+  add(string_option("herald.admin.host", &c::admin_host, non_empty,
+                    "address the admin endpoint listens on"));
+  add(port_option("herald.admin.port", &c::admin_port,
+                  "port of the admin endpoint (0 = pick a free port)"));
+  add(string_option("herald.admin.token", &c::admin_token, any_string,
+                    "bearer token for /admin (\"\" = admin endpoint off)"));
+  add(string_option("herald.db.url", &c::db_url, valid_db_url,
+                    "PostgreSQL: libpq connection string or URI (required)"));
+  xs.back().fallback_text = "none (required)";
+  add(int_option("herald.db.workers", &c::db_workers, 1, 256,
+                 "database connections for reads and status updates"));
+  add(int_option("herald.db.writers", &c::db_writers, 1, 64,
+                 "group-commit connections that make accepted work durable"));
+  add(int_option("herald.db.max-batch", &c::db_max_batch, 1, 100000,
+                 "most rows written by one group commit"));
+  add(port_option("herald.cluster.port", &c::cluster_port,
+                  "port this node publishes on for other nodes "
+                  "(0 = single node)"));
+  add(list_option("herald.cluster.seeds", &c::cluster_seeds, valid_seeds,
+                  "\"host:port\" of other nodes to join"));
+  add(duration_option("herald.delivery.lease-ttl", &c::lease_ttl,
+                      "how long a node owns claimed work before another node "
+                      "may take it over"));
+  add(int_option("herald.delivery.queue-capacity", &c::queue_capacity, 1,
+                 10000000, "notifications held in memory per node"));
+  add(duration_option("herald.delivery.sweep-interval", &c::sweep_interval,
+                      "how often due and orphaned work is picked up from the "
+                      "database"));
+  add(int_option("herald.channels.webhook.pool-size", &c::webhook_pool_size, 1,
+                 4096, "concurrent webhook deliveries of this node"));
+  add(duration_option("herald.channels.webhook.timeout", &c::webhook_timeout,
+                      "time limit of one webhook delivery attempt"));
+  add(duration_option("herald.retry.base-delay", &c::retry_base_delay,
+                      "first retry delay; doubles per attempt, full jitter"));
+  add(duration_option("herald.retry.max-delay", &c::retry_max_delay,
+                      "upper bound of one retry delay"));
+  add(int_option("herald.retry.max-attempts", &c::retry_max_attempts, 1, 1000,
+                 "delivery attempts before a notification is dead-lettered"));
+  add(int_option("herald.breaker.failure-threshold",
+                 &c::breaker_failure_threshold, 1, 1000000,
+                 "consecutive failures that open a provider's breaker"));
+  add(duration_option("herald.breaker.open-timeout", &c::breaker_open_timeout,
+                      "how long an open breaker rejects before it probes"));
+  add(int_option("herald.breaker.half-open-probes",
+                 &c::breaker_half_open_probes, 1, 1000,
+                 "trial deliveries let through while half-open"));
+  add(int_option("herald.tenants.default-rate", &c::tenant_default_rate, 1,
+                 10000000,
+                 "accepted notifications per second, for tenants without "
+                 "their own rate"));
+  add(int_option("herald.tenants.default-burst", &c::tenant_default_burst, 1,
+                 100000000,
+                 "token bucket size, for tenants without their own burst"));
+  add(string_option("herald.log.level", &c::log_level, valid_log_level,
+                    "debug, info, warn or error"));
+  add(int_option("herald.scheduler.threads", &c::scheduler_threads, 0, 1024,
+                 "CAF scheduler threads, 0 = number of cores"));
+  return xs;
+}
+
+const std::vector<option_def>& options() {
+  static const auto xs = make_options();
+  return xs;
+}
+
+const option_def* find_option(const std::string& name) {
+  for (auto& d : options())
+    if (d.name == name)
+      return &d;
+  return nullptr;
+}
+
+// "unknown option X (did you mean Y?)": the closest name within three edits,
+// else the only option whose last component matches (`[db] url` → herald.db.url).
+std::string unknown_option(const std::string& name, const std::string& prefix) {
+  const option_def* best = nullptr;
+  size_t best_distance = 4;
+  for (auto& d : options()) {
+    auto dist = edit_distance(name, d.name);
+    if (dist < best_distance) {
+      best = &d;
+      best_distance = dist;
+    }
+  }
+  if (best == nullptr) {
+    auto last = last_component(name);
+    for (auto& d : options()) {
+      if (last_component(d.name) != last)
+        continue;
+      if (best != nullptr) {
+        best = nullptr;
+        break;
+      }
+      best = &d;
+    }
+  }
+  std::string out = "unknown option " + prefix + name;
+  if (best != nullptr)
+    out += " (did you mean " + prefix + best->name + "?)";
+  return out;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0)
+    return {};
+  return buf;
+}
+
+std::string join_lines(const std::vector<std::string>& xs) {
+  std::string out;
+  for (auto& x : xs) {
+    if (!out.empty())
+      out += '\n';
+    out += x;
+  }
+  return out;
+}
+
+// -- INI reader -----------------------------------------------------------------
+
+// Reads CAF 0.17's INI dialect, limited to what Herald's options use, and
+// reports every problem with its line instead of skipping it.
+class ini_reader {
+public:
+  ini_reader(node_config& cfg, const std::string& text, std::string origin)
+    : cfg_(cfg), text_(text), origin_(std::move(origin)) {
+    // Windows line ends: the '\r' would otherwise end up in values.
+    text_.erase(std::remove(text_.begin(), text_.end(), '\r'), text_.end());
+  }
+
+  std::vector<std::string> run() {
+    while (pos_ < text_.size()) {
+      skip_blanks();
+      if (pos_ == text_.size())
+        break;
+      char c = text_[pos_];
+      if (c == '\n') {
+        next_line();
+      } else if (c == ';' || c == '#') {
+        skip_line();
+      } else if (c == '[') {
+        section_line();
+      } else {
+        key_line();
+      }
+    }
+    return std::move(errors_);
+  }
+
+private:
+  void skip_blanks() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t'))
+      ++pos_;
+  }
+
+  void next_line() {
+    ++pos_;
+    ++line_;
+  }
+
+  // Skips the rest of the line including its '\n'.
+  void skip_line() {
+    while (pos_ < text_.size() && text_[pos_] != '\n')
+      ++pos_;
+    if (pos_ < text_.size())
+      next_line();
+  }
+
+  bool at_line_end() const {
+    return pos_ == text_.size() || text_[pos_] == '\n' || text_[pos_] == ';'
+           || text_[pos_] == '#';
+  }
+
+  void fail(int line, const std::string& what) {
+    errors_.push_back(origin_ + ":" + std::to_string(line) + ": " + what);
+  }
+
+  // After a header or value only blanks and a comment may follow.
+  bool expect_line_end(int line, const std::string& what) {
+    skip_blanks();
+    if (at_line_end()) {
+      skip_line();
+      return true;
+    }
+    fail(line, "unexpected text after " + what + ": "
+                 + text_.substr(pos_, text_.find('\n', pos_) - pos_));
+    skip_line();
+    return false;
+  }
+
+  void section_line() {
+    int line = line_;
+    auto close = text_.find_first_of("]\n", pos_);
+    if (close == std::string::npos || text_[close] != ']') {
+      fail(line, "malformed section header (missing ])");
+      skip_line();
+      return;
+    }
+    auto name = trim(text_.substr(pos_ + 1, close - pos_ - 1));
+    pos_ = close + 1;
+    if (!is_valid_name(name)) {
+      fail(line, "malformed section name " + quote(name)
+                   + " (expected e.g. [herald.db])");
+      // Its keys would only repeat the error as unknown options.
+      bad_section_ = true;
+      skip_line();
+      return;
+    }
+    section_ = name;
+    bad_section_ = false;
+    expect_line_end(line, "the section header");
+  }
+
+  void key_line() {
+    int line = line_;
+    auto start = pos_;
+    while (pos_ < text_.size() && is_name_char(text_[pos_]))
+      ++pos_;
+    auto key = text_.substr(start, pos_ - start);
+    skip_blanks();
+    if (key.empty() || pos_ == text_.size() || text_[pos_] != '=') {
+      auto end = text_.find('\n', start);
+      fail(line, "malformed line (expected key = value): "
+                   + text_.substr(start, end - start));
+      skip_line();
+      return;
+    }
+    ++pos_; // '='
+    if (!is_valid_name(key)) {
+      fail(line, "malformed key " + quote(key));
+      skip_line();
+      return;
+    }
+    skip_blanks();
+    auto name = section_.empty() ? key : section_ + "." + key;
+    if (at_line_end()) {
+      fail(line, name + ": missing value");
+      skip_line();
+      return;
+    }
+    std::string raw;
+    if (!scan_value(line, name, raw)) {
+      skip_line();
+      return;
+    }
+    if (!expect_line_end(line, "the value of " + name))
+      return;
+    if (bad_section_)
+      return;
+    if (section_.empty()) {
+      fail(line, "key " + quote(key)
+                   + " is outside of any section (put it under a "
+                     "[section] header, e.g. [herald.db])");
+      return;
+    }
+    apply(line, name, raw);
+  }
+
+  // Reads one value: a quoted string, a list (may span lines, may hold
+  // comments) or a bare token (numbers, bools, durations).
+  bool scan_value(int line, const std::string& name, std::string& raw) {
+    char c = text_[pos_];
+    if (c == '"') {
+      std::string ignored;
+      auto start = pos_;
+      if (auto err = read_quoted(text_, pos_, ignored); !err.empty()) {
+        fail(line, name + ": " + err);
+        return false;
+      }
+      raw = text_.substr(start, pos_ - start);
+      return true;
+    }
+    if (c == '[') {
+      raw = "[";
+      ++pos_;
+      while (pos_ < text_.size()) {
+        char x = text_[pos_];
+        if (x == ']') {
+          raw += x;
+          ++pos_;
+          return true;
+        }
+        if (x == '"') {
+          std::string ignored;
+          auto start = pos_;
+          if (auto err = read_quoted(text_, pos_, ignored); !err.empty()) {
+            fail(line_, name + ": " + err);
+            return false;
+          }
+          raw += text_.substr(start, pos_ - start);
+          continue;
+        }
+        if (x == ';' || x == '#') {
+          while (pos_ < text_.size() && text_[pos_] != '\n')
+            ++pos_;
+          continue;
+        }
+        if (x == '\n') {
+          // A section header below a list without its ']' would otherwise
+          // close it; report the list and keep the header.
+          auto next = text_.find_first_not_of(" \t", pos_ + 1);
+          if (next != std::string::npos && text_[next] == '[') {
+            fail(line, name + ": list not closed (missing ])");
+            return false;
+          }
+          ++line_;
+        }
+        raw += x;
+        ++pos_;
+      }
+      fail(line, name + ": list not closed (missing ])");
+      return false;
+    }
+    auto start = pos_;
+    while (pos_ < text_.size() && !is_space(text_[pos_])
+           && text_[pos_] != ';' && text_[pos_] != '#')
+      ++pos_;
+    raw = text_.substr(start, pos_ - start);
+    return true;
+  }
+
+  void apply(int line, const std::string& name, const std::string& raw) {
+    auto d = find_option(name);
+    if (d == nullptr) {
+      fail(line, unknown_option(name, ""));
+      return;
+    }
+    if (auto i = seen_.find(name); i != seen_.end()) {
+      fail(line, name + " is set twice (first at " + origin_ + ":"
+                   + std::to_string(i->second) + ")");
+      return;
+    }
+    seen_.emplace(name, line);
+    if (auto err = d->assign(cfg_, raw, true); !err.empty())
+      fail(line, name + ": " + err);
+  }
+
+  node_config& cfg_;
+  std::string text_;
+  std::string origin_;
+  size_t pos_ = 0;
+  int line_ = 1;
+  std::string section_;
+  bool bad_section_ = false;
+  std::map<std::string, int> seen_;
+  std::vector<std::string> errors_;
+};
+
+} // namespace
+
+// -- public interface -----------------------------------------------------------
+
+const std::vector<option_spec>& option_specs() {
+  static const auto specs = [] {
+    std::vector<option_spec> xs;
+    node_config defaults;
+    for (auto& d : options()) {
+      auto fallback = d.fallback_text.empty() ? d.show(defaults)
+                                              : d.fallback_text;
+      xs.push_back(option_spec{d.name, d.type, fallback, d.help});
+    }
+    return xs;
+  }();
+  return specs;
+}
+
+std::string apply_ini(node_config& cfg, const std::string& text,
+                      const std::string& origin) {
+  return join_lines(ini_reader{cfg, text, origin}.run());
+}
+
+std::string validate(const node_config& cfg) {
+  std::vector<std::string> errors;
+  for (auto& d : options())
+    if (auto err = d.check(cfg); !err.empty())
+      errors.push_back(d.name + ": " + err);
+  if (cfg.retry_base_delay > cfg.retry_max_delay)
+    errors.push_back("herald.retry.base-delay ("
+                     + format_duration(cfg.retry_base_delay)
+                     + ") must not exceed herald.retry.max-delay ("
+                     + format_duration(cfg.retry_max_delay) + ")");
+  // Two listeners on one port: the second bind would fail at startup.
+  std::pair<const char*, uint16_t> ports[] = {
+    {"herald.api.port", cfg.api_port},
+    {"herald.admin.port", cfg.admin_port},
+    {"herald.cluster.port", cfg.cluster_port},
+  };
+  for (size_t i = 0; i < 3; ++i)
+    for (size_t j = i + 1; j < 3; ++j)
+      if (ports[i].second != 0 && ports[i].second == ports[j].second)
+        errors.push_back(std::string{ports[i].first} + " and " + ports[j].first
+                         + " are both " + std::to_string(ports[i].second));
+  return join_lines(errors);
+}
+
+parse_outcome parse_command_line(int argc, const char* const* argv) {
+  parse_outcome result;
+  std::vector<std::string> errors;
+  // Reported after the file's errors, in the order the user reads them.
+  std::vector<std::string> cli_errors;
+  // Options given on the command line, in order, applied after the file.
+  std::vector<std::pair<const option_def*, std::string>> overrides;
+  bool have_config_file = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i] != nullptr ? argv[i] : "";
+    if (arg == "--help" || arg == "-h" || arg == "-?") {
+      result.help = true;
+      continue;
+    }
+    if (arg.compare(0, 2, "--") != 0 || arg.size() == 2) {
+      cli_errors.push_back("unexpected argument " + quote(arg)
+                           + " (options look like --name=value; see --help)");
+      continue;
+    }
+    auto eq = arg.find('=');
+    auto name = arg.substr(2, eq == std::string::npos ? eq : eq - 2);
+    bool has_value = eq != std::string::npos;
+    auto value = has_value ? arg.substr(eq + 1) : std::string{};
+    if (name == "config-file") {
+      if (have_config_file)
+        cli_errors.push_back("--config-file is given twice");
+      else if (value.empty())
+        cli_errors.push_back("--config-file needs a path: --config-file=PATH");
+      have_config_file = true;
+      result.config_file = value;
+      continue;
+    }
+    auto d = find_option(name);
+    if (d == nullptr) {
+      cli_errors.push_back("command line: " + unknown_option(name, "--"));
+      continue;
+    }
+    if (!has_value) {
+      if (d->type != "bool") {
+        cli_errors.push_back("command line: --" + name + " needs a value: --"
+                             + name + "=VALUE");
+        continue;
+      }
+      value = "true";
+    }
+    auto same = [&](auto& o) { return o.first == d; };
+    if (std::any_of(overrides.begin(), overrides.end(), same)) {
+      cli_errors.push_back("command line: --" + name + " is given twice");
+      continue;
+    }
+    overrides.emplace_back(d, value);
+  }
+  if (result.help) {
+    // Help must work before anything is configured.
+    result.cfg.node_name = host_name();
+    return result;
+  }
+  if (have_config_file && !result.config_file.empty()) {
+    auto& path = result.config_file;
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      errors.push_back("cannot read config file " + path + ": is a directory");
+    } else {
+      errno = 0;
+      std::ifstream in{path, std::ios::binary};
+      auto open_errno = errno;
+      std::ostringstream buf;
+      if (in)
+        buf << in.rdbuf();
+      if (!in || in.bad()) {
+        errors.push_back("cannot read config file " + path + ": "
+                         + (open_errno != 0 ? std::strerror(open_errno)
+                                            : "read error"));
+      } else if (auto err = apply_ini(result.cfg, buf.str(), path);
+                 !err.empty()) {
+        errors.push_back(err);
+      }
+    }
+  }
+  errors.insert(errors.end(), cli_errors.begin(), cli_errors.end());
+  bool name_given = false;
+  for (auto& [d, value] : overrides) {
+    if (auto err = d->assign(result.cfg, value, false); !err.empty())
+      errors.push_back("command line: --" + d->name + ": " + err);
+    name_given = name_given || d->name == "herald.node.name";
+  }
+  if (result.cfg.node_name.empty() && !name_given)
+    result.cfg.node_name = host_name();
+  // Required and cross-option checks only make sense once every value parsed;
+  // before that they would mostly repeat the errors above.
+  if (errors.empty())
+    if (auto err = validate(result.cfg); !err.empty())
+      errors.push_back(err);
+  result.error = join_lines(errors);
+  return result;
+}
+
+std::string help_text() {
+  std::ostringstream out;
+  out << "Usage: herald --config-file=PATH [--OPTION=VALUE ...]\n"
+         "       herald --help\n"
+         "\n"
+         "Starts one Herald node. Options come from the INI file given with\n"
+         "--config-file (section = everything before the last dot, e.g.\n"
+         "[herald.db] url = \"...\") and from --OPTION=VALUE arguments, which\n"
+         "override the file. Unknown options, wrong types and out-of-range\n"
+         "values stop the node. herald.db.url is required.\n"
+         "\n"
+         "Values:\n"
+         "  string       \"text\" (quotes optional on the command line)\n"
+         "  int          42\n"
+         "  bool         true or false\n"
+         "  duration     500ms, 30s, 5min, 1h (units ns, us, ms, s, min, h)\n"
+         "  port         0..65535\n"
+         "  string-list  [\"a\", \"b\"] (on the command line also a,b)\n"
+         "\n"
+         "Options:\n";
+  auto& specs = option_specs();
+  size_t w_name = 6;
+  size_t w_type = 4;
+  size_t w_default = 7;
+  for (auto& s : specs) {
+    w_name = std::max(w_name, s.name.size());
+    w_type = std::max(w_type, s.type.size());
+    w_default = std::max(w_default, s.fallback.size());
+  }
+  auto row = [&](const std::string& a, const std::string& b,
+                 const std::string& c, const std::string& d) {
+    out << "  " << a << std::string(w_name - a.size() + 2, ' ') << b
+        << std::string(w_type - b.size() + 2, ' ') << c
+        << std::string(w_default - c.size() + 2, ' ') << d << '\n';
+  };
+  row("OPTION", "TYPE", "DEFAULT", "MEANING");
+  for (auto& s : specs)
+    row(s.name, s.type, s.fallback, s.help);
+  return out.str();
+}
+
+} // namespace herald
