@@ -1,0 +1,427 @@
+// herald-test-links: herald_channels
+#define CAF_SUITE fake_provider
+
+#include <caf/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <ctime>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spawn.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "channels/webhook_client.hpp"
+#include "channels/webhook_signature.hpp"
+
+#include <caf/test/unit_test_impl.hpp>
+
+extern char** environ;
+
+using namespace herald;
+using namespace std::chrono_literals;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+namespace {
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+const std::string secret_a = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const std::string secret_b = webhook::new_webhook_secret();
+
+int64_t now_s() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
+
+header_list signed_headers(const std::string& secret, const std::string& id,
+                           const std::string& body, int64_t ts = now_s()) {
+  return {{"webhook-id", id},
+          {"webhook-timestamp", std::to_string(ts)},
+          {"webhook-signature", webhook::sign(secret, id, ts, body)}};
+}
+
+// Polls `f` until it returns true or `timeout` passes: waits on a condition
+// instead of guessing how long it takes.
+template <class F>
+bool eventually(F f, milliseconds timeout = 10s) {
+  auto deadline = steady_clock::now() + timeout;
+  for (;;) {
+    if (f())
+      return true;
+    if (steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// errno of a plain TCP connect to 127.0.0.1:port (0 = connected).
+int connect_errno(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int err = rc == 0 ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
+// The fake-provider binary as a child process; its ports are read from the
+// lines it prints on stdout.
+class provider_process {
+public:
+  explicit provider_process(std::vector<std::string> args) {
+    args.insert(args.begin(), HERALD_FAKE_PROVIDER);
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int fds[2];
+    CAF_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    auto rc = posix_spawn(&pid_, HERALD_FAKE_PROVIDER, &actions, nullptr,
+                          argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(fds[1]);
+    out_ = fds[0];
+    CAF_REQUIRE_EQUAL(rc, 0);
+  }
+
+  ~provider_process() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (out_ >= 0)
+      ::close(out_);
+  }
+
+  // Reads stdout until both port lines arrived; false on EOF or timeout.
+  bool read_ports(milliseconds timeout = 10s) {
+    auto deadline = steady_clock::now() + timeout;
+    std::string buf;
+    while (port == 0 || control_port == 0) {
+      auto left = std::chrono::duration_cast<milliseconds>(deadline
+                                                           - steady_clock::now());
+      if (left <= 0ms)
+        return false;
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+        continue;
+      char chunk[256];
+      auto n = ::read(out_, chunk, sizeof chunk);
+      if (n <= 0)
+        return false;
+      buf.append(chunk, static_cast<size_t>(n));
+      size_t nl;
+      while ((nl = buf.find('\n')) != std::string::npos) {
+        auto line = buf.substr(0, nl);
+        buf.erase(0, nl + 1);
+        output += line + "\n";
+        parse_port(line, "fake-provider: webhooks on 127.0.0.1:", port);
+        parse_port(line, "fake-provider: control on 127.0.0.1:", control_port);
+      }
+    }
+    return true;
+  }
+
+  // Waits for the process to end by itself; its exit code, -1 on timeout or
+  // a signal.
+  int wait_exit(milliseconds timeout = 10s) {
+    int status = 0;
+    auto ended = eventually(
+      [&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
+    if (!ended)
+      return -1;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  // SIGTERM and wait: the exit code (0 = clean stop).
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    return wait_exit();
+  }
+
+  int port = 0;
+  int control_port = 0;
+  std::string output;
+
+private:
+  static void parse_port(const std::string& line, const std::string& prefix,
+                         int& out) {
+    if (line.rfind(prefix, 0) == 0)
+      out = std::stoi(line.substr(prefix.size()));
+  }
+
+  pid_t pid_ = -1;
+  int out_ = -1;
+};
+
+struct fixture {
+  provider_process proc{{"--port=0", "--control-port=0", "--secret=" + secret_a,
+                         "--secret=" + secret_b, "--threads=16"}};
+  std::unique_ptr<webhook_client> client = std::make_unique<webhook_client>(5s);
+  std::unique_ptr<httplib::Client> control;
+
+  fixture() {
+    CAF_REQUIRE(proc.read_ports());
+    control = std::make_unique<httplib::Client>("127.0.0.1", proc.control_port);
+    control->set_connection_timeout(5s);
+    control->set_read_timeout(5s);
+  }
+
+  ~fixture() {
+    // Close our keep-alive connection first: the provider waits for idle
+    // connections when it stops.
+    client.reset();
+    CAF_CHECK_EQUAL(proc.terminate(), 0);
+  }
+
+  std::string url(const std::string& path = "/hook") const {
+    return "http://127.0.0.1:" + std::to_string(proc.port) + path;
+  }
+
+  post_result deliver(const std::string& id, const std::string& body = "{}",
+                      const std::string& secret = secret_a) {
+    return client->post(url(), signed_headers(secret, id, body), body,
+                       "application/json");
+  }
+
+  json stats(bool ids = false) {
+    auto res = control->Get(ids ? "/stats?ids=1" : "/stats");
+    CAF_REQUIRE(res);
+    CAF_REQUIRE_EQUAL(res->status, 200);
+    return json::parse(res->body);
+  }
+
+  // POST /control; returns the status and fills `body`.
+  int set_faults(const std::string& payload, json* body = nullptr) {
+    auto res = control->Post("/control", payload, "application/json");
+    CAF_REQUIRE(res);
+    if (body)
+      *body = json::parse(res->body, nullptr, false);
+    return res->status;
+  }
+};
+
+} // namespace
+
+CAF_TEST(bad command lines fail with a message) {
+  for (auto bad : {"--port=abc", "--port=70000", "--bogus=1", "--secret=nope!",
+                   "positional"}) {
+    provider_process proc{{bad}};
+    CAF_CHECK_EQUAL(proc.wait_exit(), 2);
+  }
+}
+
+CAF_TEST_FIXTURE_SCOPE(fake_provider_tests, fixture)
+
+CAF_TEST(signed deliveries are counted by id) {
+  for (int i = 0; i < 5; ++i) {
+    auto res = deliver("msg_" + std::to_string(i), R"({"n":1})");
+    CAF_CHECK_EQUAL(res.http_status, 200);
+    CAF_CHECK_EQUAL(res.error, "");
+  }
+  // A redelivery of msg_0, signed with the other (rotated) secret.
+  CAF_CHECK_EQUAL(deliver("msg_0", "{}", secret_b).http_status, 200);
+  auto s = stats(true);
+  CAF_CHECK_EQUAL(s["received"].get<int64_t>(), 6);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 6);
+  CAF_CHECK_EQUAL(s["unique"].get<int64_t>(), 5);
+  CAF_CHECK_EQUAL(s["duplicates"].get<int64_t>(), 1);
+  CAF_CHECK_EQUAL(s["bad_signature"].get<int64_t>(), 0);
+  CAF_CHECK_EQUAL(s["failed_injected"].get<int64_t>(), 0);
+  CAF_CHECK_EQUAL(s["refusing"].get<bool>(), false);
+  CAF_CHECK_EQUAL(s["ids"]["msg_0"].get<int64_t>(), 2);
+  CAF_CHECK_EQUAL(s["ids"]["msg_4"].get<int64_t>(), 1);
+  CAF_CHECK(!stats().contains("ids"));
+}
+
+CAF_TEST(bad and missing signatures are rejected with 401) {
+  auto body = std::string{R"({"x":1})"};
+  // No signature headers at all.
+  CAF_CHECK_EQUAL(client->post(url(), {}, body, "application/json").http_status,
+                  401);
+  // Signed with a secret the provider does not know.
+  CAF_CHECK_EQUAL(client
+                    ->post(url(),
+                          signed_headers(webhook::new_webhook_secret(), "m1",
+                                         body),
+                          body, "application/json")
+                    .http_status,
+                  401);
+  // Signed body differs from the sent one.
+  CAF_CHECK_EQUAL(client
+                    ->post(url(), signed_headers(secret_a, "m2", body),
+                          R"({"x":2})", "application/json")
+                    .http_status,
+                  401);
+  // Correct signature, but outside the 5 minute tolerance.
+  CAF_CHECK_EQUAL(client
+                    ->post(url(),
+                          signed_headers(secret_a, "m3", body, now_s() - 600),
+                          body, "application/json")
+                    .http_status,
+                  401);
+  CAF_CHECK_EQUAL(deliver("m4", body).http_status, 200);
+  auto s = stats();
+  CAF_CHECK_EQUAL(s["received"].get<int64_t>(), 5);
+  CAF_CHECK_EQUAL(s["bad_signature"].get<int64_t>(), 4);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 1);
+  CAF_CHECK_EQUAL(s["unique"].get<int64_t>(), 1);
+}
+
+CAF_TEST(fail rate 1 fails every request until reset) {
+  json answer;
+  CAF_REQUIRE_EQUAL(set_faults(R"({"fail_rate":1.0,"fail_status":503,"retry_after":"2"})",
+                               &answer),
+                    200);
+  CAF_CHECK_EQUAL(answer["fail_rate"].get<double>(), 1.0);
+  for (int i = 0; i < 10; ++i) {
+    auto res = deliver("f" + std::to_string(i));
+    CAF_CHECK_EQUAL(res.http_status, 503);
+    CAF_CHECK_EQUAL(res.retry_after_ms, 2000);
+  }
+  auto s = stats();
+  CAF_CHECK_EQUAL(s["received"].get<int64_t>(), 10);
+  CAF_CHECK_EQUAL(s["failed_injected"].get<int64_t>(), 10);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 0);
+  CAF_CHECK_EQUAL(s["unique"].get<int64_t>(), 0);
+  auto reset = control->Post("/reset", "", "application/json");
+  CAF_REQUIRE(reset);
+  CAF_CHECK_EQUAL(reset->status, 200);
+  CAF_CHECK_EQUAL(deliver("f0").http_status, 200);
+  s = stats();
+  CAF_CHECK_EQUAL(s["received"].get<int64_t>(), 1);
+  CAF_CHECK_EQUAL(s["failed_injected"].get<int64_t>(), 0);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 1);
+}
+
+CAF_TEST(a partial fail rate fails some and delivers the rest) {
+  CAF_REQUIRE_EQUAL(set_faults(R"({"fail_rate":0.5,"fail_status":429})"), 200);
+  int failed = 0;
+  int ok = 0;
+  for (int i = 0; i < 200; ++i) {
+    auto status = deliver("p" + std::to_string(i)).http_status;
+    failed += status == 429;
+    ok += status == 200;
+  }
+  CAF_CHECK_EQUAL(failed + ok, 200);
+  // Binomial(200, 0.5): outside [50, 150] has probability ~1e-12.
+  CAF_CHECK_GREATER(failed, 50);
+  CAF_CHECK_GREATER(ok, 50);
+  auto s = stats();
+  CAF_CHECK_EQUAL(s["failed_injected"].get<int64_t>(), failed);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), ok);
+}
+
+CAF_TEST(latency is added to answers) {
+  CAF_REQUIRE_EQUAL(set_faults(R"({"latency_ms":300})"), 200);
+  auto start = steady_clock::now();
+  CAF_CHECK_EQUAL(deliver("slow").http_status, 200);
+  CAF_CHECK(steady_clock::now() - start >= 300ms);
+}
+
+CAF_TEST(refuse_ms refuses connections for real and then accepts again) {
+  // Open a keep-alive connection first: it must not keep working either.
+  CAF_CHECK_EQUAL(deliver("before").http_status, 200);
+  json answer;
+  CAF_REQUIRE_EQUAL(set_faults(R"({"refuse_ms":1500})", &answer), 200);
+  CAF_CHECK_EQUAL(answer["refusing"].get<bool>(), true);
+  CAF_CHECK_EQUAL(stats()["refusing"].get<bool>(), true);
+  // The listening socket is closed before the control answer.
+  CAF_CHECK_EQUAL(connect_errno(proc.port), ECONNREFUSED);
+  auto during = deliver("during");
+  CAF_CHECK_EQUAL(during.http_status, 0);
+  CAF_CHECK_NOT_EQUAL(during.error, "");
+  auto fresh = webhook_client{2s}.post(url(), signed_headers(secret_a, "x", "{}"),
+                                       "{}", "application/json");
+  CAF_CHECK_EQUAL(fresh.http_status, 0);
+  // After the window the same port listens again.
+  CAF_CHECK(eventually([&] { return deliver("after").http_status == 200; }));
+  auto s = stats(true);
+  CAF_CHECK_EQUAL(s["refusing"].get<bool>(), false);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 2);
+  CAF_CHECK(!s["ids"].contains("during"));
+  CAF_CHECK_EQUAL(connect_errno(proc.port), 0);
+}
+
+CAF_TEST(refuse_ms 0 ends a refusal early) {
+  CAF_REQUIRE_EQUAL(set_faults(R"({"refuse_ms":600000})"), 200);
+  CAF_CHECK_EQUAL(connect_errno(proc.port), ECONNREFUSED);
+  CAF_REQUIRE_EQUAL(set_faults(R"({"refuse_ms":0})"), 200);
+  CAF_CHECK(eventually([&] { return deliver("back").http_status == 200; }));
+  CAF_CHECK_EQUAL(stats()["refusing"].get<bool>(), false);
+}
+
+CAF_TEST(malformed control requests are rejected and change nothing) {
+  json answer;
+  CAF_CHECK_EQUAL(set_faults("not json", &answer), 400);
+  CAF_CHECK(answer.contains("error"));
+  CAF_CHECK_EQUAL(set_faults("[1,2]"), 400);
+  CAF_CHECK_EQUAL(set_faults(R"({"fail_rate":2})", &answer), 400);
+  CAF_CHECK_EQUAL(answer["field"].get<std::string>(), "fail_rate");
+  CAF_CHECK_EQUAL(set_faults(R"({"fail_rate":"0.5"})"), 400);
+  CAF_CHECK_EQUAL(set_faults(R"({"fail_status":200})"), 400);
+  CAF_CHECK_EQUAL(set_faults(R"({"latency_ms":-1})"), 400);
+  CAF_CHECK_EQUAL(set_faults(R"({"refuse_ms":1.5})"), 400);
+  CAF_CHECK_EQUAL(set_faults(R"({"retry_after":"1\r\nX-Evil: 1"})"), 400);
+  // One bad field spoils the whole request.
+  CAF_CHECK_EQUAL(set_faults(R"({"fail_rate":0.5,"bogus":true})", &answer), 400);
+  CAF_CHECK_EQUAL(answer["field"].get<std::string>(), "bogus");
+  auto current = control->Get("/control");
+  CAF_REQUIRE(current);
+  auto faults = json::parse(current->body);
+  CAF_CHECK_EQUAL(faults["fail_rate"].get<double>(), 0.0);
+  CAF_CHECK_EQUAL(faults["fail_status"].get<int64_t>(), 503);
+  auto health = control->Get("/health");
+  CAF_REQUIRE(health);
+  CAF_CHECK_EQUAL(health->status, 200);
+  CAF_CHECK_EQUAL(deliver("still-fine").http_status, 200);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST(without secrets every POST is accepted and counted) {
+  provider_process proc{{"--port=0", "--control-port=0"}};
+  CAF_REQUIRE(proc.read_ports());
+  {
+    // Scoped: its idle keep-alive connection would delay the stop below.
+    webhook_client client{5s};
+    auto base = "http://127.0.0.1:" + std::to_string(proc.port);
+    CAF_CHECK_EQUAL(client.post(base + "/a", {{"webhook-id", "u1"}}, "{}",
+                                "application/json")
+                      .http_status,
+                    200);
+    CAF_CHECK_EQUAL(client.post(base + "/b/c?x=1", {}, "{}",
+                                "application/json")
+                      .http_status,
+                    200);
+  }
+  httplib::Client control{"127.0.0.1", proc.control_port};
+  auto res = control.Get("/stats");
+  CAF_REQUIRE(res);
+  auto s = json::parse(res->body);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 2);
+  CAF_CHECK_EQUAL(s["unique"].get<int64_t>(), 1);
+  CAF_CHECK_EQUAL(s["without_id"].get<int64_t>(), 1);
+  CAF_CHECK_EQUAL(s["bad_signature"].get<int64_t>(), 0);
+  CAF_CHECK_EQUAL(proc.terminate(), 0);
+}

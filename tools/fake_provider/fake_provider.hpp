@@ -1,0 +1,133 @@
+#pragma once
+
+// A webhook receiver for tests, the demo and benchmarks: counts deliveries by
+// webhook-id, verifies Standard Webhooks signatures, and injects faults on
+// request (failure statuses, latency, refused connections). Control and
+// statistics live on a second port so faults never hide them.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+namespace herald::tools {
+
+struct fake_provider_options {
+  std::string host = "127.0.0.1";
+  int port = 0;         // 0 = any free port
+  int control_port = 0; // 0 = any free port
+  std::vector<std::string> secrets; // empty = do not check signatures
+  std::size_t threads = 128;        // one per concurrent keep-alive connection
+};
+
+/// Faults to inject; set with POST /control, cleared with POST /reset.
+struct fault_config {
+  double fail_rate = 0.0;  // fraction of requests answered with fail_status
+  int fail_status = 503;
+  std::string retry_after; // Retry-After on injected failures; "" = none
+  int64_t latency_ms = 0;  // added before every answer
+};
+
+class fake_provider {
+public:
+  explicit fake_provider(fake_provider_options opts);
+  ~fake_provider();
+
+  fake_provider(const fake_provider&) = delete;
+  fake_provider& operator=(const fake_provider&) = delete;
+
+  /// Binds both ports and starts serving. On failure returns false and says
+  /// why in `error`.
+  bool start(std::string& error);
+
+  /// Stops everything and joins all threads. Idempotent.
+  void stop();
+
+  int webhook_port() const {
+    return port_;
+  }
+
+  int control_port() const {
+    return control_port_;
+  }
+
+private:
+  // httplib's Server with access to its listening socket.
+  class server;
+
+  // One listening incarnation of the webhook port. A refusal window stops it
+  // for real (the socket closes, connects get RST) and a new one binds the
+  // same port afterwards; the old one drains its keep-alive connections in
+  // its own thread.
+  struct generation {
+    std::unique_ptr<server> srv;
+    std::thread thread;
+    std::atomic<bool> finished{false};
+  };
+
+  struct counters {
+    uint64_t received = 0;
+    uint64_t delivered = 0;
+    uint64_t duplicates = 0;           // ids delivered more than once
+    uint64_t duplicate_deliveries = 0; // 2xx answers beyond the first per id
+    uint64_t bad_signature = 0;
+    uint64_t failed_injected = 0;
+    uint64_t aborted_while_refusing = 0;
+    uint64_t without_id = 0;
+  };
+
+  void handle_webhook(const httplib::Request& req, httplib::Response& res);
+  void handle_stats(const httplib::Request& req, httplib::Response& res);
+  void handle_control(const httplib::Request& req, httplib::Response& res);
+  void handle_reset(httplib::Response& res);
+
+  nlohmann::json faults_json() const; // requires state_mu_
+
+  // Lifecycle of the webhook listener; all *_locked need lifecycle_mu_.
+  bool listen_locked(std::string& error);
+  void refuse_locked(std::chrono::milliseconds duration);
+  void end_refusal_locked();
+  void supervise();
+  void reap_locked();
+
+  // Sleeps for the injected latency, cut short by stop().
+  void delay(std::chrono::milliseconds d);
+
+  fake_provider_options opts_;
+  int port_ = 0;
+  int control_port_ = 0;
+
+  // Counters, delivered ids and faults.
+  mutable std::mutex state_mu_;
+  counters counters_;
+  std::unordered_map<std::string, uint32_t> delivered_ids_;
+  fault_config faults_;
+
+  // Webhook listener generations and refusal windows.
+  std::mutex lifecycle_mu_;
+  std::condition_variable lifecycle_cv_;
+  std::shared_ptr<generation> current_;
+  std::vector<std::shared_ptr<generation>> retired_;
+  std::chrono::steady_clock::time_point refuse_until_;
+  std::atomic<bool> refusing_{false};
+  std::atomic<bool> stopping_{false};
+  std::thread supervisor_;
+
+  std::unique_ptr<server> control_;
+  std::thread control_thread_;
+
+  std::mutex sleep_mu_;
+  std::condition_variable sleep_cv_;
+};
+
+} // namespace herald::tools

@@ -1,0 +1,109 @@
+// fake-provider: a webhook receiver with fault injection, for tests, the
+// demo and benchmarks. See usage() and fake_provider.hpp.
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <pthread.h>
+#include <string>
+
+#include "channels/webhook_signature.hpp"
+#include "fake_provider.hpp"
+
+namespace {
+
+const char* usage_text =
+  "usage: fake-provider [--port=N] [--control-port=M] [--secret=whsec_...]...\n"
+  "                     [--host=127.0.0.1] [--threads=128]\n"
+  "\n"
+  "  --port          webhook port, accepts POST on any path (0 = any free)\n"
+  "  --control-port  GET /stats[?ids=1], GET|POST /control, POST /reset,\n"
+  "                  GET /health (0 = any free)\n"
+  "  --secret        verify Standard Webhooks signatures with this secret\n"
+  "                  (repeatable: any of them may sign); none = no checks\n"
+  "  --host          address both ports bind to\n"
+  "  --threads       webhook worker threads; httplib holds one per open\n"
+  "                  keep-alive connection, so at least the client's\n"
+  "                  connection count\n"
+  "\n"
+  "POST /control {\"fail_rate\":0.3,\"fail_status\":503,\"retry_after\":\"2\",\n"
+  "               \"latency_ms\":20,\"refuse_ms\":30000} (fields optional,\n"
+  "               the others keep their values)\n";
+
+int fail(const std::string& msg) {
+  std::cerr << "fake-provider: " << msg << "\n\n" << usage_text;
+  return 2;
+}
+
+bool parse_number(const std::string& text, long lo, long hi, long& out) {
+  if (text.empty() || text.size() > 9)
+    return false;
+  for (char c : text)
+    if (c < '0' || c > '9')
+      return false;
+  out = std::stol(text);
+  return out >= lo && out <= hi;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  herald::tools::fake_provider_options opts;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << usage_text;
+      return 0;
+    }
+    auto eq = arg.find('=');
+    if (arg.rfind("--", 0) != 0 || eq == std::string::npos)
+      return fail("unexpected argument '" + arg + "' (options are --name=value)");
+    auto name = arg.substr(2, eq - 2);
+    auto value = arg.substr(eq + 1);
+    long n = 0;
+    if (name == "port" || name == "control-port") {
+      if (!parse_number(value, 0, 65535, n))
+        return fail("--" + name + " must be a port number in [0, 65535]");
+      (name == "port" ? opts.port : opts.control_port) = static_cast<int>(n);
+    } else if (name == "threads") {
+      if (!parse_number(value, 1, 4096, n))
+        return fail("--threads must be in [1, 4096]");
+      opts.threads = static_cast<size_t>(n);
+    } else if (name == "host") {
+      if (value.empty())
+        return fail("--host must not be empty");
+      opts.host = value;
+    } else if (name == "secret") {
+      if (!herald::webhook::signing_key(value))
+        return fail("--secret must be whsec_ followed by base64");
+      opts.secrets.push_back(value);
+    } else {
+      return fail("unknown option --" + name);
+    }
+  }
+  // Block the stop signals in every thread (they inherit the mask) and take
+  // them synchronously below, so no handler runs in the middle of httplib.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  herald::tools::fake_provider provider{opts};
+  std::string error;
+  if (!provider.start(error)) {
+    std::cerr << "fake-provider: " << error << std::endl;
+    provider.stop();
+    return 1;
+  }
+  std::cout << "fake-provider: webhooks on " << opts.host << ":"
+            << provider.webhook_port() << "\n"
+            << "fake-provider: control on " << opts.host << ":"
+            << provider.control_port() << std::endl;
+  int sig = 0;
+  while (sigwait(&stop_signals, &sig) != 0) {
+  }
+  provider.stop();
+  return 0;
+}
