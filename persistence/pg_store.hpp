@@ -15,9 +15,14 @@
 
 #include "actors/messages.hpp"
 
+// libpqxx 6 spells pqxx::connection as an alias of a class template, so a
+// plain `class connection;` conflicts with <pqxx/connection>.
 namespace pqxx {
-class connection;
-}
+class connect_direct;
+template <typename CONNECTPOLICY>
+class basic_connection_base;
+using connection = basic_connection_base<connect_direct>;
+} // namespace pqxx
 
 namespace herald {
 
@@ -87,6 +92,11 @@ public:
   /// Extends the lease of every non-terminal row held by `lease.owner`.
   /// Returns the number of rows renewed.
   int64_t renew_leases(const lease_spec& lease);
+
+  /// Hands back this owner's leased rows that are still 'queued' (not being
+  /// sent): lease cleared, status 'accepted', so another node or the next
+  /// start takes them at once (graceful shutdown). Returns how many.
+  int64_t release_leases(const lease_spec& lease);
 
   /// Records outcomes in one transaction: one delivery_attempts row per
   /// outcome (always: the attempt happened), and for outcomes whose fence

@@ -1,0 +1,115 @@
+#pragma once
+
+// The map of Herald: every typed actor interface. Actors talk only through
+// these messages (all serializable, see type_ids.hpp), so any of them can
+// later live on another node. Every request between actors has a finite
+// timeout. Handlers only an actor sends to itself are marked INTERNAL.
+//
+//   http (api) ─auth─▶ auth ─lookup─▶ store
+//              ─submit─▶ writer (group commit) ─insert─▶ store worker ─▶ PostgreSQL
+//                           └─dispatch (after commit)─▶ dispatcher
+//   dispatcher ─deliver─▶ sender pool (per channel) ─deliver─▶ sender ─▶ provider
+//   sender pool ─outcome─▶ dispatcher ─outcome (batched)─▶ store
+//   dispatcher ─claim / renew / release─▶ store  (leases: crash recovery)
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <caf/unit.hpp>
+
+#include "actors/messages.hpp"
+#include "actors/type_ids.hpp"
+
+namespace herald {
+
+/// Mixed into every actor: answers the admin endpoint's state request.
+using inspectable_actor = caf::typed_actor<
+  // Kind, key, node and a JSON summary of the actor's state.
+  caf::replies_to<atom::inspect>::with<actor_info>>;
+
+/// PostgreSQL access. Implemented by a store worker (a detached actor owning
+/// one connection) and by the store router in front of a pool of workers.
+/// Connectivity problems answer ec::db_unavailable, missing rows ec::not_found.
+using store_actor = inspectable_actor::extend<
+  // Commits all rows in one transaction (COPY); leased = held by this node.
+  caf::replies_to<atom::insert, std::vector<notification>, bool>::with<caf::unit_t>,
+  // One notification of a tenant (tenant id, notification id).
+  caf::replies_to<atom::get, std::string, std::string>::with<notification>,
+  // A page of a tenant's notifications, newest first.
+  caf::replies_to<atom::list, notification_query>::with<notification_page>,
+  // The attempts of one notification (tenant id, notification id).
+  caf::replies_to<atom::attempts, std::string, std::string>::with<std::vector<attempt>>,
+  // Leases up to N due notifications to this node (N, reclaim own leases).
+  caf::replies_to<atom::claim, int32_t, bool>::with<std::vector<delivery_job>>,
+  // Extends the leases this node holds; answers how many.
+  caf::replies_to<atom::renew>::with<int64_t>,
+  // Hands back this node's unsent leased rows (shutdown); answers how many.
+  caf::replies_to<atom::release>::with<int64_t>,
+  // Records delivery outcomes and attempts; answers how many were fenced out.
+  caf::replies_to<atom::outcome, std::vector<delivery_outcome>>::with<int64_t>,
+  // Creates or updates a tenant.
+  caf::replies_to<atom::put, tenant>::with<tenant_put_result>,
+  // One tenant by id.
+  caf::replies_to<atom::get, atom::tenant, std::string>::with<tenant>,
+  // Stores a new API key hash (tenant id, key id, hash); false: no tenant.
+  caf::replies_to<atom::create, std::string, std::string, std::string>::with<bool>,
+  // Revokes a key (tenant id, key id); false: no such key.
+  caf::replies_to<atom::revoke, std::string, std::string>::with<bool>,
+  // An API key with its tenant, by key id.
+  caf::replies_to<atom::lookup, std::string>::with<key_record>,
+  // True if the database answers.
+  caf::replies_to<atom::ping>::with<bool>>;
+
+/// The group-commit writer: concurrent submissions share one transaction and
+/// each is answered only after its commit (invariant 1).
+using writer_actor = inspectable_actor::extend<
+  // Makes the notifications durable; answers once committed.
+  caf::replies_to<atom::submit, std::vector<delivery_job>>::with<caf::unit_t>>;
+
+/// API keys → tenants, with a small cache; revocations go through it so that
+/// a revoked key stops working at once.
+using auth_actor = inspectable_actor::extend<
+  // The tenant of a full API key, or ec::unauthorized.
+  caf::replies_to<atom::auth, std::string>::with<tenant>,
+  // Revokes a key (tenant id, key id) and forgets it; false: no such key.
+  caf::replies_to<atom::revoke, std::string, std::string>::with<bool>,
+  // Creates or updates a tenant and refreshes cached copies.
+  caf::replies_to<atom::put, tenant>::with<tenant_put_result>>;
+
+/// Routes accepted and due notifications to channel pools, records outcomes
+/// in batches and keeps this node's leases alive.
+using dispatcher_actor = inspectable_actor::extend<
+  // Reserves room for N leased jobs before a commit; answers how many fit.
+  caf::replies_to<atom::reserve, int32_t>::with<int32_t>,
+  // Gives back N reserved places (their commit failed).
+  caf::reacts_to<atom::release, int32_t>,
+  // Committed jobs leased to this node, to deliver.
+  caf::reacts_to<atom::dispatch, std::vector<delivery_job>>,
+  // The result of one attempt, from a sender pool.
+  caf::reacts_to<atom::outcome, delivery_outcome>,
+  // Shutdown: stop claiming, finish in-flight work, hand back the rest.
+  caf::replies_to<atom::drain>::with<caf::unit_t>,
+  // INTERNAL: claim due work from the store when there is room.
+  caf::reacts_to<atom::sweep>,
+  // INTERNAL: write buffered outcomes.
+  caf::reacts_to<atom::flush>,
+  // INTERNAL: extend leases.
+  caf::reacts_to<atom::renew>>;
+
+/// A channel's sender pool: queues jobs and hands them to idle senders; knows
+/// what each sender holds, so a crashed sender's job is re-queued.
+using sender_pool_actor = inspectable_actor::extend<
+  // A job to deliver; the outcome goes to the dispatcher.
+  caf::reacts_to<atom::deliver, delivery_job>,
+  // Shutdown: answers with the jobs not yet started, once in-flight ones finished.
+  caf::replies_to<atom::drain>::with<std::vector<delivery_job>>>;
+
+/// One sender: a detached actor that performs blocking provider calls.
+using sender_actor = caf::typed_actor<
+  // Performs one attempt and answers its outcome.
+  caf::replies_to<atom::deliver, delivery_job>::with<delivery_outcome>>;
+
+} // namespace herald

@@ -1,0 +1,195 @@
+#include "actors/store.hpp"
+
+#include <caf/result.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/error.hpp"
+#include "actors/log.hpp"
+
+namespace herald {
+
+namespace {
+
+/// Runs one blocking store call and turns exceptions into Herald errors, so a
+/// database problem is an answer, never a dead actor. A call returning
+/// std::optional answers ec::not_found for nullopt.
+template <class T>
+struct unwrap {
+  using type = T;
+  static caf::result<T> ok(T&& x, const char*) {
+    return std::move(x);
+  }
+};
+
+template <class T>
+struct unwrap<std::optional<T>> {
+  using type = T;
+  static caf::result<T> ok(std::optional<T>&& x, const char* missing) {
+    if (!x)
+      return make_error(ec::not_found, missing);
+    return std::move(*x);
+  }
+};
+
+template <class F>
+auto guarded(store_worker_state& st, F&& f, const char* missing = "not found")
+  -> caf::result<typename unwrap<decltype(f())>::type> {
+  ++st.calls;
+  try {
+    return unwrap<decltype(f())>::ok(f(), missing);
+  } catch (const db_unavailable_error& e) {
+    ++st.unavailable;
+    return make_error(ec::db_unavailable, e.what());
+  } catch (const std::exception& e) {
+    HERALD_LOG(error, "store", "statement failed: ", e.what());
+    return make_error(ec::db_error, e.what());
+  }
+}
+
+std::string state_json(const store_worker_state& st) {
+  return "{\"calls\":" + std::to_string(st.calls)
+         + ",\"unavailable\":" + std::to_string(st.unavailable) + "}";
+}
+
+} // namespace
+
+store_actor::behavior_type
+store_worker(store_actor::stateful_pointer<store_worker_state> self,
+             store_settings settings) {
+  self->state.settings = std::move(settings);
+  self->state.db = std::make_unique<pg_store>(self->state.settings.db_url);
+  auto& st = self->state;
+  return {
+    [self](atom::inspect) -> actor_info {
+      return {"store-worker", "", self->state.settings.lease.owner,
+              state_json(self->state)};
+    },
+    [&st](atom::insert, std::vector<notification>& xs,
+          bool leased) -> caf::result<caf::unit_t> {
+      return guarded(st, [&] {
+        auto lease = st.settings.lease;
+        if (!leased)
+          lease.owner.clear();
+        st.db->insert_notifications(xs, lease);
+        return caf::unit_t{};
+      });
+    },
+    [&st](atom::get, const std::string& tenant_id,
+          const std::string& id) -> caf::result<notification> {
+      return guarded(
+        st, [&] { return st.db->get_notification(tenant_id, id); },
+        "no such notification");
+    },
+    [&st](atom::list, const notification_query& q) -> caf::result<notification_page> {
+      return guarded(st, [&] { return st.db->list_notifications(q); });
+    },
+    [&st](atom::attempts, const std::string& tenant_id,
+          const std::string& id) -> caf::result<std::vector<attempt>> {
+      return guarded(
+        st, [&] { return st.db->list_attempts(tenant_id, id); },
+        "no such notification");
+    },
+    [&st](atom::claim, int32_t limit,
+          bool reclaim_own) -> caf::result<std::vector<delivery_job>> {
+      return guarded(st, [&] {
+        return st.db->claim(st.settings.lease, limit, reclaim_own);
+      });
+    },
+    [&st](atom::renew) -> caf::result<int64_t> {
+      return guarded(st, [&] { return st.db->renew_leases(st.settings.lease); });
+    },
+    [&st](atom::release) -> caf::result<int64_t> {
+      return guarded(st, [&] { return st.db->release_leases(st.settings.lease); });
+    },
+    [&st](atom::outcome,
+          const std::vector<delivery_outcome>& xs) -> caf::result<int64_t> {
+      return guarded(st, [&] { return st.db->record_outcomes(xs); });
+    },
+    [&st](atom::put, const tenant& x) -> caf::result<tenant_put_result> {
+      return guarded(st, [&] { return st.db->put_tenant(x); });
+    },
+    [&st](atom::get, atom::tenant, const std::string& id) -> caf::result<tenant> {
+      return guarded(st, [&] { return st.db->get_tenant(id); }, "no such tenant");
+    },
+    [&st](atom::create, const std::string& tenant_id, const std::string& key_id,
+          const std::string& key_hash) -> caf::result<bool> {
+      return guarded(st, [&] {
+        return st.db->create_key(tenant_id, key_id, key_hash);
+      });
+    },
+    [&st](atom::revoke, const std::string& tenant_id,
+          const std::string& key_id) -> caf::result<bool> {
+      return guarded(st, [&] { return st.db->revoke_key(tenant_id, key_id); });
+    },
+    [&st](atom::lookup, const std::string& key_id) -> caf::result<key_record> {
+      return guarded(st, [&] { return st.db->lookup_key(key_id); }, "no such key");
+    },
+    [&st](atom::ping) -> caf::result<bool> {
+      ++st.calls;
+      return st.db->ping();
+    },
+  };
+}
+
+store_actor::behavior_type
+store_router(store_actor::stateful_pointer<store_router_state> self,
+             std::vector<store_actor> workers) {
+  self->state.workers = std::move(workers);
+  for (auto& w : self->state.workers)
+    self->link_to(w);
+  auto next = [self]() -> store_actor& {
+    auto& st = self->state;
+    return st.workers[st.next++ % st.workers.size()];
+  };
+  return {
+    [self](atom::inspect) -> actor_info {
+      return {"store", "", "",
+              "{\"workers\":" + std::to_string(self->state.workers.size()) + "}"};
+    },
+    [self, next](atom::insert, std::vector<notification>& xs, bool leased) {
+      return self->delegate(next(), atom::insert_v, std::move(xs), leased);
+    },
+    [self, next](atom::get, std::string& tenant_id, std::string& id) {
+      return self->delegate(next(), atom::get_v, std::move(tenant_id), std::move(id));
+    },
+    [self, next](atom::list, notification_query& q) {
+      return self->delegate(next(), atom::list_v, std::move(q));
+    },
+    [self, next](atom::attempts, std::string& tenant_id, std::string& id) {
+      return self->delegate(next(), atom::attempts_v, std::move(tenant_id),
+                            std::move(id));
+    },
+    [self, next](atom::claim, int32_t limit, bool reclaim_own) {
+      return self->delegate(next(), atom::claim_v, limit, reclaim_own);
+    },
+    [self, next](atom::renew) { return self->delegate(next(), atom::renew_v); },
+    [self, next](atom::release) {
+      return self->delegate(next(), atom::release_v);
+    },
+    [self, next](atom::outcome, std::vector<delivery_outcome>& xs) {
+      return self->delegate(next(), atom::outcome_v, std::move(xs));
+    },
+    [self, next](atom::put, tenant& x) {
+      return self->delegate(next(), atom::put_v, std::move(x));
+    },
+    [self, next](atom::get, atom::tenant, std::string& id) {
+      return self->delegate(next(), atom::get_v, atom::tenant_v, std::move(id));
+    },
+    [self, next](atom::create, std::string& tenant_id, std::string& key_id,
+                 std::string& key_hash) {
+      return self->delegate(next(), atom::create_v, std::move(tenant_id),
+                            std::move(key_id), std::move(key_hash));
+    },
+    [self, next](atom::revoke, std::string& tenant_id, std::string& key_id) {
+      return self->delegate(next(), atom::revoke_v, std::move(tenant_id),
+                            std::move(key_id));
+    },
+    [self, next](atom::lookup, std::string& key_id) {
+      return self->delegate(next(), atom::lookup_v, std::move(key_id));
+    },
+    [self, next](atom::ping) { return self->delegate(next(), atom::ping_v); },
+  };
+}
+
+} // namespace herald

@@ -1,0 +1,64 @@
+#pragma once
+
+// Every atom and every message type of Herald, in one CAF type-ID block.
+// The block does nothing until `cfg.add_message_types<caf::id_block::herald>()`
+// runs: herald_actor_config (actors/config.hpp) does that for the node and
+// for every test, so the wire names are the same everywhere.
+
+#include <string>
+#include <vector>
+
+#include <caf/atom.hpp>
+#include <caf/type_id.hpp>
+
+#include "actors/messages.hpp"
+
+CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
+
+  // -- message types ----------------------------------------------------------
+
+  CAF_ADD_TYPE_ID(herald, (herald::notification))
+  CAF_ADD_TYPE_ID(herald, (herald::tenant))
+  CAF_ADD_TYPE_ID(herald, (herald::tenant_put_result))
+  CAF_ADD_TYPE_ID(herald, (herald::key_record))
+  CAF_ADD_TYPE_ID(herald, (herald::delivery_job))
+  CAF_ADD_TYPE_ID(herald, (herald::delivery_outcome))
+  CAF_ADD_TYPE_ID(herald, (herald::attempt))
+  CAF_ADD_TYPE_ID(herald, (herald::notification_query))
+  CAF_ADD_TYPE_ID(herald, (herald::notification_page))
+  CAF_ADD_TYPE_ID(herald, (herald::actor_info))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::notification>))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::delivery_job>))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::delivery_outcome>))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::attempt>))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::actor_info>))
+  CAF_ADD_TYPE_ID(herald, (std::vector<std::string>))
+
+  // -- atoms (at most 10 characters) ------------------------------------------
+
+  CAF_ADD_ATOM(herald, herald::atom, inspect, "inspect")
+  CAF_ADD_ATOM(herald, herald::atom, insert, "insert")
+  CAF_ADD_ATOM(herald, herald::atom, get, "get")
+  CAF_ADD_ATOM(herald, herald::atom, list, "list")
+  CAF_ADD_ATOM(herald, herald::atom, attempts, "attempts")
+  CAF_ADD_ATOM(herald, herald::atom, claim, "claim")
+  CAF_ADD_ATOM(herald, herald::atom, renew, "renew")
+  CAF_ADD_ATOM(herald, herald::atom, release, "release")
+  CAF_ADD_ATOM(herald, herald::atom, outcome, "outcome")
+  CAF_ADD_ATOM(herald, herald::atom, put, "put")
+  CAF_ADD_ATOM(herald, herald::atom, tenant, "tenant")
+  CAF_ADD_ATOM(herald, herald::atom, create, "create")
+  CAF_ADD_ATOM(herald, herald::atom, revoke, "revoke")
+  CAF_ADD_ATOM(herald, herald::atom, lookup, "lookup")
+  CAF_ADD_ATOM(herald, herald::atom, ping, "ping")
+  CAF_ADD_ATOM(herald, herald::atom, auth, "auth")
+  CAF_ADD_ATOM(herald, herald::atom, submit, "submit")
+  CAF_ADD_ATOM(herald, herald::atom, deliver, "deliver")
+  CAF_ADD_ATOM(herald, herald::atom, dispatch, "dispatch")
+  CAF_ADD_ATOM(herald, herald::atom, reserve, "reserve")
+  CAF_ADD_ATOM(herald, herald::atom, sweep, "sweep")
+  CAF_ADD_ATOM(herald, herald::atom, flush, "flush")
+  CAF_ADD_ATOM(herald, herald::atom, drain, "drain")
+  CAF_ADD_ATOM(herald, herald::atom, idle, "idle")
+
+CAF_END_TYPE_ID_BLOCK(herald)

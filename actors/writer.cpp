@@ -1,0 +1,155 @@
+#include "actors/writer.hpp"
+
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/error.hpp"
+#include "actors/log.hpp"
+
+namespace herald {
+
+namespace {
+
+using writer_ptr = writer_actor::stateful_pointer<writer_state>;
+
+void try_commit(writer_ptr self);
+
+/// Hands one batch to `conn` after asking the dispatcher how many of its rows
+/// it can hold: rows it holds are inserted leased to this node and delivered
+/// from memory; otherwise all rows are inserted unleased for the sweeper.
+void commit(writer_ptr self, store_actor conn,
+            std::vector<writer_state::pending> batch, size_t rows) {
+  auto timeout = self->state.settings.timeout;
+  auto finish = [self, conn](std::vector<writer_state::pending>& batch,
+                             const caf::error& err) {
+    auto& st = self->state;
+    if (err) {
+      ++st.failed_commits;
+      for (auto& p : batch)
+        p.rp.deliver(err);
+    } else {
+      for (auto& p : batch)
+        p.rp.deliver(caf::unit);
+    }
+    st.idle.push_back(conn);
+    try_commit(self);
+  };
+  auto insert = [self, conn, rows, timeout, finish](
+                  std::vector<writer_state::pending> batch, bool leased) {
+    std::vector<notification> ns;
+    ns.reserve(rows);
+    for (auto& p : batch)
+      for (auto& j : p.jobs)
+        ns.push_back(j.n);
+    auto shared = std::make_shared<std::vector<writer_state::pending>>(
+      std::move(batch));
+    self->request(conn, timeout, atom::insert_v, std::move(ns), leased)
+      .then(
+        [self, shared, rows, leased, finish](caf::unit_t) {
+          auto& st = self->state;
+          ++st.commits;
+          st.rows += rows;
+          st.largest_batch = std::max(st.largest_batch, rows);
+          if (leased) {
+            std::vector<delivery_job> jobs;
+            jobs.reserve(rows);
+            for (auto& p : *shared)
+              for (auto& j : p.jobs) {
+                j.fence = 1; // the fence of a row inserted leased
+                jobs.push_back(std::move(j));
+              }
+            self->send(st.dispatcher, atom::dispatch_v, std::move(jobs));
+          }
+          finish(*shared, caf::error{});
+        },
+        [self, shared, rows, leased, finish](caf::error& err) {
+          HERALD_LOG(warn, "writer", "commit of ", rows,
+                     " rows failed: ", self->system().render(err));
+          if (leased)
+            self->send(self->state.dispatcher, atom::release_v,
+                       static_cast<int32_t>(rows));
+          finish(*shared, err);
+        });
+  };
+  auto shared = std::make_shared<std::vector<writer_state::pending>>(
+    std::move(batch));
+  auto n = static_cast<int32_t>(rows);
+  self
+    ->request(self->state.dispatcher, std::chrono::seconds(1), atom::reserve_v, n)
+    .then(
+      [self, shared, n, insert](int32_t granted) {
+        if (granted < n && granted > 0)
+          self->send(self->state.dispatcher, atom::release_v, granted);
+        insert(std::move(*shared), granted == n);
+      },
+      [shared, insert](caf::error&) {
+        // No dispatcher: the rows stay unleased and a sweeper takes them.
+        insert(std::move(*shared), false);
+      });
+}
+
+/// Starts commits while connections are idle and requests wait.
+void try_commit(writer_ptr self) {
+  auto& st = self->state;
+  while (!st.idle.empty() && !st.waiting.empty()) {
+    auto conn = st.idle.back();
+    st.idle.pop_back();
+    std::vector<writer_state::pending> batch;
+    size_t rows = 0;
+    size_t taken = 0;
+    auto max = static_cast<size_t>(st.settings.max_batch);
+    // Whole requests only: a request is never split over two transactions.
+    while (taken < st.waiting.size()
+           && (rows == 0 || rows + st.waiting[taken].jobs.size() <= max)) {
+      rows += st.waiting[taken].jobs.size();
+      ++taken;
+    }
+    batch.reserve(taken);
+    for (size_t i = 0; i < taken; ++i)
+      batch.push_back(std::move(st.waiting[i]));
+    st.waiting.erase(st.waiting.begin(), st.waiting.begin() + taken);
+    st.waiting_rows -= rows;
+    commit(self, conn, std::move(batch), rows);
+  }
+}
+
+std::string state_json(const writer_state& st) {
+  return "{\"connections\":" + std::to_string(st.connections)
+         + ",\"idle\":" + std::to_string(st.idle.size())
+         + ",\"waiting_requests\":" + std::to_string(st.waiting.size())
+         + ",\"waiting_rows\":" + std::to_string(st.waiting_rows)
+         + ",\"commits\":" + std::to_string(st.commits)
+         + ",\"rows\":" + std::to_string(st.rows)
+         + ",\"failed_commits\":" + std::to_string(st.failed_commits)
+         + ",\"largest_batch\":" + std::to_string(st.largest_batch) + "}";
+}
+
+} // namespace
+
+writer_actor::behavior_type
+writer(writer_actor::stateful_pointer<writer_state> self,
+       std::vector<store_actor> connections, dispatcher_actor dispatcher,
+       writer_settings settings) {
+  auto& st = self->state;
+  st.connections = connections.size();
+  st.idle = std::move(connections);
+  st.dispatcher = std::move(dispatcher);
+  st.settings = settings;
+  return {
+    [self](atom::inspect) -> actor_info {
+      return {"writer", "", "", state_json(self->state)};
+    },
+    [self](atom::submit,
+           std::vector<delivery_job>& jobs) -> caf::result<caf::unit_t> {
+      if (jobs.empty())
+        return caf::unit;
+      auto& st = self->state;
+      auto rp = self->make_response_promise<caf::unit_t>();
+      st.waiting_rows += jobs.size();
+      st.waiting.push_back({std::move(jobs), rp});
+      try_commit(self);
+      return rp;
+    },
+  };
+}
+
+} // namespace herald

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/actors.hpp"
+
+namespace herald {
+
+struct writer_settings {
+  int max_batch = 2000;                           // rows per transaction
+  caf::timespan timeout = std::chrono::seconds(10); // per commit
+};
+
+struct writer_state {
+  static inline const char* name = "writer";
+
+  /// One submit request waiting for its commit.
+  struct pending {
+    std::vector<delivery_job> jobs;
+    caf::typed_response_promise<caf::unit_t> rp;
+  };
+
+  std::vector<pending> waiting;       // not yet handed to a connection
+  size_t waiting_rows = 0;
+  std::vector<store_actor> idle;      // connections with no commit in flight
+  size_t connections = 0;
+  dispatcher_actor dispatcher;        // gets leased jobs after their commit
+  writer_settings settings;
+  // Counters for the admin endpoint and the benchmark notes.
+  uint64_t commits = 0;
+  uint64_t rows = 0;
+  uint64_t failed_commits = 0;
+  size_t largest_batch = 0;
+};
+
+/// The group-commit writer. Requests that arrive while a commit is in flight
+/// wait and then share the next transaction; each is answered only after its
+/// own transaction committed. `connections` are store workers reserved for
+/// writing (so reads never delay acknowledgements).
+writer_actor::behavior_type
+writer(writer_actor::stateful_pointer<writer_state> self,
+       std::vector<store_actor> connections, dispatcher_actor dispatcher,
+       writer_settings settings);
+
+} // namespace herald

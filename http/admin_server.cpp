@@ -1,0 +1,215 @@
+#include "http/admin_server.hpp"
+
+#include <algorithm>
+
+#include "actors/error.hpp"
+#include "channels/crypto.hpp"
+#include "channels/webhook_signature.hpp"
+#include "http/api_key.hpp"
+#include "http/bridge.hpp"
+#include "http/codec.hpp"
+#include "http/problem.hpp"
+
+namespace herald {
+
+namespace {
+
+bool valid_id(const std::string& id) {
+  return !id.empty() && id.size() <= 64
+         && std::all_of(id.begin(), id.end(), [](unsigned char c) {
+              return std::isalnum(c) || c == '-' || c == '_';
+            });
+}
+
+nlohmann::json tenant_json(const tenant& t) {
+  return {{"id", t.id},
+          {"name", t.name},
+          {"rate_per_sec", t.rate_per_sec},
+          {"burst", t.burst},
+          {"channels", t.channels},
+          {"created_at", format_rfc3339(t.created_at_ms)},
+          {"updated_at", format_rfc3339(t.updated_at_ms)}};
+}
+
+/// Validates the body of PUT /admin/tenants/{id} into `t`.
+std::vector<field_error> parse_tenant(const nlohmann::json& j, tenant& t) {
+  std::vector<field_error> errors;
+  for (auto& [k, v] : j.items()) {
+    if (k == "name") {
+      if (!v.is_string() || v.get<std::string>().size() > 200)
+        errors.push_back({k, "must be a string of at most 200 characters"});
+      else
+        t.name = v.get<std::string>();
+    } else if (k == "rate_per_sec" || k == "burst") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0
+          || v.get<int64_t>() > 1000000)
+        errors.push_back({k, "must be an integer from 0 to 1000000"});
+      else
+        (k == "burst" ? t.burst : t.rate_per_sec) = v.get<int32_t>();
+    } else if (k == "channels") {
+      static const std::vector<std::string> known{"email", "sms", "push",
+                                                  "webhook"};
+      bool ok = v.is_array();
+      if (ok)
+        for (auto& c : v)
+          ok = ok && c.is_string()
+               && std::find(known.begin(), known.end(), c.get<std::string>())
+                    != known.end();
+      if (!ok)
+        errors.push_back(
+          {k, "must be a list of email, sms, push and webhook"});
+      else
+        t.channels = v.get<std::vector<std::string>>();
+    } else {
+      errors.push_back({k, "unknown field"});
+    }
+  }
+  return errors;
+}
+
+} // namespace
+
+admin_server::admin_server(admin_context ctx) : ctx_(std::move(ctx)) {
+  tune_server(svr_, 8, 64 * 1024);
+  install_routes();
+}
+
+admin_server::~admin_server() {
+  stop();
+}
+
+int admin_server::bind(const std::string& host, uint16_t port) {
+  if (port == 0)
+    return svr_.bind_to_any_port(host);
+  return svr_.bind_to_port(host, port) ? port : -1;
+}
+
+void admin_server::start() {
+  thread_ = std::thread{[this] { svr_.listen_after_bind(); }};
+}
+
+void admin_server::stop() {
+  if (thread_.joinable()) {
+    svr_.stop();
+    thread_.join();
+  }
+}
+
+bool admin_server::authorized(const httplib::Request& req,
+                              httplib::Response& res) {
+  auto token = bearer_token(req);
+  if (!token.empty() && crypto::constant_time_equal(token, ctx_.token))
+    return true;
+  res.set_header("WWW-Authenticate", "Bearer");
+  reply_problem(res, 401, status_title(401), "missing or wrong admin token");
+  return false;
+}
+
+void admin_server::install_routes() {
+  svr_.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+    reply_json(res, 200, {{"status", "ok"}});
+  });
+
+  svr_.Put(R"(/admin/tenants/([^/]+))", [this](const httplib::Request& req,
+                                               httplib::Response& res) {
+    if (!authorized(req, res))
+      return;
+    tenant t;
+    t.id = req.matches[1].str();
+    if (!valid_id(t.id)) {
+      reply_problem(res, 422, status_title(422), "invalid tenant id",
+                    {{"id", "1 to 64 letters, digits, '-' or '_'"}});
+      return;
+    }
+    t.name = t.id;
+    auto j = nlohmann::json::parse(req.body.empty() ? "{}" : req.body, nullptr,
+                                   false);
+    if (j.is_discarded() || !j.is_object()) {
+      reply_problem(res, 400, status_title(400), "the body must be a JSON object");
+      return;
+    }
+    if (auto errors = parse_tenant(j, t); !errors.empty()) {
+      reply_problem(res, 422, status_title(422), "invalid tenant fields", errors);
+      return;
+    }
+    // Only used if the tenant is new: an update keeps its secret.
+    t.webhook_secret = webhook::new_webhook_secret();
+    ask<tenant_put_result>(*ctx_.sys, ctx_.timeout, res, ctx_.auth,
+        [&](tenant_put_result& r) {
+          auto body = tenant_json(r.value);
+          if (r.created)
+            body["webhook_secret"] = r.value.webhook_secret;
+          reply_json(res, r.created ? 201 : 200, body);
+        },
+        atom::put_v, t);
+  });
+
+  svr_.Get(R"(/admin/tenants/([^/]+))", [this](const httplib::Request& req,
+                                               httplib::Response& res) {
+    if (!authorized(req, res))
+      return;
+    ask<tenant>(*ctx_.sys, ctx_.timeout, res, ctx_.store,
+        [&](tenant& t) { reply_json(res, 200, tenant_json(t)); }, atom::get_v,
+        atom::tenant_v, req.matches[1].str());
+  });
+
+  svr_.Post(R"(/admin/tenants/([^/]+)/keys)", [this](const httplib::Request& req,
+                                                     httplib::Response& res) {
+    if (!authorized(req, res))
+      return;
+    auto tenant_id = req.matches[1].str();
+    auto k = issue_api_key();
+    ask<bool>(*ctx_.sys, ctx_.timeout, res, ctx_.store,
+        [&](bool created) {
+          if (!created) {
+            reply_problem(res, 404, status_title(404), "no such tenant");
+            return;
+          }
+          reply_json(res, 201,
+                     {{"key_id", k.key_id}, {"key", k.key},
+                      {"tenant_id", tenant_id}});
+        },
+        atom::create_v, tenant_id, k.key_id, k.hash);
+  });
+
+  svr_.Delete(R"(/admin/tenants/([^/]+)/keys/([^/]+))",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                if (!authorized(req, res))
+                  return;
+                ask<bool>(*ctx_.sys, ctx_.timeout, res, ctx_.auth,
+                    [&](bool found) {
+                      if (found)
+                        res.status = 204;
+                      else
+                        reply_problem(res, 404, status_title(404),
+                                      "no such key");
+                    },
+                    atom::revoke_v, req.matches[1].str(), req.matches[2].str());
+              });
+
+  svr_.Get("/admin/actors", [this](const httplib::Request& req,
+                                   httplib::Response& res) {
+    if (!authorized(req, res))
+      return;
+    auto items = nlohmann::json::array();
+    caf::scoped_actor self{*ctx_.sys};
+    for (auto& a : ctx_.actors) {
+      self->request(a, std::chrono::seconds(2), atom::inspect_v)
+        .receive(
+          [&](actor_info& info) {
+            auto state = nlohmann::json::parse(info.state, nullptr, false);
+            items.push_back({{"kind", info.kind},
+                             {"key", info.key},
+                             {"id", a.id()},
+                             {"state", state}});
+          },
+          [&](caf::error& err) {
+            items.push_back({{"id", a.id()},
+                             {"error", ctx_.sys->render(err)}});
+          });
+    }
+    reply_json(res, 200, {{"items", items}});
+  });
+}
+
+} // namespace herald

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <httplib.h>
+
+#include "actors/actors.hpp"
+
+namespace herald {
+
+/// What the REST API talks to.
+struct api_context {
+  caf::actor_system* sys = nullptr;
+  auth_actor auth;
+  writer_actor writer;
+  store_actor store;
+  caf::timespan timeout = std::chrono::seconds(10); // per actor call
+};
+
+/// The REST ingestion API (API.md) on cpp-httplib, in its own thread pool.
+class api_server {
+public:
+  api_server(api_context ctx, int threads, size_t max_body_bytes);
+  ~api_server();
+
+  /// Binds; returns the port (useful with port 0) or -1.
+  int bind(const std::string& host, uint16_t port);
+
+  /// Serves in a background thread.
+  void start();
+
+  /// Stops accepting new requests (they get 503), then closes the listener
+  /// and waits for in-flight requests to finish.
+  void stop();
+
+private:
+  void install_routes();
+  std::optional<tenant> authenticate(const httplib::Request& req,
+                                     httplib::Response& res);
+
+  api_context ctx_;
+  size_t max_body_bytes_;
+  httplib::Server svr_;
+  std::thread thread_;
+  std::atomic<bool> accepting_{true};
+};
+
+} // namespace herald

@@ -1,0 +1,111 @@
+#include "http/problem.hpp"
+
+#include <caf/sec.hpp>
+
+#include "actors/error.hpp"
+
+namespace herald {
+
+std::string status_title(int status) {
+  switch (status) {
+    case 400:
+      return "Malformed request";
+    case 401:
+      return "Unauthorized";
+    case 404:
+      return "Not found";
+    case 405:
+      return "Method not allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload too large";
+    case 415:
+      return "Unsupported media type";
+    case 422:
+      return "Invalid fields";
+    case 429:
+      return "Too many requests";
+    case 503:
+      return "Service unavailable";
+    default:
+      return status >= 500 ? "Server error" : "Client error";
+  }
+}
+
+void reply_problem(httplib::Response& res, int status, const std::string& title,
+                   const std::string& detail,
+                   const std::vector<field_error>& errors) {
+  res.status = status;
+  res.set_content(problem_json(status, title, detail, errors),
+                  "application/problem+json");
+}
+
+void reply_json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void reply_error(httplib::Response& res, const caf::error& err) {
+  if (is(err, ec::not_found)) {
+    reply_problem(res, 404, status_title(404), error_detail(err));
+  } else if (is(err, ec::unauthorized)) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    reply_problem(res, 401, status_title(401), error_detail(err));
+  } else if (is(err, ec::invalid_input)) {
+    reply_problem(res, 422, status_title(422), error_detail(err));
+  } else if (is(err, ec::conflict)) {
+    reply_problem(res, 409, status_title(409), error_detail(err));
+  } else {
+    std::string detail;
+    if (is(err, ec::db_unavailable))
+      detail = "the database is unreachable; retry later";
+    else if (err == caf::sec::request_timeout)
+      detail = "the request timed out inside the node; retry later";
+    else
+      detail = "temporarily unable to serve the request; retry later";
+    res.set_header("Retry-After", "1");
+    reply_problem(res, 503, status_title(503), detail);
+  }
+}
+
+void tune_server(httplib::Server& svr, int threads, size_t max_body_bytes) {
+  // cpp-httplib's defaults give ~300 req/s (PLATFORM.md): Nagle + delayed
+  // ACK, keep-alive closed after 5 requests, 8 threads. It holds one thread
+  // per open connection, so the pool must exceed the connections expected.
+  svr.set_tcp_nodelay(true);
+  svr.set_keep_alive_max_count(1000000);
+  svr.set_keep_alive_timeout(30);
+  svr.set_read_timeout(30, 0);
+  svr.set_payload_max_length(max_body_bytes);
+  svr.new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(threads));
+  };
+  httplib::Server::HandlerWithResponse on_error = [](const httplib::Request&,
+                                                     httplib::Response& res) {
+    if (!res.body.empty())
+      return httplib::Server::HandlerResponse::Unhandled;
+    std::string detail;
+    if (res.status == 404)
+      detail = "no such resource";
+    else if (res.status == 413)
+      detail = "the request body exceeds the configured limit";
+    else
+      detail = status_title(res.status);
+    res.set_content(problem_json(res.status, status_title(res.status), detail),
+                    "application/problem+json");
+    return httplib::Server::HandlerResponse::Handled;
+  };
+  svr.set_error_handler(on_error);
+}
+
+std::string bearer_token(const httplib::Request& req) {
+  auto auth = req.get_header_value("Authorization");
+  constexpr std::string_view prefix = "Bearer ";
+  if (auth.size() <= prefix.size()
+      || auth.compare(0, prefix.size(), prefix.data()) != 0)
+    return {};
+  return auth.substr(prefix.size());
+}
+
+} // namespace herald

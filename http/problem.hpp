@@ -1,0 +1,41 @@
+#pragma once
+
+// Writing answers from httplib handlers: problem+json errors and the mapping
+// of Herald errors to HTTP statuses.
+
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "http/codec.hpp"
+
+namespace herald {
+
+/// Sets an application/problem+json answer.
+void reply_problem(httplib::Response& res, int status, const std::string& title,
+                   const std::string& detail,
+                   const std::vector<field_error>& errors = {});
+
+/// Sets a JSON answer.
+void reply_json(httplib::Response& res, int status, const nlohmann::json& body);
+
+/// Answers an error from an actor: not found → 404, unauthorized → 401,
+/// database unreachable or timeout → 503 + Retry-After, anything else → 503
+/// too (a client never sees a 500 for what it sent).
+void reply_error(httplib::Response& res, const caf::error& err);
+
+/// The standard title of a status code.
+std::string status_title(int status);
+
+/// Installs the server-wide settings of PLATFORM.md (TCP_NODELAY, long
+/// keep-alive, a thread per connection, body limit) and an error handler that
+/// turns httplib's own errors (404, 413, ...) into problem+json.
+void tune_server(httplib::Server& svr, int threads, size_t max_body_bytes);
+
+/// The bearer token of an Authorization header, "" if none.
+std::string bearer_token(const httplib::Request& req);
+
+} // namespace herald
