@@ -1,0 +1,366 @@
+#!/usr/bin/env bash
+# The demo command (README): installs what is missing, builds, starts a
+# private PostgreSQL, one Herald node and a fake webhook receiver, creates a
+# tenant and an API key, sends 5 webhook notifications and waits until they
+# are delivered. Then it prints where to look and keeps running until Ctrl-C.
+#   bash scripts/demo.sh           run until Ctrl-C
+#   bash scripts/demo.sh --once    exit after the printout (or HERALD_DEMO_ONCE=1);
+#                                  status 0 only if all 5 were delivered
+# Everything lives in .work/demo/ (config, logs, database); every run starts
+# from an empty database. Environment: HERALD_BUILD_DIR (default build/).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+once=${HERALD_DEMO_ONCE:-0}
+for arg in "$@"; do
+  case "$arg" in
+    --once) once=1 ;;
+    -h|--help) sed -n '2,10p' "$root/scripts/demo.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+[ "$once" = 1 ] || once=0
+
+build_dir=${HERALD_BUILD_DIR:-$root/build}
+export HERALD_BUILD_DIR=$build_dir
+demo=$root/.work/demo
+pg_dir=$demo/pg
+herald_bin=$build_dir/herald
+fake_bin=$build_dir/fake-provider
+count=5
+
+say() { echo "== demo: $*"; }
+fail() { echo "demo.sh: $*" >&2; exit 1; }
+
+now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }   # microseconds
+elapsed() { local d=$(( ($(now_us) - $1) / 100000 )); echo "$((d / 10)).$((d % 10)) s"; }
+phase_start=$(now_us)
+phase_done() { say "$1 done in $(elapsed "$phase_start")"; phase_start=$(now_us); }
+
+# --- processes -----------------------------------------------------------------
+herald_pid=
+fake_pid=
+pg_used=
+
+# A pid is alive if it exists and is not a zombie.
+alive() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null \
+    && [ "$(sed -E 's/.*\) (.).*/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
+# stop_pid PID NAME SECONDS: SIGTERM, wait, SIGKILL if it is still there.
+stop_pid() {
+  local pid=$1 name=$2 secs=$3 i
+  alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < secs * 10; i++)); do
+    alive "$pid" || { echo "demo: $name stopped"; return 0; }
+    sleep 0.1
+  done
+  echo "demo: $name did not stop within ${secs} s; killing it" >&2
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  stop_pid "$herald_pid" herald 20
+  stop_pid "$fake_pid" fake-provider 5
+  rm -f "$demo/herald.pid" "$demo/fake-provider.pid"
+  if [ -n "$pg_used" ]; then
+    bash scripts/pg.sh stop "$pg_dir" || true
+    echo "demo: PostgreSQL stopped"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'echo; exit 130' INT
+trap 'exit 143' TERM
+
+# A process of an earlier demo run that was killed hard: stop it by its pid
+# file, and only if that pid is still running the same program.
+stop_leftover() {
+  local pidfile=$1 bin=$2 pid exe
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+  if alive "$pid" && [ "${exe% (deleted)}" = "$(readlink -f "$bin")" ]; then
+    echo "demo: stopping $(basename "$bin") (pid $pid) left over from an earlier run"
+    stop_pid "$pid" "$(basename "$bin")" 20
+  fi
+  rm -f "$pidfile"
+}
+
+# --- helpers ---------------------------------------------------------------------
+port_free() {  # port_free PORT: can 127.0.0.1:PORT be bound (as a server would)?
+  python3 - "$1" <<'EOF' 2>/dev/null
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+EOF
+}
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+pick_port() {  # pick_port PREFERRED [TAKEN]: PREFERRED if free, else a free one
+  local p=$1
+  if [ "$p" != "${2:-}" ] && port_free "$p"; then echo "$p"; return; fi
+  while p=$(free_port); [ "$p" = "${2:-}" ]; do :; done
+  echo "$p"
+}
+
+# json_get JSON KEY: prints the value of a top-level key ("" if absent or not JSON).
+json_get() {
+  python3 -c '
+import json, sys
+try:
+    v = json.loads(sys.argv[1]).get(sys.argv[2])
+except Exception:
+    v = None
+print("" if v is None else (json.dumps(v) if isinstance(v, (dict, list)) else v))
+' "$1" "$2"
+}
+
+# http METHOD URL TOKEN [JSON-BODY]: sets $code (000 if no answer) and $body.
+code=
+body=
+http() {
+  local args=(-sS -X "$1" --max-time 10 -w '\n%{http_code}' -H "Authorization: Bearer $3")
+  [ $# -ge 4 ] && args+=(-H 'Content-Type: application/json' --data-binary "$4")
+  local out
+  if out=$(curl "${args[@]}" "$2" 2>/dev/null); then
+    code=${out##*$'\n'}
+    body=${out%$'\n'*}
+  else
+    code=000
+    body=
+  fi
+}
+
+# wait_for_line FILE REGEX PID SECONDS: prints the first matching line.
+wait_for_line() {
+  local file=$1 re=$2 pid=$3 secs=$4 i line
+  for ((i = 0; i < secs * 10; i++)); do
+    line=$(grep -m1 -E "$re" "$file" 2>/dev/null || true)
+    if [ -n "$line" ]; then echo "$line"; return 0; fi
+    alive "$pid" || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+show_log_tail() {
+  echo "---- last lines of $1 ----" >&2
+  tail -n 30 "$1" >&2 || true
+  echo "----" >&2
+}
+
+# --- 1. packages and build ----------------------------------------------------------
+say "setup (Debian packages)"
+bash scripts/setup.sh
+phase_done setup
+
+say "build ($build_dir)"
+bash scripts/build.sh
+phase_done build
+[ -x "$herald_bin" ] || fail "$herald_bin was not built"
+[ -x "$fake_bin" ] || fail "$fake_bin was not built"
+
+# --- 2. PostgreSQL ---------------------------------------------------------------------
+mkdir -p "$demo"
+stop_leftover "$demo/herald.pid" "$herald_bin"
+stop_leftover "$demo/fake-provider.pid" "$fake_bin"
+
+say "PostgreSQL ($pg_dir, fresh database)"
+pg_used=1
+bash scripts/pg.sh wipe "$pg_dir"
+db_url=
+for _ in 1 2 3; do
+  # setsid (here and below): a Ctrl-C reaches only this script, which then
+  # stops everything in order.
+  if db_url=$(setsid -w bash scripts/pg.sh start "$pg_dir" "$(free_port)"); then break; fi
+  db_url=
+done
+[ -n "$db_url" ] || fail "could not start PostgreSQL"
+phase_done PostgreSQL
+
+# --- 3. the node -------------------------------------------------------------------------
+api_port=$(pick_port 8080)
+admin_port=$(pick_port 9090 "$api_port")
+admin_token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+api=http://127.0.0.1:$api_port
+admin=http://127.0.0.1:$admin_port
+config=$demo/node.ini
+
+cat >"$config" <<EOF
+# Written by scripts/demo.sh: one node on loopback with its private database.
+[herald.node]
+name = "demo"
+
+[herald.api]
+host = "127.0.0.1"
+port = $api_port
+
+[herald.admin]
+host = "127.0.0.1"
+port = $admin_port
+token = "$admin_token"
+
+[herald.db]
+url = "$db_url"
+EOF
+chmod 600 "$config"   # holds the admin token
+
+say "starting herald (API $api, admin $admin, log $demo/herald.log)"
+setsid stdbuf -oL -eL "$herald_bin" --config-file="$config" >"$demo/herald.log" 2>&1 </dev/null &
+herald_pid=$!
+echo "$herald_pid" >"$demo/herald.pid"
+
+ready=0
+deadline=$(( $(now_us) + 60000000 ))   # 60 s
+while [ "$(now_us)" -lt "$deadline" ]; do
+  if [ "$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$api/ready" 2>/dev/null || true)" = 200 ]; then
+    ready=1
+    break
+  fi
+  alive "$herald_pid" || break
+  sleep 0.1
+done
+if [ "$ready" != 1 ]; then
+  show_log_tail "$demo/herald.log"
+  if alive "$herald_pid"; then fail "herald is not ready ($api/ready) after 60 s"; fi
+  fail "herald exited during start-up"
+fi
+phase_done "herald start"
+
+# --- 4. tenant, fake provider, API key ---------------------------------------------------
+say "creating tenant demo"
+http PUT "$admin/admin/tenants/demo" "$admin_token" '{"name":"Demo tenant"}'
+case "$code" in 200|201) ;; *) fail "PUT /admin/tenants/demo answered $code: $body" ;; esac
+webhook_secret=$(json_get "$body" webhook_secret)
+[ -n "$webhook_secret" ] || fail "PUT /admin/tenants/demo answered without webhook_secret: $body"
+
+say "starting fake-provider (verifies the tenant's webhook signatures)"
+setsid stdbuf -oL -eL "$fake_bin" --port=0 --control-port=0 --secret="$webhook_secret" \
+  >"$demo/fake-provider.log" 2>&1 </dev/null &
+fake_pid=$!
+echo "$fake_pid" >"$demo/fake-provider.pid"
+line=$(wait_for_line "$demo/fake-provider.log" 'fake-provider: webhooks on 127\.0\.0\.1:[0-9]+' "$fake_pid" 10) \
+  || { show_log_tail "$demo/fake-provider.log"; fail "fake-provider did not report its webhook port"; }
+fake_port=${line##*:}
+line=$(wait_for_line "$demo/fake-provider.log" 'fake-provider: control on 127\.0\.0\.1:[0-9]+' "$fake_pid" 10) \
+  || { show_log_tail "$demo/fake-provider.log"; fail "fake-provider did not report its control port"; }
+control_port=${line##*:}
+hook_url=http://127.0.0.1:$fake_port/hooks/demo
+control=http://127.0.0.1:$control_port
+
+say "issuing an API key for tenant demo"
+http POST "$admin/admin/tenants/demo/keys" "$admin_token" '{}'
+case "$code" in 200|201) ;; *) fail "POST /admin/tenants/demo/keys answered $code: $body" ;; esac
+key_id=$(json_get "$body" key_id)
+api_key=$(json_get "$body" key)
+[ -n "$api_key" ] || fail "POST /admin/tenants/demo/keys answered without key: $body"
+
+# --- 5. notifications ------------------------------------------------------------------------
+say "sending $count webhook notifications to $hook_url"
+ids=()
+for ((n = 1; n <= count; n++)); do
+  http POST "$api/v1/notifications" "$api_key" \
+    "{\"channel\":\"webhook\",\"to\":\"$hook_url\",\"body\":\"hello from herald #$n\",\"data\":{\"n\":$n}}"
+  id=$(json_get "$body" id)
+  if [ "$code" = 202 ] && [ -n "$id" ]; then
+    echo "  #$n -> 202 id=$id"
+    ids+=("$id")
+  else
+    echo "  #$n -> $code $body" >&2
+  fi
+done
+
+say "waiting for delivery (at most 30 s)"
+declare -A final=()
+deadline=$(( $(now_us) + 30000000 ))
+while :; do
+  pending=0
+  for id in "${ids[@]}"; do
+    case "${final[$id]:-}" in delivered|dead_lettered|cancelled|discarded) continue ;; esac
+    http GET "$api/v1/notifications/$id" "$api_key"
+    st=$(json_get "$body" status)
+    final[$id]=${st:-"HTTP $code"}
+    case "$st" in delivered|dead_lettered|cancelled|discarded) ;; *) pending=$((pending + 1)) ;; esac
+  done
+  if [ "$pending" -eq 0 ] || [ "$(now_us)" -ge "$deadline" ]; then break; fi
+  sleep 0.2
+done
+delivered=0
+for id in "${ids[@]}"; do
+  echo "  $id: ${final[$id]}"
+  [ "${final[$id]}" = delivered ] && delivered=$((delivered + 1))
+done
+phase_done "delivery ($delivered of $count delivered)"
+
+say "fake-provider stats ($control/stats)"
+http GET "$control/stats" ""
+if [ "$code" = 200 ]; then
+  python3 -c 'import json, sys; print(json.dumps(json.loads(sys.argv[1]), indent=2))' "$body" 2>/dev/null || echo "$body"
+else
+  echo "  (answered $code) $body"
+fi
+
+cat >"$demo/demo.env" <<EOF
+# From the last run of scripts/demo.sh (valid while it runs).
+HERALD_API=$api
+HERALD_API_KEY=$api_key
+HERALD_ADMIN=$admin
+HERALD_ADMIN_TOKEN=$admin_token
+HERALD_DB_URL=$db_url
+HERALD_WEBHOOK_URL=$hook_url
+EOF
+chmod 600 "$demo/demo.env"
+
+cat <<EOF
+
+Herald demo is running.
+  REST API       $api   (tenant "demo", API key id $key_id)
+  API key        $api_key
+  admin API      $admin   token $admin_token
+  fake receiver  $hook_url   (control: $control/stats)
+  database       $db_url
+  config         $config
+  logs           $demo/herald.log  $demo/fake-provider.log
+  all of these   $demo/demo.env
+
+Submit one:
+  curl -sS -X POST $api/v1/notifications \\
+    -H 'Authorization: Bearer $api_key' -H 'Content-Type: application/json' \\
+    -d '{"channel":"webhook","to":"$hook_url","body":"hi"}'
+Look at one / list the newest:
+  curl -sS $api/v1/notifications/${ids[0]:-ID} -H 'Authorization: Bearer $api_key'
+  curl -sS '$api/v1/notifications?limit=10' -H 'Authorization: Bearer $api_key'
+Admin:
+  curl -sS $admin/admin/tenants/demo -H 'Authorization: Bearer $admin_token'
+
+EOF
+
+if [ "$once" = 1 ]; then
+  if [ "$delivered" = "$count" ]; then
+    say "all $count delivered; stopping (--once)"
+    exit 0
+  fi
+  fail "only $delivered of $count delivered (see $demo/herald.log)"
+fi
+
+if [ "$delivered" != "$count" ]; then
+  echo "demo.sh: only $delivered of $count delivered (see $demo/herald.log); still running so you can look" >&2
+fi
+say "running; press Ctrl-C to stop herald, the fake provider and PostgreSQL"
+rc=0
+wait "$herald_pid" || rc=$?
+herald_pid=
+show_log_tail "$demo/herald.log"
+fail "herald exited by itself (status $rc)"
