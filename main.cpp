@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
     caf::scoped_actor self{sys};
     self->request(disp, caf::timespan{cfg.webhook_timeout + millis{5000}},
                   atom::drain_v)
-      .receive([](caf::unit_t) {},
+      .receive([](bool) {},
                [&](caf::error& err) {
                  HERALD_LOG(warn, "node", "drain incomplete (leases will "
                                           "expire and be reclaimed): ",

@@ -4,6 +4,8 @@
 // these messages (all serializable, see type_ids.hpp), so any of them can
 // later live on another node. Every request between actors has a finite
 // timeout. Handlers only an actor sends to itself are marked INTERNAL.
+// "Done" answers are `bool` (always true): CAF 0.17 delivers a unit_t answer
+// as an empty message that a typed `then(unit_t)` handler never matches.
 //
 //   http (api) ─auth─▶ auth ─lookup─▶ store
 //              ─submit─▶ writer (group commit) ─insert─▶ store worker ─▶ PostgreSQL
@@ -18,7 +20,6 @@
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
-#include <caf/unit.hpp>
 
 #include "actors/messages.hpp"
 #include "actors/type_ids.hpp"
@@ -35,7 +36,7 @@ using inspectable_actor = caf::typed_actor<
 /// Connectivity problems answer ec::db_unavailable, missing rows ec::not_found.
 using store_actor = inspectable_actor::extend<
   // Commits all rows in one transaction (COPY); leased = held by this node.
-  caf::replies_to<atom::insert, std::vector<notification>, bool>::with<caf::unit_t>,
+  caf::replies_to<atom::insert, std::vector<notification>, bool>::with<bool>,
   // One notification of a tenant (tenant id, notification id).
   caf::replies_to<atom::get, std::string, std::string>::with<notification>,
   // A page of a tenant's notifications, newest first.
@@ -67,7 +68,7 @@ using store_actor = inspectable_actor::extend<
 /// each is answered only after its commit (invariant 1).
 using writer_actor = inspectable_actor::extend<
   // Makes the notifications durable; answers once committed.
-  caf::replies_to<atom::submit, std::vector<delivery_job>>::with<caf::unit_t>>;
+  caf::replies_to<atom::submit, std::vector<delivery_job>>::with<bool>>;
 
 /// API keys → tenants, with a small cache; revocations go through it so that
 /// a revoked key stops working at once.
@@ -91,7 +92,7 @@ using dispatcher_actor = inspectable_actor::extend<
   // The result of one attempt, from a sender pool.
   caf::reacts_to<atom::outcome, delivery_outcome>,
   // Shutdown: stop claiming, finish in-flight work, hand back the rest.
-  caf::replies_to<atom::drain>::with<caf::unit_t>,
+  caf::replies_to<atom::drain>::with<bool>,
   // INTERNAL: claim due work from the store when there is room.
   caf::reacts_to<atom::sweep>,
   // INTERNAL: write buffered outcomes.

@@ -132,13 +132,13 @@ void maybe_finish_drain(dispatcher_ptr self) {
       [self](int64_t n) {
         HERALD_LOG(info, "dispatcher", "handed back ", n,
                    " queued notifications");
-        self->state.drain_rp.deliver(caf::unit);
+        self->state.drain_rp.deliver(true);
       },
       [self](caf::error& err) {
         // The leases expire by themselves; nothing is lost.
         HERALD_LOG(warn, "dispatcher", "could not hand back leases: ",
                    self->system().render(err));
-        self->state.drain_rp.deliver(caf::unit);
+        self->state.drain_rp.deliver(true);
       });
 }
 
@@ -195,11 +195,11 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
       self->state.outcomes.push_back(std::move(out));
       flush(self);
     },
-    [self](atom::drain) -> caf::result<caf::unit_t> {
+    [self](atom::drain) -> caf::result<bool> {
       auto& st = self->state;
-      auto rp = self->make_response_promise<caf::unit_t>();
+      auto rp = self->make_response_promise<bool>();
       if (st.draining)
-        return caf::unit;
+        return true;
       st.draining = true;
       st.drain_rp = rp;
       st.pools_draining = st.pools.size();

@@ -42,7 +42,7 @@ struct dispatcher_state {
   bool reclaimed_own = false; // the first claim takes back our old leases
   bool draining = false;
   size_t pools_draining = 0;
-  caf::typed_response_promise<caf::unit_t> drain_rp;
+  caf::typed_response_promise<bool> drain_rp;
 
   // Counters for the admin endpoint.
   uint64_t dispatched = 0;

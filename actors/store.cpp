@@ -66,13 +66,13 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
               state_json(self->state)};
     },
     [&st](atom::insert, std::vector<notification>& xs,
-          bool leased) -> caf::result<caf::unit_t> {
+          bool leased) -> caf::result<bool> {
       return guarded(st, [&] {
         auto lease = st.settings.lease;
         if (!leased)
           lease.owner.clear();
         st.db->insert_notifications(xs, lease);
-        return caf::unit_t{};
+        return true;
       });
     },
     [&st](atom::get, const std::string& tenant_id,

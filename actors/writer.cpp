@@ -28,7 +28,7 @@ void commit(writer_ptr self, store_actor conn,
         p.rp.deliver(err);
     } else {
       for (auto& p : batch)
-        p.rp.deliver(caf::unit);
+        p.rp.deliver(true);
     }
     st.idle.push_back(conn);
     try_commit(self);
@@ -44,7 +44,7 @@ void commit(writer_ptr self, store_actor conn,
       std::move(batch));
     self->request(conn, timeout, atom::insert_v, std::move(ns), leased)
       .then(
-        [self, shared, rows, leased, finish](caf::unit_t) {
+        [self, shared, rows, leased, finish](bool) {
           auto& st = self->state;
           ++st.commits;
           st.rows += rows;
@@ -139,11 +139,11 @@ writer(writer_actor::stateful_pointer<writer_state> self,
       return {"writer", "", "", state_json(self->state)};
     },
     [self](atom::submit,
-           std::vector<delivery_job>& jobs) -> caf::result<caf::unit_t> {
+           std::vector<delivery_job>& jobs) -> caf::result<bool> {
       if (jobs.empty())
-        return caf::unit;
+        return true;
       auto& st = self->state;
-      auto rp = self->make_response_promise<caf::unit_t>();
+      auto rp = self->make_response_promise<bool>();
       st.waiting_rows += jobs.size();
       st.waiting.push_back({std::move(jobs), rp});
       try_commit(self);

@@ -20,7 +20,7 @@ struct writer_state {
   /// One submit request waiting for its commit.
   struct pending {
     std::vector<delivery_job> jobs;
-    caf::typed_response_promise<caf::unit_t> rp;
+    caf::typed_response_promise<bool> rp;
   };
 
   std::vector<pending> waiting;       // not yet handed to a connection

@@ -137,8 +137,8 @@ void api_server::install_routes() {
     job.n.updated_at_ms = job.n.created_at_ms;
     job.signing_secret = t->webhook_secret;
     auto id = job.n.id;
-    ask<caf::unit_t>(*ctx_.sys, ctx_.timeout, res, ctx_.writer,
-        [&](caf::unit_t&) {
+    ask<bool>(*ctx_.sys, ctx_.timeout, res, ctx_.writer,
+        [&](bool&) {
           res.set_header("Location", "/v1/notifications/" + id);
           reply_json(res, 202, {{"id", id}, {"status", "accepted"}});
         },
