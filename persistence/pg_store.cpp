@@ -1,0 +1,767 @@
+#include "persistence/pg_store.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <optional>
+#include <stdexcept>
+#include <tuple>
+#include <utility>
+
+#include <pqxx/pqxx>
+
+#include "persistence/migrations.hpp"
+
+namespace herald {
+
+namespace {
+
+// -- SQL ----------------------------------------------------------------------
+
+// Epoch milliseconds of a timestamptz. floor() so that a time is never
+// reported later than it was.
+#define HERALD_MS(x) "floor(extract(epoch from " x ") * 1000)::bigint"
+
+// Column list read by row_to_notification; the table is always aliased `n`.
+const std::string k_notification_columns =
+  "n.id::text, n.tenant_id, n.channel, n.to_addr, coalesce(n.subject, ''), "
+  "n.body, coalesce(n.data::text, ''), n.priority, "
+  "coalesce(" HERALD_MS("n.send_at") ", 0), coalesce(n.provider, ''), "
+  "n.status, n.attempts, coalesce(n.last_error, ''), " HERALD_MS("n.created_at")
+  ", " HERALD_MS("n.updated_at") ", coalesce(n.idempotency_key, '')";
+
+// Column list read by row_to_tenant; the table is always aliased `t`.
+const std::string k_tenant_columns =
+  "t.id, t.name, t.rate_per_sec, t.burst, t.channels, t.webhook_secret, "
+  HERALD_MS("t.created_at") ", " HERALD_MS("t.updated_at");
+
+// The non-terminal statuses, spelled exactly as in the predicate of
+// notifications_claimable_idx (0001_init.sql) so the planner matches it.
+#define HERALD_OPEN_STATUSES "('accepted', 'queued', 'sending', 'retry_scheduled')"
+
+// Key of the session advisory lock that serializes migrations across nodes.
+// Any fixed number works; this one is "herald" in ASCII.
+constexpr int64_t k_migrate_lock_key = 0x686572616c64;
+
+const std::string k_bootstrap_migrations =
+  "CREATE TABLE IF NOT EXISTS schema_migrations ("
+  " version integer PRIMARY KEY, name text NOT NULL,"
+  " applied_at timestamptz NOT NULL DEFAULT now())";
+
+const std::string k_applied_versions = "SELECT version FROM schema_migrations";
+
+const std::string k_record_migration =
+  "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)";
+
+// The database clock decides leases (claims compare with its now()), so
+// rows streamed by COPY get their lease deadline from it as well.
+const std::string k_db_now_ms = "SELECT " HERALD_MS("now()");
+
+const std::string k_get_notification =
+  "SELECT " + k_notification_columns
+  + " FROM notifications n WHERE n.id = $2::uuid AND n.tenant_id = $1";
+
+// No cursor ('') means "below the max UUID", which no id is: the cursor then
+// stays an index condition on (tenant_id, id DESC) even in a generic plan,
+// so deep pages cost no more than the first.
+const std::string k_list_notifications =
+  "SELECT " + k_notification_columns
+  + " FROM notifications n"
+    " WHERE n.tenant_id = $1"
+    "   AND ($2::text = '' OR n.status = $2::text)"
+    "   AND ($3::text = '' OR n.channel = $3::text)"
+    "   AND n.id < coalesce(nullif($4::text, '')::uuid,"
+    "                       'ffffffff-ffff-ffff-ffff-ffffffffffff')"
+    " ORDER BY n.id DESC LIMIT $5";
+
+// One round trip: whether the notification exists (first column) and its
+// attempts (LEFT JOIN), so "no such notification" differs from "no attempts".
+const std::string k_list_attempts =
+  "SELECT a.id IS NOT NULL, a.number, " HERALD_MS("a.at")
+  ", a.node, coalesce(a.provider, ''), a.outcome, coalesce(a.http_status, 0),"
+  " coalesce(a.error, ''), a.duration_us"
+  " FROM notifications n"
+  " LEFT JOIN delivery_attempts a ON a.notification_id = n.id"
+  " WHERE n.id = $2::uuid AND n.tenant_id = $1"
+  " ORDER BY a.number, a.id";
+
+// MATERIALIZED: the locked set must be computed exactly once; an inlined
+// LIMIT ... SKIP LOCKED subquery may be re-evaluated by some plans.
+const std::string k_claim =
+  "WITH picked AS MATERIALIZED ("
+  "  SELECT id FROM notifications"
+  "   WHERE status IN " HERALD_OPEN_STATUSES
+  "     AND (send_at IS NULL OR send_at <= now())"
+  "     AND (lease_until IS NULL OR lease_until <= now()"
+  "          OR ($3::boolean AND lease_owner = $1::text))"
+  "   ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED"
+  "), c AS ("
+  "  UPDATE notifications u"
+  "     SET status = 'queued', lease_owner = $1::text,"
+  "         lease_until = now() + $2::bigint * interval '1 millisecond',"
+  "         fence = u.fence + 1, updated_at = now()"
+  "    FROM picked WHERE u.id = picked.id"
+  "  RETURNING u.*"
+  ") SELECT " + k_notification_columns
+  + ", n.fence, t.webhook_secret"
+    " FROM c AS n JOIN tenants t ON t.id = n.tenant_id ORDER BY n.id";
+
+const std::string k_renew_leases =
+  "UPDATE notifications"
+  "   SET lease_until = now() + $2::bigint * interval '1 millisecond'"
+  " WHERE lease_owner = $1 AND status IN " HERALD_OPEN_STATUSES;
+
+// Only 'queued' rows: a row in 'sending' is on the wire right now and its
+// outcome will still come back to this node.
+const std::string k_release_leases =
+  "UPDATE notifications"
+  "   SET status = 'accepted', lease_owner = NULL, lease_until = NULL,"
+  "       updated_at = now()"
+  " WHERE lease_owner = $1 AND status = 'queued'";
+
+// Locks the notifications of a batch in id order before their attempts are
+// numbered: two reporters for one row (a stale and a current holder) then
+// serialize instead of both reading the same max(number). A separate
+// statement, so the next one's snapshot sees what the lock waited for.
+const std::string k_lock_outcome_rows =
+  "SELECT 1 FROM notifications WHERE id = ANY($1::uuid[])"
+  " ORDER BY id FOR UPDATE";
+
+// Set-based: the whole batch arrives as parallel arrays. Every outcome of a
+// known (id, tenant) gets an attempt row; the row itself changes only if its
+// fence still matches and it is still held (queued/sending). With several
+// outcomes for one row in a batch, the last matching one wins. Returns the
+// number of notifications updated.
+const std::string k_record_outcomes =
+  "WITH o AS ("
+  "  SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[],"
+  "                       $5::integer[], $6::text[], $7::text[], $8::text[],"
+  "                       $9::bigint[], $10::bigint[])"
+  "    WITH ORDINALITY AS o(id, tenant_id, fence, outcome, http_status, error,"
+  "                         node, provider, started_ms, duration_us, seq)"
+  "), known AS ("
+  "  SELECT o.*, n.fence AS current_fence, n.status AS current_status"
+  "    FROM o JOIN notifications n ON n.id = o.id AND n.tenant_id = o.tenant_id"
+  "), ins AS ("
+  "  INSERT INTO delivery_attempts (notification_id, number, at, node,"
+  "                                 provider, outcome, http_status, error,"
+  "                                 duration_us)"
+  "  SELECT k.id,"
+  "         coalesce((SELECT max(d.number) FROM delivery_attempts d"
+  "                    WHERE d.notification_id = k.id), 0)"
+  "           + row_number() OVER (PARTITION BY k.id ORDER BY k.seq),"
+  "         CASE WHEN k.started_ms > 0"
+  "              THEN 'epoch'::timestamptz + k.started_ms * interval '1 millisecond'"
+  "              ELSE now() END,"
+  "         k.node, nullif(k.provider, ''), k.outcome, nullif(k.http_status, 0),"
+  "         nullif(k.error, ''), k.duration_us"
+  "    FROM known k"
+  "), winners AS ("
+  "  SELECT DISTINCT ON (k.id) k.* FROM known k"
+  "   WHERE k.fence = k.current_fence"
+  "     AND k.current_status IN ('queued', 'sending')"
+  "   ORDER BY k.id, k.seq DESC"
+  "), upd AS ("
+  "  UPDATE notifications n"
+  "     SET status = w.outcome, attempts = n.attempts + 1,"
+  "         last_error = coalesce(nullif(w.error, ''), n.last_error),"
+  "         updated_at = now(),"
+  "         delivered_at = CASE WHEN w.outcome = 'delivered' THEN now()"
+  "                             ELSE n.delivered_at END,"
+  "         lease_owner = NULL, lease_until = NULL"
+  "    FROM winners w"
+  "   WHERE n.id = w.id AND n.fence = w.fence"
+  "  RETURNING 1"
+  ") SELECT count(*) FROM upd";
+
+// xmax = 0 only for a row version created by this INSERT (not by the
+// ON CONFLICT update), which tells "created" from "updated".
+const std::string k_put_tenant =
+  "INSERT INTO tenants AS t (id, name, rate_per_sec, burst, channels,"
+  "                          webhook_secret)"
+  " VALUES ($1, $2, $3, $4, $5::text[], $6)"
+  " ON CONFLICT (id) DO UPDATE"
+  "   SET name = excluded.name, rate_per_sec = excluded.rate_per_sec,"
+  "       burst = excluded.burst, channels = excluded.channels,"
+  "       updated_at = now()"
+  " RETURNING " + k_tenant_columns + ", (t.xmax = 0)";
+
+const std::string k_get_tenant =
+  "SELECT " + k_tenant_columns + " FROM tenants t WHERE t.id = $1";
+
+const std::string k_create_key =
+  "INSERT INTO api_keys (key_id, tenant_id, key_hash)"
+  " SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM tenants WHERE id = $2)";
+
+const std::string k_revoke_key =
+  "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
+  " WHERE key_id = $1 AND tenant_id = $2";
+
+const std::string k_lookup_key =
+  "SELECT k.key_id, k.key_hash, k.revoked_at IS NOT NULL, " + k_tenant_columns
+  + " FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+    " WHERE k.key_id = $1";
+
+const std::string k_count_by_status =
+  "SELECT status, count(*) FROM notifications GROUP BY status ORDER BY status";
+
+const std::string k_ping = "SELECT 1";
+
+#undef HERALD_OPEN_STATUSES
+#undef HERALD_MS
+
+// Prepared on every new connection; names are what exec_prepared takes.
+const std::pair<const char*, const std::string*> k_prepared[] = {
+  {"db_now_ms", &k_db_now_ms},
+  {"get_notification", &k_get_notification},
+  {"list_notifications", &k_list_notifications},
+  {"list_attempts", &k_list_attempts},
+  {"claim", &k_claim},
+  {"renew_leases", &k_renew_leases},
+  {"release_leases", &k_release_leases},
+  {"lock_outcome_rows", &k_lock_outcome_rows},
+  {"record_outcomes", &k_record_outcomes},
+  {"put_tenant", &k_put_tenant},
+  {"get_tenant", &k_get_tenant},
+  {"create_key", &k_create_key},
+  {"revoke_key", &k_revoke_key},
+  {"lookup_key", &k_lookup_key},
+  {"count_by_status", &k_count_by_status},
+  {"ping", &k_ping},
+  {"applied_versions", &k_applied_versions},
+  {"record_migration", &k_record_migration},
+};
+
+const std::vector<std::string> k_copy_columns{
+  "id",         "tenant_id",  "channel",         "to_addr",
+  "subject",    "body",       "data",            "priority",
+  "send_at",    "provider",   "status",          "attempts",
+  "created_at", "updated_at", "idempotency_key", "lease_owner",
+  "lease_until", "fence"};
+
+// -- helpers ------------------------------------------------------------------
+
+constexpr int32_t k_max_page = 200;
+
+bool is_connectivity_state(const std::string& state) {
+  // Class 08: connection exceptions; 57P01..03: admin / crash shutdown and
+  // "cannot connect now" (starting up, recovering).
+  return state.compare(0, 2, "08") == 0 || state == "57P01"
+         || state == "57P02" || state == "57P03";
+}
+
+// Runs `f`; turns every sign of a lost or unreachable server into
+// db_unavailable_error and drops the connection, so the next call starts
+// from a fresh one (prepared statements and session state included).
+// Other errors keep the connection: the failed transaction was rolled back.
+template <class F>
+auto guarded(std::unique_ptr<pqxx::connection>& conn, const char* what, F&& f)
+  -> decltype(f()) {
+  auto unavailable = [&](const std::exception& e) {
+    conn.reset();
+    return db_unavailable_error(std::string{what} + ": " + e.what());
+  };
+  try {
+    return f();
+  } catch (const pqxx::broken_connection& e) {
+    throw unavailable(e);
+  } catch (const pqxx::in_doubt_error& e) {
+    // The commit may or may not have happened; the caller has to treat it
+    // like an outage (and retry idempotently).
+    throw unavailable(e);
+  } catch (const pqxx::statement_completion_unknown& e) {
+    throw unavailable(e);
+  } catch (const pqxx::sql_error& e) {
+    if (is_connectivity_state(e.sqlstate()))
+      throw unavailable(e);
+    throw;
+  }
+}
+
+bool is_uuid(const std::string& x) {
+  if (x.size() != 36)
+    return false;
+  for (size_t i = 0; i < x.size(); ++i) {
+    auto c = static_cast<unsigned char>(x[i]);
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-')
+        return false;
+    } else if (!std::isxdigit(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Days since 1970-01-01 → civil date (H. Hinnant's algorithm); avoids
+// gmtime's dependence on time_t range and thread safety.
+void civil_from_days(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  y = static_cast<int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  if (m <= 2)
+    ++y;
+}
+
+// COPY text input for a timestamptz, explicit UTC offset so the session's
+// TimeZone does not matter.
+std::string timestamp_text(int64_t ms) {
+  auto floor_div = [](int64_t a, int64_t b) {
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+  };
+  const int64_t days = floor_div(ms, 86400000);
+  const int64_t rem = ms - days * 86400000;
+  int64_t y;
+  unsigned mo, d;
+  civil_from_days(days, y, mo, d);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02u %02u:%02u:%02u.%03u+00",
+                static_cast<long long>(y), mo, d,
+                static_cast<unsigned>(rem / 3600000),
+                static_cast<unsigned>(rem / 60000 % 60),
+                static_cast<unsigned>(rem / 1000 % 60),
+                static_cast<unsigned>(rem % 1000));
+  return buf;
+}
+
+// libpqxx 6 cannot send containers as parameters: build the array literal.
+std::string text_array(const std::vector<std::string>& xs) {
+  std::string out = "{";
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += '"';
+    for (char c : xs[i]) {
+      if (c == '"' || c == '\\')
+        out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+template <class T>
+std::string number_array(const std::vector<T>& xs) {
+  std::string out = "{";
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += std::to_string(xs[i]);
+  }
+  out += '}';
+  return out;
+}
+
+std::vector<std::string> parse_text_array(const pqxx::field& f) {
+  std::vector<std::string> out;
+  if (f.is_null())
+    return out;
+  auto parser = f.as_array();
+  for (auto step = parser.get_next(); step.first != pqxx::array_parser::done;
+       step = parser.get_next())
+    if (step.first == pqxx::array_parser::string_value)
+      out.push_back(std::move(step.second));
+  return out;
+}
+
+std::optional<std::string> null_if_empty(const std::string& x) {
+  if (x.empty())
+    return std::nullopt;
+  return x;
+}
+
+notification row_to_notification(const pqxx::row& r) {
+  notification n;
+  n.id = r[0].as<std::string>();
+  n.tenant_id = r[1].as<std::string>();
+  n.channel = r[2].as<std::string>();
+  n.to = r[3].as<std::string>();
+  n.subject = r[4].as<std::string>();
+  n.body = r[5].as<std::string>();
+  n.data = r[6].as<std::string>();
+  n.priority = r[7].as<std::string>();
+  n.send_at_ms = r[8].as<int64_t>();
+  n.provider = r[9].as<std::string>();
+  n.status = r[10].as<std::string>();
+  n.attempts = r[11].as<int32_t>();
+  n.last_error = r[12].as<std::string>();
+  n.created_at_ms = r[13].as<int64_t>();
+  n.updated_at_ms = r[14].as<int64_t>();
+  n.idempotency_key = r[15].as<std::string>();
+  return n;
+}
+
+// Reads the k_tenant_columns starting at column `at`.
+tenant row_to_tenant(const pqxx::row& r, pqxx::row::size_type at = 0) {
+  tenant t;
+  t.id = r[at].as<std::string>();
+  t.name = r[at + 1].as<std::string>();
+  t.rate_per_sec = r[at + 2].as<int32_t>();
+  t.burst = r[at + 3].as<int32_t>();
+  t.channels = parse_text_array(r[at + 4]);
+  t.webhook_secret = r[at + 5].as<std::string>();
+  t.created_at_ms = r[at + 6].as<int64_t>();
+  t.updated_at_ms = r[at + 7].as<int64_t>();
+  return t;
+}
+
+// Bounds connection attempts to an unreachable host (libpq waits forever by
+// default), unless the URL already says otherwise.
+std::string with_connect_timeout(const std::string& url) {
+  if (url.find("connect_timeout") != std::string::npos)
+    return url;
+  if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0)
+    return url + (url.find('?') == std::string::npos ? "?" : "&")
+           + "connect_timeout=5";
+  return url + " connect_timeout=5";
+}
+
+// Releases the migration lock however migrate() ends. If the connection is
+// gone the server has released the session lock already.
+struct migrate_lock_guard {
+  pqxx::connection& c;
+  ~migrate_lock_guard() {
+    try {
+      pqxx::nontransaction tx{c};
+      tx.exec("SELECT pg_advisory_unlock(" + std::to_string(k_migrate_lock_key)
+              + ")");
+    } catch (...) {
+      // Nothing to do: see above.
+    }
+  }
+};
+
+} // namespace
+
+pg_store::pg_store(std::string url) : url_(with_connect_timeout(url)) {
+  // Connecting lazily lets a node start (and report not-ready) while the
+  // database is down.
+}
+
+pg_store::~pg_store() = default;
+
+pqxx::connection& pg_store::conn() {
+  if (conn_ && conn_->is_open())
+    return *conn_;
+  conn_.reset();
+  auto c = std::make_unique<pqxx::connection>(url_);
+  for (auto& [name, sql] : k_prepared)
+    c->prepare(name, *sql);
+  conn_ = std::move(c);
+  return *conn_;
+}
+
+void pg_store::migrate() {
+  guarded(conn_, "migrate", [&] {
+    auto& c = conn();
+    {
+      pqxx::nontransaction tx{c};
+      // IF NOT EXISTS would print a NOTICE on every start otherwise.
+      tx.exec("SET client_min_messages = warning");
+      tx.exec("SELECT pg_advisory_lock(" + std::to_string(k_migrate_lock_key)
+              + ")");
+    }
+    migrate_lock_guard unlock{c};
+    std::vector<int> applied;
+    {
+      pqxx::work tx{c};
+      tx.exec(k_bootstrap_migrations);
+      for (const auto& row : tx.exec_prepared("applied_versions"))
+        applied.push_back(row[0].as<int>());
+      tx.commit();
+    }
+    for (const auto& m : migrations()) {
+      if (std::find(applied.begin(), applied.end(), m.version) != applied.end())
+        continue;
+      pqxx::work tx{c};
+      tx.exec(m.sql);
+      tx.exec_prepared("record_migration", m.version, std::string{m.name});
+      tx.commit();
+    }
+  });
+}
+
+bool pg_store::ping() {
+  try {
+    return guarded(conn_, "ping", [&] {
+      pqxx::nontransaction tx{conn()};
+      tx.exec_prepared("ping");
+      return true;
+    });
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// -- notifications ------------------------------------------------------------
+
+void pg_store::insert_notifications(const std::vector<notification>& xs,
+                                    const lease_spec& lease) {
+  if (xs.empty())
+    return;
+  guarded(conn_, "insert_notifications", [&] {
+    pqxx::work tx{conn()};
+    const auto now_ms = tx.exec_prepared("db_now_ms")[0][0].as<int64_t>();
+    const bool leased = !lease.owner.empty();
+    const std::string status = leased ? "queued" : "accepted";
+    const auto lease_owner = null_if_empty(lease.owner);
+    const auto lease_until = leased ? std::optional<std::string>{timestamp_text(
+                                        now_ms + lease.ttl_ms)}
+                                    : std::nullopt;
+    const int64_t fence = leased ? 1 : 0;
+    const std::string updated_at = timestamp_text(now_ms);
+    pqxx::stream_to copy{tx, "notifications", k_copy_columns};
+    for (const auto& x : xs) {
+      copy << std::make_tuple(
+        x.id, x.tenant_id, x.channel, x.to, null_if_empty(x.subject), x.body,
+        null_if_empty(x.data), x.priority.empty() ? "normal" : x.priority,
+        x.send_at_ms != 0
+          ? std::optional<std::string>{timestamp_text(x.send_at_ms)}
+          : std::nullopt,
+        null_if_empty(x.provider), status, 0,
+        x.created_at_ms != 0 ? timestamp_text(x.created_at_ms) : updated_at,
+        updated_at, null_if_empty(x.idempotency_key), lease_owner, lease_until,
+        fence);
+    }
+    copy.complete();
+    tx.commit();
+  });
+}
+
+std::optional<notification>
+pg_store::get_notification(const std::string& tenant_id,
+                           const std::string& id) {
+  if (!is_uuid(id))
+    return std::nullopt;
+  return guarded(conn_, "get_notification", [&]() -> std::optional<notification> {
+    pqxx::read_transaction tx{conn()};
+    auto r = tx.exec_prepared("get_notification", tenant_id, id);
+    if (r.empty())
+      return std::nullopt;
+    return row_to_notification(r[0]);
+  });
+}
+
+notification_page pg_store::list_notifications(const notification_query& q) {
+  notification_page page;
+  // A cursor we never handed out cannot continue a listing.
+  if (!q.cursor.empty() && !is_uuid(q.cursor))
+    return page;
+  const int32_t limit = std::max(1, std::min(q.limit, k_max_page));
+  return guarded(conn_, "list_notifications", [&] {
+    pqxx::read_transaction tx{conn()};
+    // One extra row tells whether another page exists.
+    auto r = tx.exec_prepared("list_notifications", q.tenant_id, q.status,
+                              q.channel, q.cursor, limit + 1);
+    for (const auto& row : r) {
+      if (page.items.size() == static_cast<size_t>(limit)) {
+        page.next_cursor = page.items.back().id;
+        break;
+      }
+      page.items.push_back(row_to_notification(row));
+    }
+    return page;
+  });
+}
+
+std::optional<std::vector<attempt>>
+pg_store::list_attempts(const std::string& tenant_id, const std::string& id) {
+  if (!is_uuid(id))
+    return std::nullopt;
+  using result_type = std::optional<std::vector<attempt>>;
+  return guarded(conn_, "list_attempts", [&]() -> result_type {
+    pqxx::read_transaction tx{conn()};
+    auto r = tx.exec_prepared("list_attempts", tenant_id, id);
+    if (r.empty())
+      return std::nullopt;
+    std::vector<attempt> out;
+    for (const auto& row : r) {
+      if (!row[0].as<bool>())
+        continue; // the notification exists but has no attempts yet
+      attempt a;
+      a.notification_id = id;
+      a.number = row[1].as<int32_t>();
+      a.at_ms = row[2].as<int64_t>();
+      a.node = row[3].as<std::string>();
+      a.provider = row[4].as<std::string>();
+      a.outcome = row[5].as<std::string>();
+      a.http_status = row[6].as<int32_t>();
+      a.error = row[7].as<std::string>();
+      a.duration_us = row[8].as<int64_t>();
+      out.push_back(std::move(a));
+    }
+    return out;
+  });
+}
+
+std::vector<delivery_job> pg_store::claim(const lease_spec& lease, int limit,
+                                          bool reclaim_own) {
+  if (lease.owner.empty())
+    throw std::invalid_argument("pg_store::claim: lease owner is empty");
+  if (limit <= 0)
+    return {};
+  return guarded(conn_, "claim", [&] {
+    pqxx::work tx{conn()};
+    auto r = tx.exec_prepared("claim", lease.owner, lease.ttl_ms, reclaim_own,
+                              limit);
+    tx.commit();
+    std::vector<delivery_job> jobs;
+    jobs.reserve(r.size());
+    for (const auto& row : r) {
+      delivery_job job;
+      job.n = row_to_notification(row);
+      job.fence = row[16].as<int64_t>();
+      job.signing_secret = row[17].as<std::string>();
+      jobs.push_back(std::move(job));
+    }
+    return jobs;
+  });
+}
+
+int64_t pg_store::renew_leases(const lease_spec& lease) {
+  if (lease.owner.empty())
+    return 0;
+  return guarded(conn_, "renew_leases", [&] {
+    pqxx::work tx{conn()};
+    auto r = tx.exec_prepared("renew_leases", lease.owner, lease.ttl_ms);
+    tx.commit();
+    return static_cast<int64_t>(r.affected_rows());
+  });
+}
+
+int64_t pg_store::release_leases(const lease_spec& lease) {
+  if (lease.owner.empty())
+    return 0;
+  return guarded(conn_, "release_leases", [&] {
+    pqxx::work tx{conn()};
+    auto r = tx.exec_prepared("release_leases", lease.owner);
+    tx.commit();
+    return static_cast<int64_t>(r.affected_rows());
+  });
+}
+
+int64_t pg_store::record_outcomes(const std::vector<delivery_outcome>& xs) {
+  // Ids that are not UUIDs name no notification: they cannot be recorded,
+  // and must not fail the rest of the batch with a cast error.
+  std::vector<std::string> ids, tenants, outcomes, errors, nodes, providers;
+  std::vector<int64_t> fences, started, durations;
+  std::vector<int32_t> http_statuses;
+  for (const auto& x : xs) {
+    if (x.outcome != "delivered" && x.outcome != "failed")
+      throw std::invalid_argument("pg_store::record_outcomes: bad outcome '"
+                                  + x.outcome + "'");
+    if (!is_uuid(x.id))
+      continue;
+    ids.push_back(x.id);
+    tenants.push_back(x.tenant_id);
+    fences.push_back(x.fence);
+    outcomes.push_back(x.outcome);
+    http_statuses.push_back(x.http_status);
+    errors.push_back(x.error);
+    nodes.push_back(x.node);
+    providers.push_back(x.provider);
+    started.push_back(x.started_at_ms);
+    durations.push_back(x.duration_us);
+  }
+  const auto total = static_cast<int64_t>(xs.size());
+  if (ids.empty())
+    return total;
+  return guarded(conn_, "record_outcomes", [&] {
+    pqxx::work tx{conn()};
+    const auto id_array = text_array(ids);
+    tx.exec_prepared("lock_outcome_rows", id_array);
+    auto r = tx.exec_prepared("record_outcomes", id_array, text_array(tenants),
+                              number_array(fences), text_array(outcomes),
+                              number_array(http_statuses), text_array(errors),
+                              text_array(nodes), text_array(providers),
+                              number_array(started), number_array(durations));
+    tx.commit();
+    return total - r[0][0].as<int64_t>();
+  });
+}
+
+// -- tenants and keys ---------------------------------------------------------
+
+tenant_put_result pg_store::put_tenant(const tenant& x) {
+  return guarded(conn_, "put_tenant", [&] {
+    pqxx::work tx{conn()};
+    auto r = tx.exec_prepared("put_tenant", x.id, x.name, x.rate_per_sec,
+                              x.burst, text_array(x.channels),
+                              x.webhook_secret);
+    tx.commit();
+    tenant_put_result out;
+    out.value = row_to_tenant(r[0]);
+    out.created = r[0][8].as<bool>();
+    return out;
+  });
+}
+
+std::optional<tenant> pg_store::get_tenant(const std::string& id) {
+  return guarded(conn_, "get_tenant", [&]() -> std::optional<tenant> {
+    pqxx::read_transaction tx{conn()};
+    auto r = tx.exec_prepared("get_tenant", id);
+    if (r.empty())
+      return std::nullopt;
+    return row_to_tenant(r[0]);
+  });
+}
+
+bool pg_store::create_key(const std::string& tenant_id,
+                          const std::string& key_id,
+                          const std::string& key_hash) {
+  return guarded(conn_, "create_key", [&] {
+    try {
+      pqxx::work tx{conn()};
+      auto r = tx.exec_prepared("create_key", key_id, tenant_id, key_hash);
+      tx.commit();
+      return r.affected_rows() == 1;
+    } catch (const pqxx::foreign_key_violation&) {
+      return false; // the tenant was deleted between the check and the insert
+    }
+  });
+}
+
+bool pg_store::revoke_key(const std::string& tenant_id,
+                          const std::string& key_id) {
+  return guarded(conn_, "revoke_key", [&] {
+    pqxx::work tx{conn()};
+    auto r = tx.exec_prepared("revoke_key", key_id, tenant_id);
+    tx.commit();
+    return r.affected_rows() == 1;
+  });
+}
+
+std::optional<key_record> pg_store::lookup_key(const std::string& key_id) {
+  return guarded(conn_, "lookup_key", [&]() -> std::optional<key_record> {
+    pqxx::read_transaction tx{conn()};
+    auto r = tx.exec_prepared("lookup_key", key_id);
+    if (r.empty())
+      return std::nullopt;
+    key_record k;
+    k.key_id = r[0][0].as<std::string>();
+    k.key_hash = r[0][1].as<std::string>();
+    k.revoked = r[0][2].as<bool>();
+    k.owner = row_to_tenant(r[0], 3);
+    return k;
+  });
+}
+
+std::vector<std::pair<std::string, int64_t>> pg_store::count_by_status() {
+  return guarded(conn_, "count_by_status", [&] {
+    pqxx::read_transaction tx{conn()};
+    std::vector<std::pair<std::string, int64_t>> out;
+    for (const auto& row : tx.exec_prepared("count_by_status"))
+      out.emplace_back(row[0].as<std::string>(), row[1].as<int64_t>());
+    return out;
+  });
+}
+
+} // namespace herald

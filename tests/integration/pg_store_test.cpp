@@ -1,0 +1,901 @@
+// herald-test-links: herald_persistence
+
+// pg_store against a real PostgreSQL (HERALD_TEST_DB_URL, e.g. from
+// `scripts/pg.sh start`). The database is shared with other suites, so every
+// test works on its own random tenants and deletes them afterwards.
+//
+// claim() is global (no tenant filter). To keep claims on this test's rows,
+// their ids start with 00000000 and then a value that DEcreases with the
+// start time of the run: they sort before every real (UUIDv7) id and before
+// leftovers of earlier runs. Where a test must show that a row is NOT
+// claimable it puts an unleased "sentinel" row right after it and claims one
+// row: the sentinel must come back. Leases that a test's owners take on
+// foreign rows anyway are released again when the test ends.
+
+#define CAF_SUITE pg_store
+#include <caf/test/unit_test.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "persistence/migrations.hpp"
+#include "persistence/pg_store.hpp"
+
+using namespace herald;
+
+namespace {
+
+std::mt19937_64& rng() {
+  static std::mt19937_64 g{std::random_device{}()};
+  return g;
+}
+
+std::string random_hex(size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i)
+    s += digits[rng()() % 16];
+  return s;
+}
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+// See the top of the file.
+std::string test_id() {
+  static const uint32_t run = static_cast<uint32_t>(
+    0xffffffffu - static_cast<uint32_t>(now_ms() / 1000 - 1600000000));
+  static std::atomic<uint32_t> counter{0};
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "00000000-%04x-%04x-%04x-%04x%s",
+                run >> 16, run & 0xffff, (++counter) & 0xffff,
+                static_cast<unsigned>(rng()() & 0xffff),
+                random_hex(8).c_str());
+  return buf;
+}
+
+template <class E, class F>
+bool throws(F&& f) {
+  try {
+    f();
+  } catch (const E&) {
+    return true;
+  } catch (...) {
+    std::cerr << "unexpected kind of exception\n";
+  }
+  return false;
+}
+
+std::string sql_list(pqxx::transaction_base& tx,
+                     const std::vector<std::string>& xs) {
+  std::string out;
+  for (const auto& x : xs)
+    out += (out.empty() ? "" : ",") + tx.quote(x);
+  return out.empty() ? "NULL" : out;
+}
+
+// Replaces the database name of a postgresql:// URL.
+std::string with_database(const std::string& url, const std::string& db) {
+  auto query = url.find('?');
+  auto base = url.substr(0, query);
+  auto slash = base.rfind('/');
+  return base.substr(0, slash + 1) + db
+         + (query == std::string::npos ? "" : url.substr(query));
+}
+
+std::string with_param(const std::string& url, const std::string& kv) {
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + kv;
+}
+
+struct fixture {
+  std::string url;
+  std::unique_ptr<pg_store> store;
+  std::unique_ptr<pqxx::connection> admin;
+  std::vector<std::string> tenants;
+  std::vector<std::string> owners;
+
+  fixture() {
+    const char* env = std::getenv("HERALD_TEST_DB_URL");
+    if (env == nullptr || *env == '\0') {
+      std::cerr << "\n*** HERALD_TEST_DB_URL is not set: this suite needs a "
+                   "PostgreSQL, e.g.\n***   export HERALD_TEST_DB_URL=$("
+                   "scripts/pg.sh start /tmp/herald-pg 55433)\n\n";
+      CAF_FAIL("HERALD_TEST_DB_URL is not set");
+    }
+    url = env;
+    store = std::make_unique<pg_store>(url);
+    store->migrate();
+    admin = std::make_unique<pqxx::connection>(url);
+  }
+
+  ~fixture() {
+    try {
+      pqxx::work tx{*admin};
+      if (!owners.empty())
+        tx.exec("UPDATE notifications SET lease_owner = NULL,"
+                " lease_until = NULL WHERE lease_owner IN ("
+                + sql_list(tx, owners) + ")");
+      if (!tenants.empty()) {
+        tx.exec("DELETE FROM notifications WHERE tenant_id IN ("
+                + sql_list(tx, tenants) + ")");
+        tx.exec("DELETE FROM tenants WHERE id IN (" + sql_list(tx, tenants)
+                + ")");
+      }
+      tx.commit();
+    } catch (const std::exception& e) {
+      std::cerr << "cleanup failed: " << e.what() << '\n';
+    }
+  }
+
+  tenant new_tenant(std::vector<std::string> channels = {}) {
+    tenant t;
+    t.id = "test-" + random_hex(12);
+    t.name = "Test " + t.id;
+    t.rate_per_sec = 100;
+    t.burst = 200;
+    t.channels = std::move(channels);
+    t.webhook_secret = "whsec_" + random_hex(32);
+    tenants.push_back(t.id);
+    return store->put_tenant(t).value;
+  }
+
+  lease_spec new_owner(int64_t ttl_ms = 60000) {
+    lease_spec l;
+    l.owner = "test-node-" + random_hex(8);
+    l.ttl_ms = ttl_ms;
+    owners.push_back(l.owner);
+    return l;
+  }
+
+  static notification make(const std::string& tenant_id,
+                           const std::string& channel = "email") {
+    notification n;
+    n.id = test_id();
+    n.tenant_id = tenant_id;
+    n.channel = channel;
+    n.to = "user@example.com";
+    n.body = "hello";
+    n.priority = "normal";
+    n.created_at_ms = now_ms();
+    return n;
+  }
+
+  std::vector<notification> make_many(const std::string& tenant_id, size_t k,
+                                      const std::string& channel = "email") {
+    std::vector<notification> xs;
+    for (size_t i = 0; i < k; ++i)
+      xs.push_back(make(tenant_id, channel));
+    return xs;
+  }
+
+  pqxx::row row_of(const std::string& id) {
+    pqxx::work tx{*admin};
+    return tx.exec1("SELECT status, fence, coalesce(lease_owner, ''),"
+                    " lease_until IS NOT NULL,"
+                    " coalesce(extract(epoch from lease_until - now()), 0),"
+                    " delivered_at IS NOT NULL, attempts"
+                    " FROM notifications WHERE id = "
+                    + tx.quote(id));
+  }
+
+  delivery_outcome outcome(const delivery_job& j, const std::string& node,
+                           const std::string& result) {
+    delivery_outcome o;
+    o.id = j.n.id;
+    o.tenant_id = j.n.tenant_id;
+    o.fence = j.fence;
+    o.outcome = result;
+    o.node = node;
+    o.provider = "https://hooks.example.com:443";
+    o.started_at_ms = now_ms();
+    o.duration_us = 1234;
+    if (result == "failed") {
+      o.http_status = 503;
+      o.error = "HTTP 503";
+    } else {
+      o.http_status = 200;
+    }
+    return o;
+  }
+};
+
+std::vector<std::string> ids_of(const std::vector<delivery_job>& jobs) {
+  std::vector<std::string> out;
+  for (const auto& j : jobs)
+    out.push_back(j.n.id);
+  return out;
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(pg_store_tests, fixture)
+
+CAF_TEST(migrate is idempotent and safe to run concurrently) {
+  // Again on the shared database: nothing to do, nothing breaks.
+  store->migrate();
+  store->migrate();
+  {
+    pqxx::work tx{*admin};
+    auto r = tx.exec1("SELECT count(*), count(DISTINCT version)"
+                      " FROM schema_migrations");
+    CAF_CHECK_EQUAL(r[0].as<size_t>(), migrations().size());
+    CAF_CHECK_EQUAL(r[1].as<size_t>(), migrations().size());
+  }
+  // Two nodes starting at once against an empty database.
+  auto db = "herald_migrate_" + random_hex(8);
+  {
+    pqxx::nontransaction tx{*admin};
+    tx.exec("CREATE DATABASE " + db);
+  }
+  auto fresh = with_database(url, db);
+  std::vector<std::string> errors(2);
+  {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < 2; ++i)
+      threads.emplace_back([&, i] {
+        try {
+          pg_store s{fresh};
+          s.migrate();
+          // Prepared statements were registered before the tables existed.
+          if (!s.count_by_status().empty())
+            errors[i] = "fresh database has notifications";
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
+        }
+      });
+    for (auto& t : threads)
+      t.join();
+  }
+  CAF_CHECK_EQUAL(errors[0], "");
+  CAF_CHECK_EQUAL(errors[1], "");
+  {
+    pqxx::connection c{fresh};
+    pqxx::work tx{c};
+    auto r = tx.exec1("SELECT count(*), min(version) FROM schema_migrations");
+    CAF_CHECK_EQUAL(r[0].as<size_t>(), migrations().size());
+    CAF_CHECK_EQUAL(r[1].as<int>(), 1);
+    CAF_CHECK_EQUAL(tx.exec1("SELECT count(*) FROM pg_indexes WHERE indexname"
+                             " = 'notifications_claimable_idx'")[0]
+                      .as<int>(),
+                    1);
+  }
+  {
+    pqxx::nontransaction tx{*admin};
+    tx.exec("DROP DATABASE " + db + " WITH (FORCE)");
+  }
+}
+
+CAF_TEST(insert and get round trip every field) {
+  auto t = new_tenant();
+  auto full = make(t.id, "webhook");
+  full.to = "https://hooks.example.com/in?x=1&y=2";
+  full.subject = "Subject with\ttab";
+  full.body = "line1\nline2\ttabbed \\ backslash \\N not null 'quote' \"dq\" "
+              "unicode é 😀";
+  full.data = R"({"a": [1, 2, {"b": null}], "k": "tab\tq\" bs\\ é\n"})";
+  full.priority = "high";
+  full.send_at_ms = 1893456000123; // 2030-01-01T00:00:00.123Z
+  full.provider = "hooks-primary";
+  full.created_at_ms = 1700000000456;
+  full.idempotency_key = "idem-" + random_hex(10);
+  auto bare = make(t.id, "sms");
+  bare.to = "+4915112345678";
+  bare.priority = "low";
+  store->insert_notifications({full, bare}, lease_spec{});
+
+  auto got = store->get_notification(t.id, full.id);
+  CAF_REQUIRE(got.has_value());
+  CAF_CHECK_EQUAL(got->id, full.id);
+  CAF_CHECK_EQUAL(got->tenant_id, t.id);
+  CAF_CHECK_EQUAL(got->channel, "webhook");
+  CAF_CHECK_EQUAL(got->to, full.to);
+  CAF_CHECK_EQUAL(got->subject, full.subject);
+  CAF_CHECK_EQUAL(got->body, full.body);
+  CAF_CHECK_EQUAL(got->data, full.data);
+  CAF_CHECK_EQUAL(got->priority, "high");
+  CAF_CHECK_EQUAL(got->send_at_ms, full.send_at_ms);
+  CAF_CHECK_EQUAL(got->provider, full.provider);
+  CAF_CHECK_EQUAL(got->status, "accepted");
+  CAF_CHECK_EQUAL(got->attempts, 0);
+  CAF_CHECK_EQUAL(got->last_error, "");
+  CAF_CHECK_EQUAL(got->created_at_ms, full.created_at_ms);
+  CAF_CHECK(got->updated_at_ms > now_ms() - 60000);
+  CAF_CHECK_EQUAL(got->idempotency_key, full.idempotency_key);
+  auto r = row_of(full.id);
+  CAF_CHECK_EQUAL(r[1].as<int64_t>(), 0);   // fence
+  CAF_CHECK_EQUAL(r[2].as<std::string>(), ""); // no lease
+  CAF_CHECK(!r[3].as<bool>());
+
+  auto got_bare = store->get_notification(t.id, bare.id);
+  CAF_REQUIRE(got_bare.has_value());
+  CAF_CHECK_EQUAL(got_bare->channel, "sms");
+  CAF_CHECK_EQUAL(got_bare->subject, "");
+  CAF_CHECK_EQUAL(got_bare->data, "");
+  CAF_CHECK_EQUAL(got_bare->send_at_ms, 0);
+  CAF_CHECK_EQUAL(got_bare->provider, "");
+  CAF_CHECK_EQUAL(got_bare->idempotency_key, "");
+  CAF_CHECK_EQUAL(got_bare->priority, "low");
+  {
+    // "" really is NULL in the table, not an empty string.
+    pqxx::work tx{*admin};
+    auto n = tx.exec1("SELECT subject IS NULL AND data IS NULL AND send_at IS"
+                      " NULL AND provider IS NULL AND idempotency_key IS NULL"
+                      " FROM notifications WHERE id = "
+                      + tx.quote(bare.id));
+    CAF_CHECK(n[0].as<bool>());
+  }
+
+  // With a lease owner: queued, leased, fence 1.
+  auto owner = new_owner(30000);
+  auto leased = make(t.id);
+  store->insert_notifications({leased}, owner);
+  auto l = store->get_notification(t.id, leased.id);
+  CAF_REQUIRE(l.has_value());
+  CAF_CHECK_EQUAL(l->status, "queued");
+  auto lr = row_of(leased.id);
+  CAF_CHECK_EQUAL(lr[1].as<int64_t>(), 1);
+  CAF_CHECK_EQUAL(lr[2].as<std::string>(), owner.owner);
+  CAF_CHECK(lr[4].as<double>() > 25 && lr[4].as<double>() <= 30);
+
+  // Ids that do not exist or are no UUIDs: nullopt, no exception.
+  CAF_CHECK(!store->get_notification(t.id, test_id()).has_value());
+  CAF_CHECK(!store->get_notification(t.id, "not-a-uuid").has_value());
+  CAF_CHECK(!store->get_notification(t.id, "").has_value());
+  CAF_CHECK(!store->get_notification(t.id, "'; DROP TABLE x; --").has_value());
+  CAF_CHECK(!store->list_attempts(t.id, "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz")
+               .has_value());
+  // Empty batch: nothing to do.
+  store->insert_notifications({}, lease_spec{});
+}
+
+CAF_TEST(a failing batch leaves nothing behind) {
+  auto t = new_tenant();
+  auto xs = make_many(t.id, 10);
+  auto dup = xs;
+  dup.push_back(xs[3]); // duplicate primary key inside the batch
+  CAF_CHECK(throws<std::exception>(
+    [&] { store->insert_notifications(dup, lease_spec{}); }));
+  for (const auto& x : xs)
+    CAF_CHECK(!store->get_notification(t.id, x.id).has_value());
+  // The same instance goes on working.
+  store->insert_notifications(xs, lease_spec{});
+  CAF_CHECK(store->get_notification(t.id, xs[3].id).has_value());
+  // Idempotency keys are unique per tenant.
+  auto a = make(t.id);
+  a.idempotency_key = "same-key";
+  auto b = make(t.id);
+  b.idempotency_key = "same-key";
+  store->insert_notifications({a}, lease_spec{});
+  CAF_CHECK(throws<std::exception>(
+    [&] { store->insert_notifications({b}, lease_spec{}); }));
+  CAF_CHECK(!store->get_notification(t.id, b.id).has_value());
+  auto other = new_tenant();
+  b.tenant_id = other.id;
+  store->insert_notifications({b}, lease_spec{});
+  CAF_CHECK(store->get_notification(other.id, b.id).has_value());
+}
+
+CAF_TEST(tenants see only their own notifications) {
+  auto a = new_tenant();
+  auto b = new_tenant();
+  auto owner = new_owner();
+  auto x = make(a.id);
+  store->insert_notifications({x}, owner);
+  CAF_CHECK(store->get_notification(a.id, x.id).has_value());
+  CAF_CHECK(!store->get_notification(b.id, x.id).has_value());
+  CAF_CHECK(store->list_attempts(a.id, x.id).has_value());
+  CAF_CHECK(!store->list_attempts(b.id, x.id).has_value());
+  notification_query q;
+  q.tenant_id = b.id;
+  CAF_CHECK(store->list_notifications(q).items.empty());
+  q.tenant_id = a.id;
+  CAF_CHECK_EQUAL(store->list_notifications(q).items.size(), 1u);
+  // An outcome naming the wrong tenant changes nothing and records nothing.
+  delivery_job j;
+  j.n = x;
+  j.n.tenant_id = b.id;
+  j.fence = 1;
+  CAF_CHECK_EQUAL(store->record_outcomes({outcome(j, owner.owner, "delivered")}),
+                  1);
+  auto unchanged = store->get_notification(a.id, x.id);
+  CAF_CHECK_EQUAL(unchanged->status, "queued");
+  CAF_CHECK(store->list_attempts(a.id, x.id)->empty());
+}
+
+CAF_TEST(list filters and paginates without gaps or duplicates) {
+  auto t = new_tenant();
+  auto owner = new_owner();
+  std::vector<notification> accepted, queued;
+  for (int i = 0; i < 23; ++i)
+    accepted.push_back(make(t.id, i % 3 == 0 ? "sms" : "email"));
+  for (int i = 0; i < 7; ++i)
+    queued.push_back(make(t.id, i % 2 == 0 ? "sms" : "push"));
+  store->insert_notifications(accepted, lease_spec{});
+  store->insert_notifications(queued, owner);
+  std::vector<std::string> all;
+  for (auto& x : accepted)
+    all.push_back(x.id);
+  for (auto& x : queued)
+    all.push_back(x.id);
+  std::sort(all.rbegin(), all.rend()); // newest (largest) first
+
+  auto walk = [&](notification_query q, size_t& pages) {
+    std::vector<notification> seen;
+    pages = 0;
+    for (;;) {
+      auto page = store->list_notifications(q);
+      ++pages;
+      for (auto& n : page.items)
+        seen.push_back(n);
+      if (page.next_cursor.empty() || pages > 100)
+        break;
+      CAF_CHECK_EQUAL(page.next_cursor, page.items.back().id);
+      q.cursor = page.next_cursor;
+    }
+    return seen;
+  };
+  notification_query q;
+  q.tenant_id = t.id;
+  for (int32_t limit : {1, 7, 10, 30, 50}) {
+    q.limit = limit;
+    size_t pages = 0;
+    auto seen = walk(q, pages);
+    std::vector<std::string> ids;
+    for (auto& n : seen)
+      ids.push_back(n.id);
+    CAF_CHECK_EQUAL(ids, all);
+    // limit+1 fetch: no empty trailing page when 30 divides evenly.
+    CAF_CHECK_EQUAL(pages, (all.size() + limit - 1) / limit);
+  }
+  // Filters.
+  q.limit = 4;
+  q.channel = "sms";
+  size_t pages = 0;
+  auto sms = walk(q, pages);
+  size_t expected_sms = 0;
+  for (auto& x : accepted)
+    expected_sms += x.channel == "sms";
+  for (auto& x : queued)
+    expected_sms += x.channel == "sms";
+  CAF_CHECK_EQUAL(sms.size(), expected_sms);
+  CAF_CHECK(std::all_of(sms.begin(), sms.end(),
+                        [](auto& n) { return n.channel == "sms"; }));
+  q.channel = "";
+  q.status = "queued";
+  auto qd = walk(q, pages);
+  CAF_CHECK_EQUAL(qd.size(), queued.size());
+  CAF_CHECK(std::all_of(qd.begin(), qd.end(),
+                        [](auto& n) { return n.status == "queued"; }));
+  q.channel = "push";
+  auto qp = walk(q, pages);
+  CAF_CHECK_EQUAL(qp.size(), 3u);
+  q.status = "delivered";
+  q.channel = "";
+  CAF_CHECK(store->list_notifications(q).items.empty());
+  // Limits are clamped; a cursor that is no id gives an empty page.
+  q.status = "";
+  q.limit = 0;
+  CAF_CHECK_EQUAL(store->list_notifications(q).items.size(), 1u);
+  q.limit = -5;
+  CAF_CHECK_EQUAL(store->list_notifications(q).items.size(), 1u);
+  q.limit = 50;
+  q.cursor = "garbage";
+  auto bad = store->list_notifications(q);
+  CAF_CHECK(bad.items.empty());
+  CAF_CHECK(bad.next_cursor.empty());
+  // At most 200 per page.
+  store->insert_notifications(make_many(t.id, 200), lease_spec{});
+  q.cursor = "";
+  q.limit = 100000;
+  auto big = store->list_notifications(q);
+  CAF_CHECK_EQUAL(big.items.size(), 200u);
+  CAF_CHECK(!big.next_cursor.empty());
+}
+
+CAF_TEST(concurrent claims never return the same row twice) {
+  auto t = new_tenant();
+  const size_t total = 300;
+  auto xs = make_many(t.id, total, "webhook");
+  store->insert_notifications(xs, lease_spec{});
+  std::atomic<size_t> mine{0};
+  struct result {
+    lease_spec lease;
+    std::vector<delivery_job> jobs;
+    std::string error;
+    bool ordered = true;
+  };
+  std::vector<result> results(2);
+  for (auto& r : results)
+    r.lease = new_owner();
+  std::vector<std::thread> threads;
+  for (auto& r : results)
+    threads.emplace_back([&] {
+      try {
+        pg_store s{url};
+        for (int round = 0; round < 200 && mine < total; ++round) {
+          auto jobs = s.claim(r.lease, 16, false);
+          if (jobs.empty())
+            break;
+          for (size_t i = 1; i < jobs.size(); ++i)
+            r.ordered &= jobs[i - 1].n.id < jobs[i].n.id;
+          for (auto& j : jobs)
+            if (j.n.tenant_id == t.id) {
+              ++mine;
+              r.jobs.push_back(std::move(j));
+            }
+        }
+      } catch (const std::exception& e) {
+        r.error = e.what();
+      }
+    });
+  for (auto& th : threads)
+    th.join();
+  std::set<std::string> seen;
+  size_t claimed = 0;
+  for (auto& r : results) {
+    CAF_CHECK_EQUAL(r.error, "");
+    CAF_CHECK(r.ordered);
+    claimed += r.jobs.size();
+    for (auto& j : r.jobs) {
+      seen.insert(j.n.id);
+      CAF_CHECK_EQUAL(j.fence, 1);
+      CAF_CHECK_EQUAL(j.n.status, "queued");
+      CAF_CHECK_EQUAL(j.signing_secret, t.webhook_secret);
+    }
+  }
+  CAF_MESSAGE("claimed " << results[0].jobs.size() << " + "
+                         << results[1].jobs.size());
+  CAF_CHECK_EQUAL(claimed, total);     // no row twice...
+  CAF_CHECK_EQUAL(seen.size(), total); // ...and none missing
+  // Every row is leased to the thread that got it.
+  for (auto& r : results)
+    for (auto& j : r.jobs) {
+      CAF_CHECK_EQUAL(row_of(j.n.id)[2].as<std::string>(), r.lease.owner);
+    }
+  // Claimed rows are not claimable again while leased.
+  auto sentinel = make(t.id);
+  store->insert_notifications({sentinel}, lease_spec{});
+  auto again = store->claim(new_owner(), 1, false);
+  CAF_REQUIRE_EQUAL(again.size(), 1u);
+  CAF_CHECK_EQUAL(again[0].n.id, sentinel.id);
+}
+
+CAF_TEST(claim skips rows not yet due) {
+  auto t = new_tenant();
+  auto later = make(t.id);
+  later.send_at_ms = now_ms() + 3600 * 1000;
+  auto due = make(t.id);
+  due.send_at_ms = now_ms() - 1000;
+  auto sentinel = make(t.id);
+  store->insert_notifications({later, due, sentinel}, lease_spec{});
+  auto jobs = store->claim(new_owner(), 2, false);
+  CAF_CHECK_EQUAL(ids_of(jobs),
+                  (std::vector<std::string>{due.id, sentinel.id}));
+}
+
+CAF_TEST(reclaim_own takes back what the owner holds) {
+  auto t = new_tenant();
+  auto a = new_owner(60000);
+  auto held = make_many(t.id, 2);
+  store->insert_notifications(held, a);
+  auto sentinel = make(t.id);
+  store->insert_notifications({sentinel}, lease_spec{});
+  // Without reclaim_own, held rows are skipped even by their owner.
+  auto first = store->claim(a, 1, false);
+  CAF_REQUIRE_EQUAL(first.size(), 1u);
+  CAF_CHECK_EQUAL(first[0].n.id, sentinel.id);
+  // A restarted incarnation of `a` takes them back, with a new fence.
+  auto again = store->claim(a, 2, true);
+  CAF_CHECK_EQUAL(ids_of(again),
+                  (std::vector<std::string>{held[0].id, held[1].id}));
+  for (auto& j : again)
+    CAF_CHECK_EQUAL(j.fence, 2);
+  // Another owner cannot, even asking for reclaim_own.
+  auto sentinel2 = make(t.id);
+  store->insert_notifications({sentinel2}, lease_spec{});
+  auto other = store->claim(new_owner(), 1, true);
+  CAF_REQUIRE_EQUAL(other.size(), 1u);
+  CAF_CHECK_EQUAL(other[0].n.id, sentinel2.id);
+}
+
+CAF_TEST(expired leases are taken over and unexpired ones are not) {
+  auto t = new_tenant();
+  auto a = new_owner(400);
+  auto b = new_owner(60000);
+  auto x = make(t.id);
+  store->insert_notifications({x}, a);
+  auto s1 = make(t.id);
+  auto s2 = make(t.id);
+  store->insert_notifications({s1, s2}, lease_spec{});
+  auto before = store->claim(b, 1, false);
+  CAF_REQUIRE_EQUAL(before.size(), 1u);
+  CAF_CHECK_EQUAL(before[0].n.id, s1.id);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  auto after = store->claim(b, 1, false);
+  CAF_REQUIRE_EQUAL(after.size(), 1u);
+  CAF_CHECK_EQUAL(after[0].n.id, x.id);
+  CAF_CHECK_EQUAL(after[0].fence, 2);
+  CAF_CHECK_EQUAL(after[0].signing_secret, t.webhook_secret);
+  auto row = row_of(x.id);
+  CAF_CHECK_EQUAL(row[2].as<std::string>(), b.owner);
+  CAF_CHECK(row[4].as<double>() > 50);
+}
+
+CAF_TEST(stale outcomes are fenced out but their attempts are recorded) {
+  auto t = new_tenant();
+  auto a = new_owner(1);
+  auto b = new_owner(60000);
+  auto x = make(t.id, "webhook");
+  store->insert_notifications({x}, a);
+  delivery_job stale;
+  stale.n = x;
+  stale.fence = 1;
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto taken = store->claim(b, 1, false);
+  CAF_REQUIRE_EQUAL(taken.size(), 1u);
+  CAF_REQUIRE_EQUAL(taken[0].n.id, x.id);
+  CAF_CHECK_EQUAL(taken[0].fence, 2);
+  // `a` reports late: the attempt happened, but the row belongs to `b`.
+  auto late = outcome(stale, a.owner, "delivered");
+  CAF_CHECK_EQUAL(store->record_outcomes({late}), 1);
+  auto n = store->get_notification(t.id, x.id);
+  CAF_CHECK_EQUAL(n->status, "queued");
+  CAF_CHECK_EQUAL(n->attempts, 0);
+  CAF_CHECK_EQUAL(row_of(x.id)[2].as<std::string>(), b.owner);
+  // `b`'s outcome applies.
+  auto current = outcome(taken[0], b.owner, "failed");
+  current.started_at_ms = 1700000000789;
+  current.duration_us = 98765;
+  CAF_CHECK_EQUAL(store->record_outcomes({current}), 0);
+  n = store->get_notification(t.id, x.id);
+  CAF_CHECK_EQUAL(n->status, "failed");
+  CAF_CHECK_EQUAL(n->attempts, 1);
+  CAF_CHECK_EQUAL(n->last_error, "HTTP 503");
+  auto row = row_of(x.id);
+  CAF_CHECK_EQUAL(row[2].as<std::string>(), ""); // lease cleared
+  CAF_CHECK(!row[3].as<bool>());
+  CAF_CHECK(!row[5].as<bool>()); // not delivered
+  // A duplicate report of an already applied outcome only adds an attempt.
+  CAF_CHECK_EQUAL(store->record_outcomes({current}), 1);
+  n = store->get_notification(t.id, x.id);
+  CAF_CHECK_EQUAL(n->attempts, 1);
+  auto attempts = store->list_attempts(t.id, x.id);
+  CAF_REQUIRE(attempts.has_value());
+  CAF_REQUIRE_EQUAL(attempts->size(), 3u);
+  CAF_CHECK_EQUAL((*attempts)[0].number, 1);
+  CAF_CHECK_EQUAL((*attempts)[0].node, a.owner);
+  CAF_CHECK_EQUAL((*attempts)[0].outcome, "delivered");
+  CAF_CHECK_EQUAL((*attempts)[0].http_status, 200);
+  CAF_CHECK_EQUAL((*attempts)[0].error, "");
+  auto& second = (*attempts)[1];
+  CAF_CHECK_EQUAL(second.notification_id, x.id);
+  CAF_CHECK_EQUAL(second.number, 2);
+  CAF_CHECK_EQUAL(second.at_ms, 1700000000789);
+  CAF_CHECK_EQUAL(second.node, b.owner);
+  CAF_CHECK_EQUAL(second.provider, "https://hooks.example.com:443");
+  CAF_CHECK_EQUAL(second.outcome, "failed");
+  CAF_CHECK_EQUAL(second.http_status, 503);
+  CAF_CHECK_EQUAL(second.error, "HTTP 503");
+  CAF_CHECK_EQUAL(second.duration_us, 98765);
+  CAF_CHECK_EQUAL((*attempts)[2].number, 3);
+}
+
+CAF_TEST(record_outcomes handles a large mixed batch) {
+  auto t = new_tenant();
+  auto owner = new_owner();
+  auto xs = make_many(t.id, 120);
+  store->insert_notifications(xs, owner);
+  std::vector<delivery_outcome> outs;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    delivery_job j;
+    j.n = xs[i];
+    j.fence = i % 10 == 0 ? 7 : 1; // every tenth is stale
+    outs.push_back(outcome(j, owner.owner, i % 2 ? "failed" : "delivered"));
+  }
+  auto junk = outs[1];
+  junk.id = "no-uuid";
+  outs.push_back(junk);
+  CAF_CHECK_EQUAL(store->record_outcomes(outs), 12 + 1);
+  size_t delivered = 0, failed = 0, queued = 0;
+  for (auto& x : xs) {
+    auto n = store->get_notification(t.id, x.id);
+    delivered += n->status == "delivered";
+    failed += n->status == "failed";
+    queued += n->status == "queued";
+    CAF_CHECK_EQUAL(store->list_attempts(t.id, x.id)->size(), 1u);
+  }
+  CAF_CHECK_EQUAL(queued, 12u);
+  CAF_CHECK_EQUAL(delivered, 48u); // even i, minus the stale ones
+  CAF_CHECK_EQUAL(failed, 60u);
+  auto row = row_of(xs[2].id);
+  CAF_CHECK_EQUAL(row[0].as<std::string>(), "delivered");
+  CAF_CHECK(row[5].as<bool>()); // delivered_at
+  auto ok = store->get_notification(t.id, xs[2].id);
+  CAF_CHECK_EQUAL(ok->last_error, "");
+  // Outcomes must be delivered or failed.
+  auto bad = outs[3];
+  bad.outcome = "maybe";
+  CAF_CHECK(throws<std::invalid_argument>(
+    [&] { store->record_outcomes({bad}); }));
+  CAF_CHECK_EQUAL(store->record_outcomes({}), 0);
+  // count_by_status sees them (the database is shared: at least ours).
+  int64_t delivered_total = 0;
+  for (auto& [status, count] : store->count_by_status()) {
+    CAF_CHECK(count > 0);
+    if (status == "delivered")
+      delivered_total = count;
+  }
+  CAF_CHECK(delivered_total >= 48);
+}
+
+CAF_TEST(renew_leases and release_leases touch only open rows of the owner) {
+  auto t = new_tenant();
+  auto a = new_owner(2000);
+  auto xs = make_many(t.id, 4);
+  store->insert_notifications(xs, a);
+  // One of them is finished: its lease is gone and stays gone.
+  delivery_job done;
+  done.n = xs[3];
+  done.fence = 1;
+  CAF_CHECK_EQUAL(store->record_outcomes({outcome(done, a.owner, "delivered")}),
+                  0);
+  auto longer = a;
+  longer.ttl_ms = 600000;
+  CAF_CHECK_EQUAL(store->renew_leases(longer), 3);
+  for (size_t i = 0; i < 3; ++i) {
+    auto row = row_of(xs[i].id);
+    CAF_CHECK(row[4].as<double>() > 590);
+  }
+  CAF_CHECK(!row_of(xs[3].id)[3].as<bool>());
+  CAF_CHECK_EQUAL(store->renew_leases(new_owner()), 0);
+  // Release: 'queued' rows go back to 'accepted'; a row being sent stays.
+  {
+    pqxx::work tx{*admin};
+    tx.exec("UPDATE notifications SET status = 'sending' WHERE id = "
+            + tx.quote(xs[0].id));
+    tx.commit();
+  }
+  CAF_CHECK_EQUAL(store->release_leases(a), 2);
+  CAF_CHECK_EQUAL(row_of(xs[0].id)[0].as<std::string>(), "sending");
+  CAF_CHECK_EQUAL(row_of(xs[0].id)[2].as<std::string>(), a.owner);
+  for (size_t i = 1; i < 3; ++i) {
+    auto row = row_of(xs[i].id);
+    CAF_CHECK_EQUAL(row[0].as<std::string>(), "accepted");
+    CAF_CHECK_EQUAL(row[2].as<std::string>(), "");
+  }
+}
+
+CAF_TEST(put_tenant creates then updates and keeps the secret) {
+  tenant x;
+  x.id = "test-" + random_hex(12);
+  tenants.push_back(x.id);
+  x.name = "Acme";
+  x.rate_per_sec = 10;
+  x.burst = 20;
+  x.channels = {"email", "webhook"};
+  x.webhook_secret = "whsec_first";
+  auto created = store->put_tenant(x);
+  CAF_CHECK(created.created);
+  CAF_CHECK_EQUAL(created.value.id, x.id);
+  CAF_CHECK_EQUAL(created.value.name, "Acme");
+  CAF_CHECK_EQUAL(created.value.rate_per_sec, 10);
+  CAF_CHECK_EQUAL(created.value.burst, 20);
+  CAF_CHECK_EQUAL(created.value.channels, x.channels);
+  CAF_CHECK_EQUAL(created.value.webhook_secret, "whsec_first");
+  CAF_CHECK(created.value.created_at_ms > now_ms() - 60000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  x.name = "Acme Corp";
+  x.rate_per_sec = 50;
+  x.burst = 0;
+  x.channels = {};
+  x.webhook_secret = "whsec_second";
+  auto updated = store->put_tenant(x);
+  CAF_CHECK(!updated.created);
+  CAF_CHECK_EQUAL(updated.value.name, "Acme Corp");
+  CAF_CHECK_EQUAL(updated.value.rate_per_sec, 50);
+  CAF_CHECK_EQUAL(updated.value.burst, 0);
+  CAF_CHECK(updated.value.channels.empty());
+  CAF_CHECK_EQUAL(updated.value.webhook_secret, "whsec_first");
+  CAF_CHECK_EQUAL(updated.value.created_at_ms, created.value.created_at_ms);
+  CAF_CHECK(updated.value.updated_at_ms > created.value.updated_at_ms);
+  auto got = store->get_tenant(x.id);
+  CAF_REQUIRE(got.has_value());
+  CAF_CHECK_EQUAL(got->name, "Acme Corp");
+  CAF_CHECK_EQUAL(got->webhook_secret, "whsec_first");
+  CAF_CHECK_EQUAL(got->updated_at_ms, updated.value.updated_at_ms);
+  CAF_CHECK(!store->get_tenant("test-" + random_hex(12)).has_value());
+  // A channel that does not exist is refused by the schema.
+  x.channels = {"pigeon"};
+  CAF_CHECK(throws<std::exception>([&] { store->put_tenant(x); }));
+  CAF_CHECK(store->get_tenant(x.id)->channels.empty());
+}
+
+CAF_TEST(keys are created looked up and revoked) {
+  auto t = new_tenant({"sms"});
+  auto key_id = "key_" + random_hex(16);
+  CAF_CHECK(!store->create_key("test-" + random_hex(12), key_id, "h"));
+  CAF_CHECK(!store->lookup_key(key_id).has_value());
+  CAF_CHECK(store->create_key(t.id, key_id, "abc123hash"));
+  auto k = store->lookup_key(key_id);
+  CAF_REQUIRE(k.has_value());
+  CAF_CHECK_EQUAL(k->key_id, key_id);
+  CAF_CHECK_EQUAL(k->key_hash, "abc123hash");
+  CAF_CHECK(!k->revoked);
+  CAF_CHECK_EQUAL(k->owner.id, t.id);
+  CAF_CHECK_EQUAL(k->owner.webhook_secret, t.webhook_secret);
+  CAF_CHECK_EQUAL(k->owner.channels, std::vector<std::string>{"sms"});
+  auto other = new_tenant();
+  CAF_CHECK(!store->revoke_key(other.id, key_id));
+  CAF_CHECK(!store->lookup_key(key_id)->revoked);
+  CAF_CHECK(store->revoke_key(t.id, key_id));
+  CAF_CHECK(store->lookup_key(key_id)->revoked);
+  CAF_CHECK(!store->revoke_key(t.id, "key_" + random_hex(16)));
+}
+
+CAF_TEST(an unreachable database is reported as db_unavailable_error) {
+  pg_store down{"postgresql://postgres@127.0.0.1:1/herald"};
+  CAF_CHECK(!down.ping());
+  CAF_CHECK(throws<db_unavailable_error>([&] { down.migrate(); }));
+  CAF_CHECK(throws<db_unavailable_error>(
+    [&] { down.get_notification("t", test_id()); }));
+  CAF_CHECK(throws<db_unavailable_error>(
+    [&] { down.insert_notifications({make("t")}, lease_spec{}); }));
+  CAF_CHECK(throws<db_unavailable_error>(
+    [&] { down.claim(lease_spec{"n", 1000}, 10, false); }));
+  CAF_CHECK(throws<db_unavailable_error>([&] { down.get_tenant("t"); }));
+}
+
+CAF_TEST(a lost connection is reported and the same instance recovers) {
+  auto app = "herald-test-" + random_hex(8);
+  pg_store s{with_param(url, "application_name=" + app)};
+  auto t = new_tenant();
+  auto x = make(t.id);
+  s.insert_notifications({x}, lease_spec{});
+  CAF_CHECK(s.ping());
+  auto kill = [&] {
+    pqxx::nontransaction tx{*admin};
+    auto r = tx.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                     " WHERE application_name = "
+                     + tx.quote(app));
+    return r.size();
+  };
+  CAF_REQUIRE_EQUAL(kill(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // The first call sees the broken connection, the next one reconnects.
+  CAF_CHECK(throws<db_unavailable_error>(
+    [&] { s.get_notification(t.id, x.id); }));
+  auto again = s.get_notification(t.id, x.id);
+  CAF_CHECK(again.has_value());
+  // Same for a write: nothing half-written, then it works again.
+  CAF_REQUIRE_EQUAL(kill(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto y = make(t.id);
+  CAF_CHECK(throws<db_unavailable_error>(
+    [&] { s.insert_notifications({y}, lease_spec{}); }));
+  CAF_CHECK(!s.get_notification(t.id, y.id).has_value());
+  s.insert_notifications({y}, lease_spec{});
+  CAF_CHECK(s.get_notification(t.id, y.id).has_value());
+  // ping() reconnects by itself and never throws.
+  CAF_REQUIRE_EQUAL(kill(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  s.ping();
+  CAF_CHECK(s.ping());
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+#include <caf/test/unit_test_impl.hpp>
