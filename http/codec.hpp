@@ -30,16 +30,30 @@ struct submission {
   std::vector<field_error> errors; // non-empty: invalid fields (422)
 };
 
-/// Validates one submission per API.md. `now_ms` bounds send_at sanity.
+/// Validates one submission per API.md. Never throws. An explicit `null`
+/// counts as an absent field. `send_at` in the past is accepted (deliver now).
 submission parse_submission(std::string_view body);
 
 /// Validates an already parsed JSON value as one submission (used by the
 /// batch endpoint for each item; field names are prefixed by `prefix`, e.g.
-/// "items[3].").
+/// "items[3]."). Never throws, also for values built in code that hold
+/// ill-formed UTF-8 or nest deeply.
 submission parse_submission_json(const nlohmann::json& j,
                                  const std::string& prefix = "");
 
-/// API representation of a notification (GET answers).
+/// Parses untrusted JSON text. Never throws: on failure returns a discarded
+/// value and, if `error` is given, a short message with the position.
+/// Nesting is capped at `max_json_depth` before any value is built, so a
+/// small hostile body cannot make the parser allocate without bound.
+inline constexpr int max_json_depth = 128;
+nlohmann::json parse_json(std::string_view text, std::string* error = nullptr);
+
+/// Compact JSON text that never throws: invalid UTF-8 (which nlohmann refuses
+/// to dump) is replaced by U+FFFD. Use it for everything sent to a client.
+std::string dump_json(const nlohmann::json& j);
+
+/// API representation of a notification (GET answers). Stored text is not
+/// re-validated: serialize the result with dump_json.
 nlohmann::json to_json(const notification& n);
 
 /// API representation of one attempt.
