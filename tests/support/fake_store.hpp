@@ -1,0 +1,150 @@
+#pragma once
+
+// An in-memory store actor for unit tests of single actors under CAF's
+// deterministic test coordinator. It records what it was asked and can be
+// told to fail or to hold back insert answers (to see that nobody is
+// acknowledged before "commit").
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/actors.hpp"
+#include "actors/error.hpp"
+
+namespace herald::test {
+
+struct fake_store_state {
+  static inline const char* name = "fake-store";
+  // Behaviour switches.
+  bool fail_inserts = false;   // insert answers ec::db_unavailable
+  bool fail_outcomes = false;  // outcome answers ec::db_unavailable
+  bool hold_inserts = false;   // insert answers wait in `held` until `ping`
+  // What it saw.
+  std::vector<std::vector<notification>> inserts;
+  std::vector<bool> insert_leased;
+  std::vector<std::vector<delivery_outcome>> outcomes;
+  std::vector<std::pair<int32_t, bool>> claims;
+  int lookups = 0;
+  int releases = 0;
+  std::vector<caf::typed_response_promise<bool>> held;
+  // Data it serves.
+  std::vector<delivery_job> claimable;
+  std::map<std::string, key_record> keys;
+};
+
+inline store_actor::behavior_type
+fake_store(store_actor::stateful_pointer<fake_store_state> self) {
+  return {
+    [](atom::inspect) -> actor_info { return {"fake-store", "", "", "{}"}; },
+    [self](atom::insert, std::vector<notification>& xs,
+           bool leased) -> caf::result<bool> {
+      auto& st = self->state;
+      if (st.fail_inserts)
+        return make_error(ec::db_unavailable, "fake outage");
+      st.inserts.push_back(std::move(xs));
+      st.insert_leased.push_back(leased);
+      if (st.hold_inserts) {
+        auto rp = self->make_response_promise<bool>();
+        st.held.push_back(rp);
+        return rp;
+      }
+      return true;
+    },
+    [](atom::get, const std::string&,
+       const std::string&) -> caf::result<notification> {
+      return make_error(ec::not_found);
+    },
+    [](atom::list, const notification_query&) -> notification_page {
+      return {};
+    },
+    [](atom::attempts, const std::string&,
+       const std::string&) -> caf::result<std::vector<attempt>> {
+      return make_error(ec::not_found);
+    },
+    [self](atom::claim, int32_t limit,
+           bool reclaim_own) -> std::vector<delivery_job> {
+      auto& st = self->state;
+      st.claims.emplace_back(limit, reclaim_own);
+      std::vector<delivery_job> out;
+      while (!st.claimable.empty() && static_cast<int32_t>(out.size()) < limit) {
+        out.push_back(st.claimable.front());
+        st.claimable.erase(st.claimable.begin());
+      }
+      return out;
+    },
+    [](atom::renew) -> int64_t { return 0; },
+    [self](atom::release) -> int64_t {
+      ++self->state.releases;
+      return 0;
+    },
+    [self](atom::outcome,
+           std::vector<delivery_outcome>& xs) -> caf::result<int64_t> {
+      auto& st = self->state;
+      if (st.fail_outcomes)
+        return make_error(ec::db_unavailable, "fake outage");
+      st.outcomes.push_back(std::move(xs));
+      return int64_t{0};
+    },
+    [](atom::put, const tenant& t) -> tenant_put_result { return {t, true}; },
+    [](atom::get, atom::tenant, const std::string&) -> caf::result<tenant> {
+      return make_error(ec::not_found);
+    },
+    [](atom::create, const std::string&, const std::string&,
+       const std::string&) -> bool { return true; },
+    [self](atom::revoke, const std::string&, const std::string& key_id) -> bool {
+      auto i = self->state.keys.find(key_id);
+      if (i == self->state.keys.end())
+        return false;
+      i->second.revoked = true;
+      return true;
+    },
+    [self](atom::lookup, const std::string& key_id) -> caf::result<key_record> {
+      ++self->state.lookups;
+      auto i = self->state.keys.find(key_id);
+      if (i == self->state.keys.end())
+        return make_error(ec::not_found);
+      return i->second;
+    },
+    // Also commits every held insert: promises must be delivered from inside
+    // the actor, so tests send `ping` to "commit".
+    [self](atom::ping) -> bool {
+      auto held = std::move(self->state.held);
+      self->state.held.clear();
+      for (auto& rp : held)
+        rp.deliver(true);
+      return true;
+    },
+  };
+}
+
+/// The state of a stateful, function-based typed actor under the test
+/// coordinator.
+template <class State, class Handle, class Fixture>
+State& state_of(Fixture&, const Handle& hdl) {
+  // The fixture's deref() casts typed handles to a null abstract_actor* in
+  // 0.17.6; the handle's own operator-> works.
+  auto* ptr = hdl.operator->();
+  CAF_REQUIRE(ptr != nullptr);
+  using impl = caf::stateful_actor<State, typename Handle::base>;
+  return dynamic_cast<impl&>(*ptr).state;
+}
+
+/// A job for tests.
+inline delivery_job make_job(const std::string& id,
+                             const std::string& channel = "webhook") {
+  delivery_job j;
+  j.n.id = id;
+  j.n.tenant_id = "t1";
+  j.n.channel = channel;
+  j.n.to = "http://127.0.0.1:1/hook";
+  j.n.body = "hello";
+  j.n.priority = "normal";
+  j.signing_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  return j;
+}
+
+} // namespace herald::test

@@ -1,0 +1,165 @@
+// Group commit: requests that arrive during a commit share the next one, and
+// nobody is answered before their own transaction committed.
+#define CAF_SUITE writer
+
+#include <caf/test/dsl.hpp>
+#include <caf/test/unit_test_impl.hpp>
+
+#include "actors/config.hpp"
+#include "actors/dispatcher.hpp"
+#include "actors/writer.hpp"
+#include "support/fake_store.hpp"
+
+using namespace herald;
+using namespace herald::test;
+
+namespace {
+
+struct fixture : test_coordinator_fixture<herald_actor_config> {
+  store_actor store;
+  dispatcher_actor disp;
+  writer_actor wr;
+
+  explicit fixture(int capacity = 100) {
+    store = sys.spawn(fake_store);
+    dispatcher_settings ds;
+    ds.node = "n1";
+    ds.capacity = capacity;
+    // No pools: dispatched jobs are recorded as failed ("no provider").
+    disp = sys.spawn(dispatcher, store, std::map<std::string, pool_factory>{},
+                     ds);
+    wr = sys.spawn(writer, std::vector<store_actor>{store}, disp,
+                   writer_settings{});
+    drain();
+  }
+
+  ~fixture() {
+    self->send_exit(wr, caf::exit_reason::user_shutdown);
+    self->send_exit(disp, caf::exit_reason::user_shutdown);
+    self->send_exit(store, caf::exit_reason::user_shutdown);
+    drain();
+  }
+
+  fake_store_state& store_state() {
+    return state_of<fake_store_state>(*this, store);
+  }
+
+  /// Processes messages without firing timeouts: the dispatcher's periodic
+  /// sweep would re-arm forever under run().
+  void drain() {
+    while (sched.try_run_once())
+      ; // nop
+  }
+
+  /// Submits jobs from a client actor that records the answer.
+  void submit(std::vector<delivery_job> jobs) {
+    sys.spawn([this, jobs](caf::event_based_actor* client) {
+      client->request(wr, caf::infinite, atom::submit_v, jobs)
+        .then([this](bool ok) { answers.push_back(ok ? "ok" : "false"); },
+              [this](caf::error& err) { answers.push_back(sys.render(err)); });
+    });
+  }
+
+  void submit(const std::string& id) {
+    submit(std::vector<delivery_job>{make_job(id)});
+  }
+
+  /// Answers so far.
+  std::vector<std::string> collect() {
+    return answers;
+  }
+
+  std::vector<std::string> answers;
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(writer_tests, fixture)
+
+CAF_TEST(requests arriving during a commit share the next transaction) {
+  store_state().hold_inserts = true;
+  submit("a");
+  submit("b");
+  submit("c");
+  drain();
+  // "a" is being committed; "b" and "c" wait for the connection.
+  CAF_REQUIRE_EQUAL(store_state().inserts.size(), 1u);
+  CAF_CHECK_EQUAL(store_state().inserts[0].size(), 1u);
+  CAF_CHECK_EQUAL(state_of<writer_state>(*this, wr).waiting.size(), 2u);
+  // Nothing is acknowledged before the commit.
+  drain();
+  CAF_CHECK(answers.empty());
+  // Commit "a": it is answered, then "b" and "c" go out in ONE transaction.
+  self->send(store, atom::ping_v);
+  drain();
+  CAF_REQUIRE_EQUAL(store_state().inserts.size(), 2u);
+  CAF_CHECK_EQUAL(store_state().inserts[1].size(), 2u);
+  CAF_CHECK_EQUAL(store_state().inserts[1][0].id, "b");
+  CAF_CHECK_EQUAL(store_state().inserts[1][1].id, "c");
+  self->send(store, atom::ping_v);
+  drain();
+  auto xs = collect();
+  CAF_REQUIRE_EQUAL(xs.size(), 3u);
+  for (auto& x : xs)
+    CAF_CHECK_EQUAL(x, "ok");
+  CAF_CHECK_EQUAL(state_of<writer_state>(*this, wr).commits, 2u);
+  CAF_CHECK_EQUAL(state_of<writer_state>(*this, wr).rows, 3u);
+}
+
+CAF_TEST(committed leased rows go to the dispatcher and are recorded) {
+  submit("a");
+  drain();
+  CAF_REQUIRE_EQUAL(store_state().insert_leased.size(), 1u);
+  CAF_CHECK(store_state().insert_leased[0]);
+  // No pool for "webhook" in this fixture: the dispatcher records a failed
+  // outcome rather than dropping the job.
+  CAF_REQUIRE_EQUAL(store_state().outcomes.size(), 1u);
+  CAF_CHECK_EQUAL(store_state().outcomes[0][0].id, "a");
+  CAF_CHECK_EQUAL(store_state().outcomes[0][0].outcome, "failed");
+  CAF_CHECK_EQUAL(store_state().outcomes[0][0].fence, 1);
+  CAF_CHECK_EQUAL(state_of<dispatcher_state>(*this, disp).held, 0);
+}
+
+CAF_TEST(a failed commit answers every request of the batch with the error) {
+  store_state().fail_inserts = true;
+  submit("a");
+  submit("b");
+  drain();
+  auto xs = collect();
+  CAF_REQUIRE_EQUAL(xs.size(), 2u);
+  for (auto& x : xs)
+    CAF_CHECK(x.find("db_unavailable") != std::string::npos);
+  // One connection: "a" and "b" each met the outage in their own commit.
+  CAF_CHECK_EQUAL(state_of<writer_state>(*this, wr).failed_commits, 2u);
+  // The places reserved in the dispatcher are given back.
+  CAF_CHECK_EQUAL(state_of<dispatcher_state>(*this, disp).held, 0);
+  CAF_CHECK(store_state().outcomes.empty());
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+namespace {
+
+struct full_fixture : fixture {
+  full_fixture() : fixture(1) {
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(writer_full_tests, full_fixture)
+
+CAF_TEST(without room in the dispatcher rows are inserted unleased) {
+  store_state().hold_inserts = true;
+  submit(std::vector<delivery_job>{make_job("a"), make_job("b")});
+  drain();
+  CAF_REQUIRE_EQUAL(store_state().insert_leased.size(), 1u);
+  // Capacity 1 cannot hold 2 rows: all unleased, the sweeper claims them.
+  CAF_CHECK(!store_state().insert_leased[0]);
+  CAF_CHECK_EQUAL(state_of<dispatcher_state>(*this, disp).held, 0);
+  self->send(store, atom::ping_v);
+  drain();
+  CAF_CHECK_EQUAL(collect().size(), 1u);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
