@@ -65,7 +65,7 @@ auth_actor::behavior_type auth(auth_actor::stateful_pointer<auth_state> self,
         ++st.denied;
         return make_error(ec::unauthorized, "malformed API key");
       }
-      auto now = caf::make_timestamp();
+      auto now = self->clock().now();
       if (auto i = st.cache.find(*key_id); i != st.cache.end()) {
         if (now - i->second.fetched < st.settings.cache_ttl) {
           ++st.hits;
@@ -84,7 +84,7 @@ auth_actor::behavior_type auth(auth_actor::stateful_pointer<auth_state> self,
             [self, id](key_record& rec) {
               if (self->state.revoked.count(id) > 0)
                 rec.revoked = true;
-              self->state.cache[id] = {rec, caf::make_timestamp()};
+              self->state.cache[id] = {rec, self->clock().now()};
               answer(self, id, &rec, {});
             },
             [self, id](caf::error& err) {

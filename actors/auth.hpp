@@ -6,6 +6,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include <caf/actor_clock.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
@@ -25,7 +26,8 @@ struct auth_state {
 
   struct cached {
     key_record record;
-    caf::timestamp fetched;
+    caf::actor_clock::time_point fetched; // the actor clock: monotonic, and
+                                          // virtual under the test coordinator
   };
   struct waiter {
     std::string key;

@@ -67,7 +67,10 @@ void flush(dispatcher_ptr self) {
         st.held -= static_cast<int64_t>(batch->size());
         flush(self);
         maybe_finish_drain(self);
-        sweep(self);
+        // Room was freed: claim at once only if the store has a backlog;
+        // otherwise the periodic sweep is enough (a claim costs a query).
+        if (st.backlog)
+          sweep(self);
       },
       [self, batch](caf::error& err) {
         // Keep the outcomes (the rows are still leased to us) and retry.
@@ -104,6 +107,7 @@ void sweep(dispatcher_ptr self) {
         auto got = static_cast<int32_t>(jobs.size());
         st.held -= limit - got;
         st.claimed += jobs.size();
+        st.backlog = got == limit;
         if (got > 0)
           HERALD_LOG(debug, "dispatcher", "claimed ", got, " notifications");
         for (auto& j : jobs)

@@ -39,6 +39,7 @@ struct dispatcher_state {
   std::vector<delivery_outcome> outcomes; // waiting to be recorded
   bool flushing = false;
   bool claiming = false;
+  bool backlog = false;       // the last claim was full: more may be due
   bool reclaimed_own = false; // the first claim takes back our old leases
   bool draining = false;
   size_t pools_draining = 0;

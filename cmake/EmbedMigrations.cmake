@@ -4,6 +4,8 @@ set(body "// Generated from persistence/migrations/*.sql; do not edit.\n#include
 foreach(f IN LISTS FILES)
   get_filename_component(name "${f}" NAME_WE)
   string(REGEX MATCH "^[0-9]+" version "${name}")
+  # 0008 would be an invalid octal literal in C++: drop leading zeros.
+  string(REGEX REPLACE "^0+([0-9])" "\\1" version "${version}")
   file(READ "${f}" sql)
   string(APPEND body "    {${version}, \"${name}\", R\"herald_sql(${sql})herald_sql\"},\n")
 endforeach()
