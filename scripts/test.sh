@@ -52,11 +52,14 @@ url=
 for _ in 1 2 3; do
   # setsid: a Ctrl-C on the terminal reaches ctest, not the server; the trap
   # stops the server after ctest has ended.
-  if url=$(setsid -w bash scripts/pg.sh start "$pg_dir" "$(free_port)"); then break; fi
+  pg_port=$(free_port)
+  if url=$(setsid -w bash scripts/pg.sh start "$pg_dir" "$pg_port"); then break; fi
   url=
 done
 [ -n "$url" ] || { echo "test.sh: could not start PostgreSQL" >&2; exit 1; }
 export HERALD_TEST_DB_URL=$url
+# The end-to-end suites stop and restart this server (database outage test).
+export HERALD_TEST_PG_DIR=$pg_dir HERALD_TEST_PG_PORT=$pg_port
 echo "HERALD_TEST_DB_URL=$HERALD_TEST_DB_URL"
 phase_done PostgreSQL
 
