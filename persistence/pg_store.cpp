@@ -10,6 +10,7 @@
 
 #include <pqxx/pqxx>
 
+#include "http/codec.hpp"
 #include "persistence/migrations.hpp"
 
 namespace herald {
@@ -278,56 +279,10 @@ auto guarded(std::unique_ptr<pqxx::connection>& conn, const char* what, F&& f)
   }
 }
 
-bool is_uuid(const std::string& x) {
-  if (x.size() != 36)
-    return false;
-  for (size_t i = 0; i < x.size(); ++i) {
-    auto c = static_cast<unsigned char>(x[i]);
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-')
-        return false;
-    } else if (!std::isxdigit(c)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// Days since 1970-01-01 → civil date (H. Hinnant's algorithm); avoids
-// gmtime's dependence on time_t range and thread safety.
-void civil_from_days(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  y = static_cast<int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2)
-    ++y;
-}
-
-// COPY text input for a timestamptz, explicit UTC offset so the session's
+// COPY text input for a timestamptz: RFC 3339 in UTC, so the session's
 // TimeZone does not matter.
 std::string timestamp_text(int64_t ms) {
-  auto floor_div = [](int64_t a, int64_t b) {
-    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
-  };
-  const int64_t days = floor_div(ms, 86400000);
-  const int64_t rem = ms - days * 86400000;
-  int64_t y;
-  unsigned mo, d;
-  civil_from_days(days, y, mo, d);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02u %02u:%02u:%02u.%03u+00",
-                static_cast<long long>(y), mo, d,
-                static_cast<unsigned>(rem / 3600000),
-                static_cast<unsigned>(rem / 60000 % 60),
-                static_cast<unsigned>(rem / 1000 % 60),
-                static_cast<unsigned>(rem % 1000));
-  return buf;
+  return format_rfc3339(ms);
 }
 
 // libpqxx 6 cannot send containers as parameters: build the array literal.
