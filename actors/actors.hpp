@@ -62,7 +62,12 @@ using store_actor = inspectable_actor::extend<
   // An API key with its tenant, by key id.
   caf::replies_to<atom::lookup, std::string>::with<key_record>,
   // True if the database answers.
-  caf::replies_to<atom::ping>::with<bool>>;
+  caf::replies_to<atom::ping>::with<bool>,
+  // The notification holding an idempotency key (tenant id, key), if the
+  // key has not expired; ec::not_found otherwise.
+  caf::replies_to<atom::lookup, atom::idem, std::string, std::string>::with<idem_record>,
+  // Forgets expired idempotency keys in small batches; answers how many.
+  caf::replies_to<atom::purge>::with<int64_t>>;
 
 /// The group-commit writer: concurrent submissions share one transaction and
 /// each is answered only after its commit (invariant 1).
@@ -99,6 +104,32 @@ using dispatcher_actor = inspectable_actor::extend<
   caf::reacts_to<atom::flush>,
   // INTERNAL: extend leases.
   caf::reacts_to<atom::renew>>;
+
+/// A tenant's rate limiter: a token bucket (actors/token_bucket.hpp). One
+/// per tenant, spawned on first use by the registry, stops when idle.
+using rate_limiter_actor = inspectable_actor::extend<
+  // Takes tokens if the bucket has them; answers the decision either way.
+  caf::replies_to<atom::acquire, rate_request>::with<rate_decision>,
+  // INTERNAL: stop if nothing was asked since the last check.
+  caf::reacts_to<atom::idle>>;
+
+/// Ownership lookup for rate limiters: routes each request to the limiter
+/// of its tenant (local today; the owner node's in a cluster).
+using limiter_registry_actor = inspectable_actor::extend<
+  // Forwards to the tenant's limiter, spawning it on first use.
+  caf::replies_to<atom::acquire, rate_request>::with<rate_decision>>;
+
+/// The idempotency guard of a key shard: recent keys in memory, in-flight
+/// claims, the store behind it for keys it has not seen (after a restart).
+using idempotency_guard_actor = inspectable_actor::extend<
+  // Claims (tenant id, key, request hash); answers the verdict.
+  caf::replies_to<atom::claim, std::string, std::string, std::string>::with<idem_verdict>,
+  // The claim's notification committed (tenant, key, hash, notification id).
+  caf::reacts_to<atom::complete, std::string, std::string, std::string, std::string>,
+  // The claim's request failed before any commit: release it (tenant, key).
+  caf::reacts_to<atom::abandon, std::string, std::string>,
+  // INTERNAL: drop expired entries from memory.
+  caf::reacts_to<atom::purge>>;
 
 /// A channel's sender pool: queues jobs and hands them to idle senders; knows
 /// what each sender holds, so a crashed sender's job is re-queued.

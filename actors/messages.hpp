@@ -31,6 +31,7 @@ struct notification {
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
   std::string idempotency_key; // "" when none
+  std::string idempotency_hash; // SHA-256 hex of the canonical request body
 };
 
 template <class Inspector>
@@ -38,7 +39,7 @@ typename Inspector::result_type inspect(Inspector& f, notification& x) {
   return f(caf::meta::type_name("notification"), x.id, x.tenant_id, x.channel,
            x.to, x.subject, x.body, x.data, x.priority, x.send_at_ms,
            x.provider, x.status, x.attempts, x.last_error, x.created_at_ms,
-           x.updated_at_ms, x.idempotency_key);
+           x.updated_at_ms, x.idempotency_key, x.idempotency_hash);
 }
 
 /// A tenant and its settings (admin API).
@@ -51,13 +52,14 @@ struct tenant {
   std::string webhook_secret;        // whsec_<base64>
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  int32_t idempotency_retention_hours = 0; // 0 = node default (24)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tenant& x) {
   return f(caf::meta::type_name("tenant"), x.id, x.name, x.rate_per_sec,
            x.burst, x.channels, x.webhook_secret, x.created_at_ms,
-           x.updated_at_ms);
+           x.updated_at_ms, x.idempotency_retention_hours);
 }
 
 /// Answer of an upsert: the tenant and whether it was created just now.
@@ -163,6 +165,65 @@ struct notification_page {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, notification_page& x) {
   return f(caf::meta::type_name("notification_page"), x.items, x.next_cursor);
+}
+
+/// A request for tokens from a tenant's rate limiter. The tenant's current
+/// settings travel with every request, so changes apply without a restart.
+struct rate_request {
+  std::string tenant_id;
+  int32_t tokens = 1;        // 1 per notification (a batch asks for its size)
+  int32_t rate_per_sec = 0;  // refill rate
+  int32_t burst = 0;         // bucket capacity
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rate_request& x) {
+  return f(caf::meta::type_name("rate_request"), x.tenant_id, x.tokens,
+           x.rate_per_sec, x.burst);
+}
+
+/// A rate limiter's answer: the values of the RateLimit-* headers.
+struct rate_decision {
+  bool allowed = false;
+  int32_t granted = 0;        // tokens taken (a batch may get fewer than asked)
+  int32_t limit = 0;          // RateLimit-Limit: the bucket capacity (burst)
+  int32_t remaining = 0;      // RateLimit-Remaining: whole tokens left
+  int64_t reset_ms = 0;       // RateLimit-Reset: until the bucket is full
+  int64_t retry_after_ms = 0; // when denied: until one token is available
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rate_decision& x) {
+  return f(caf::meta::type_name("rate_decision"), x.allowed, x.granted,
+           x.limit, x.remaining, x.reset_ms, x.retry_after_ms);
+}
+
+/// What the store knows about an idempotency key.
+struct idem_record {
+  std::string request_hash;
+  std::string notification_id;
+  int64_t expires_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, idem_record& x) {
+  return f(caf::meta::type_name("idem_record"), x.request_hash,
+           x.notification_id, x.expires_at_ms);
+}
+
+/// The idempotency guard's verdict on (tenant, key, request hash).
+struct idem_verdict {
+  /// "new": go ahead, the caller holds the claim and must complete or
+  /// abandon it; "replay": answer the original notification_id;
+  /// "in_flight": a twin is being processed (409); "mismatch": the key was
+  /// used with another body (422).
+  std::string kind;
+  std::string notification_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, idem_verdict& x) {
+  return f(caf::meta::type_name("idem_verdict"), x.kind, x.notification_id);
 }
 
 /// A common answer to the admin endpoint's `inspect` request.

@@ -38,6 +38,8 @@ auto guarded(store_worker_state& st, F&& f, const char* missing = "not found")
   ++st.calls;
   try {
     return unwrap<decltype(f())>::ok(f(), missing);
+  } catch (const conflict_error& e) {
+    return make_error(ec::conflict, e.what());
   } catch (const db_unavailable_error& e) {
     ++st.unavailable;
     return make_error(ec::db_unavailable, e.what());
@@ -129,6 +131,15 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
       ++st.calls;
       return st.db->ping();
     },
+    [&st](atom::lookup, atom::idem, const std::string& tenant_id,
+          const std::string& key) -> caf::result<idem_record> {
+      return guarded(
+        st, [&] { return st.db->lookup_idempotency(tenant_id, key); },
+        "no such idempotency key");
+    },
+    [&st](atom::purge) -> caf::result<int64_t> {
+      return guarded(st, [&] { return st.db->purge_idempotency(1000); });
+    },
   };
 }
 
@@ -189,6 +200,12 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
       return self->delegate(next(), atom::lookup_v, std::move(key_id));
     },
     [self, next](atom::ping) { return self->delegate(next(), atom::ping_v); },
+    [self, next](atom::lookup, atom::idem, std::string& tenant_id,
+                 std::string& key) {
+      return self->delegate(next(), atom::lookup_v, atom::idem_v,
+                            std::move(tenant_id), std::move(key));
+    },
+    [self, next](atom::purge) { return self->delegate(next(), atom::purge_v); },
   };
 }
 

@@ -719,4 +719,15 @@ std::vector<std::pair<std::string, int64_t>> pg_store::count_by_status() {
   });
 }
 
+// Placeholders until migration 0002 (idempotency) lands: no key is known,
+// nothing to purge.
+std::optional<idem_record> pg_store::lookup_idempotency(const std::string&,
+                                                        const std::string&) {
+  return std::nullopt;
+}
+
+int64_t pg_store::purge_idempotency(int) {
+  return 0;
+}
+
 } // namespace herald

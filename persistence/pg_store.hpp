@@ -31,6 +31,12 @@ struct db_unavailable_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A unique constraint refused a row (an idempotency key already taken).
+/// The whole transaction was rolled back.
+struct conflict_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 /// Lease settings for inserts and claims.
 struct lease_spec {
   std::string owner;     // node name; "" = insert unleased ('accepted')
@@ -57,6 +63,8 @@ public:
 
   // -- notifications ----------------------------------------------------------
 
+  /// Throws conflict_error if an idempotency key is already taken (nothing
+  /// of the batch is written then).
   /// Inserts all rows in ONE transaction with COPY (pqxx::stream_to).
   /// With a lease owner the rows are stored as status 'queued', leased to
   /// that owner until now + ttl with fence 1; otherwise as 'accepted' with no
@@ -123,6 +131,18 @@ public:
 
   /// The key with its tenant, or nullopt.
   std::optional<key_record> lookup_key(const std::string& key_id);
+
+  // -- idempotency keys -------------------------------------------------------
+
+  /// The notification holding (tenant, key) while the key is retained
+  /// (created_at + the tenant's retention > now), or nullopt.
+  std::optional<idem_record> lookup_idempotency(const std::string& tenant_id,
+                                                const std::string& key);
+
+  /// Forgets expired keys (sets idempotency_key/hash to NULL) in
+  /// transactions of at most `batch` rows, so no lock is held long.
+  /// Returns how many keys were forgotten.
+  int64_t purge_idempotency(int batch);
 
   // -- counters for /metrics and /admin --------------------------------------
 

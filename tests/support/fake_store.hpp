@@ -34,6 +34,8 @@ struct fake_store_state {
   // Data it serves.
   std::vector<delivery_job> claimable;
   std::map<std::string, key_record> keys;
+  std::map<std::pair<std::string, std::string>, idem_record> idem; // (tenant, key)
+  int idem_lookups = 0;
 };
 
 inline store_actor::behavior_type
@@ -111,6 +113,15 @@ fake_store(store_actor::stateful_pointer<fake_store_state> self) {
     },
     // Also commits every held insert: promises must be delivered from inside
     // the actor, so tests send `ping` to "commit".
+    [self](atom::lookup, atom::idem, const std::string& tenant_id,
+           const std::string& key) -> caf::result<idem_record> {
+      ++self->state.idem_lookups;
+      auto i = self->state.idem.find({tenant_id, key});
+      if (i == self->state.idem.end())
+        return make_error(ec::not_found);
+      return i->second;
+    },
+    [](atom::purge) -> int64_t { return 0; },
     [self](atom::ping) -> bool {
       auto held = std::move(self->state.held);
       self->state.held.clear();
