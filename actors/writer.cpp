@@ -61,12 +61,28 @@ void commit(writer_ptr self, store_actor conn,
           }
           finish(*shared, caf::error{});
         },
-        [self, shared, rows, leased, finish](caf::error& err) {
-          HERALD_LOG(warn, "writer", "commit of ", rows,
-                     " rows failed: ", self->system().render(err));
+        [self, conn, shared, rows, leased, finish](caf::error& err) {
+          auto& st = self->state;
           if (leased)
-            self->send(self->state.dispatcher, atom::release_v,
+            self->send(st.dispatcher, atom::release_v,
                        static_cast<int32_t>(rows));
+          if (is(err, ec::conflict) && shared->size() > 1) {
+            // Nothing was written. Retry each request alone so only the one
+            // holding the taken key gets the conflict.
+            ++st.conflicts;
+            for (auto& p : *shared)
+              p.solo = true;
+            st.waiting_rows += rows;
+            st.waiting.insert(st.waiting.begin(),
+                              std::make_move_iterator(shared->begin()),
+                              std::make_move_iterator(shared->end()));
+            st.idle.push_back(conn);
+            try_commit(self);
+            return;
+          }
+          if (!is(err, ec::conflict))
+            HERALD_LOG(warn, "writer", "commit of ", rows,
+                       " rows failed: ", self->system().render(err));
           finish(*shared, err);
         });
   };
@@ -98,8 +114,11 @@ void try_commit(writer_ptr self) {
     size_t taken = 0;
     auto max = static_cast<size_t>(st.settings.max_batch);
     // Whole requests only: a request is never split over two transactions.
+    // A solo request goes alone.
     while (taken < st.waiting.size()
-           && (rows == 0 || rows + st.waiting[taken].jobs.size() <= max)) {
+           && (rows == 0
+               || (rows + st.waiting[taken].jobs.size() <= max
+                   && !st.waiting[taken].solo && !st.waiting[0].solo))) {
       rows += st.waiting[taken].jobs.size();
       ++taken;
     }
@@ -120,6 +139,7 @@ std::string state_json(const writer_state& st) {
          + ",\"commits\":" + std::to_string(st.commits)
          + ",\"rows\":" + std::to_string(st.rows)
          + ",\"failed_commits\":" + std::to_string(st.failed_commits)
+         + ",\"conflicts\":" + std::to_string(st.conflicts)
          + ",\"largest_batch\":" + std::to_string(st.largest_batch) + "}";
 }
 

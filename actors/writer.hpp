@@ -21,6 +21,10 @@ struct writer_state {
   struct pending {
     std::vector<delivery_job> jobs;
     caf::typed_response_promise<bool> rp;
+    /// Commit this request in a transaction of its own: its batch was refused
+    /// by a unique constraint (an idempotency key taken elsewhere), and the
+    /// other requests of that batch must not fail with it.
+    bool solo = false;
   };
 
   std::vector<pending> waiting;       // not yet handed to a connection
@@ -33,6 +37,7 @@ struct writer_state {
   uint64_t commits = 0;
   uint64_t rows = 0;
   uint64_t failed_commits = 0;
+  uint64_t conflicts = 0;             // batches split after a unique violation
   size_t largest_batch = 0;
 };
 

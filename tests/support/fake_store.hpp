@@ -21,6 +21,7 @@ struct fake_store_state {
   static inline const char* name = "fake-store";
   // Behaviour switches.
   bool fail_inserts = false;   // insert answers ec::db_unavailable
+  std::vector<std::string> taken_keys; // idempotency keys that conflict
   bool fail_outcomes = false;  // outcome answers ec::db_unavailable
   bool hold_inserts = false;   // insert answers wait in `held` until `ping`
   // What it saw.
@@ -47,6 +48,10 @@ fake_store(store_actor::stateful_pointer<fake_store_state> self) {
       auto& st = self->state;
       if (st.fail_inserts)
         return make_error(ec::db_unavailable, "fake outage");
+      for (auto& n : xs)
+        for (auto& k : st.taken_keys)
+          if (!k.empty() && n.idempotency_key == k)
+            return make_error(ec::conflict, "duplicate idempotency key");
       st.inserts.push_back(std::move(xs));
       st.insert_leased.push_back(leased);
       if (st.hold_inserts) {

@@ -136,6 +136,40 @@ CAF_TEST(a failed commit answers every request of the batch with the error) {
   CAF_CHECK(store_state().outcomes.empty());
 }
 
+CAF_TEST(a taken idempotency key fails only its own request) {
+  store_state().hold_inserts = true;
+  submit("first"); // occupies the connection so the next three share a batch
+  auto taken = make_job("b");
+  taken.n.idempotency_key = "k1";
+  store_state().taken_keys = {"k1"};
+  submit("a");
+  submit(std::vector<delivery_job>{taken});
+  submit("c");
+  drain();
+  store_state().hold_inserts = false;
+  self->send(store, atom::ping_v); // commits "first"
+  drain();
+  auto xs = collect();
+  CAF_REQUIRE_EQUAL(xs.size(), 4u);
+  size_t ok = 0;
+  size_t conflicts = 0;
+  for (auto& x : xs) {
+    if (x == "ok")
+      ++ok;
+    else if (x.find("conflict") != std::string::npos)
+      ++conflicts;
+  }
+  CAF_CHECK_EQUAL(ok, 3u);
+  CAF_CHECK_EQUAL(conflicts, 1u);
+  CAF_CHECK_EQUAL(state_of<writer_state>(*this, wr).conflicts, 1u);
+  // "a" and "c" were committed, each alone after the split.
+  size_t rows = 0;
+  for (auto& batch : store_state().inserts)
+    rows += batch.size();
+  CAF_CHECK_EQUAL(rows, 3u);
+  CAF_CHECK_EQUAL(state_of<dispatcher_state>(*this, disp).held, 0);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
 
 namespace {
