@@ -1,6 +1,7 @@
 # Turns the migration files into a C++ table: {version, name, sql}.
-# Called at build time with -DOUT=... -DFILES=a.sql;b.sql
+# Called at build time with -DOUT=... -DFILES=a.sql|b.sql
 set(body "// Generated from persistence/migrations/*.sql; do not edit.\n#include \"persistence/migrations.hpp\"\nnamespace herald {\nconst std::vector<migration>& migrations() {\n  static const std::vector<migration> xs{\n")
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f IN LISTS FILES)
   get_filename_component(name "${f}" NAME_WE)
   string(REGEX MATCH "^[0-9]+" version "${name}")

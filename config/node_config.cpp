@@ -559,6 +559,11 @@ std::vector<option_def> make_options() {
                  "largest request body accepted; larger ones get 413"));
   add(duration_option("herald.api.request-timeout", &c::api_request_timeout,
                       "time limit for answering one REST request"));
+  add(int_option("herald.api.max-batch-bytes", &c::api_max_batch_bytes, 1024,
+                 int64_t{1} << 30,
+                 "largest body of POST /v1/notifications/batch; larger get 413"));
+  add(int_option("herald.api.max-batch-items", &c::api_max_batch_items, 1,
+                 100000, "most items in one batch submission; more get 422"));
   add(string_option("herald.admin.host", &c::admin_host, non_empty,
                     "address the admin endpoint listens on"));
   add(port_option("herald.admin.port", &c::admin_port,
@@ -612,6 +617,17 @@ std::vector<option_def> make_options() {
   add(int_option("herald.tenants.default-burst", &c::tenant_default_burst, 1,
                  100000000,
                  "token bucket size, for tenants without their own burst"));
+  add(duration_option("herald.tenants.limiter-idle-timeout",
+                      &c::limiter_idle_timeout,
+                      "an unused, full rate limiter actor stops after this"));
+  add(duration_option("herald.idempotency.retention", &c::idempotency_retention,
+                      "how long an Idempotency-Key is remembered, for tenants "
+                      "without their own retention (at least 24h)"));
+  add(int_option("herald.idempotency.shards", &c::idempotency_shards, 1, 1024,
+                 "idempotency guard actors (keys are spread by hash)"));
+  add(duration_option("herald.idempotency.purge-interval",
+                      &c::idempotency_purge_interval,
+                      "how often expired keys are forgotten in the database"));
   add(string_option("herald.log.level", &c::log_level, valid_log_level,
                     "debug, info, warn or error"));
   add(int_option("herald.scheduler.threads", &c::scheduler_threads, 0, 1024,
@@ -941,6 +957,11 @@ std::string validate(const node_config& cfg) {
                      + format_duration(cfg.retry_base_delay)
                      + ") must not exceed herald.retry.max-delay ("
                      + format_duration(cfg.retry_max_delay) + ")");
+  // API.md promises keys are kept at least 24 h.
+  if (cfg.idempotency_retention < millis{86400000})
+    errors.push_back("herald.idempotency.retention ("
+                     + format_duration(cfg.idempotency_retention)
+                     + ") must be at least 24h");
   // Two listeners on one port: the second bind would fail at startup.
   std::pair<const char*, uint16_t> ports[] = {
     {"herald.api.port", cfg.api_port},

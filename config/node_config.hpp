@@ -24,6 +24,8 @@ struct node_config {
   int api_threads = 128;                 // herald.api.threads (one per open connection)
   int64_t api_max_body_bytes = 1 << 20;  // herald.api.max-body-bytes
   millis api_request_timeout{10000};     // herald.api.request-timeout
+  int64_t api_max_batch_bytes = 16 << 20; // herald.api.max-batch-bytes
+  int api_max_batch_items = 1000;        // herald.api.max-batch-items
   // herald.admin.*
   std::string admin_host = "127.0.0.1";  // herald.admin.host
   uint16_t admin_port = 9090;            // herald.admin.port (0 = pick a free port)
@@ -54,6 +56,11 @@ struct node_config {
   // herald.tenants.* (defaults for tenants without their own values)
   int tenant_default_rate = 1000;        // herald.tenants.default-rate (per second)
   int tenant_default_burst = 2000;       // herald.tenants.default-burst
+  millis limiter_idle_timeout{60000};    // herald.tenants.limiter-idle-timeout
+  // herald.idempotency.*
+  millis idempotency_retention{86400000}; // herald.idempotency.retention (>= 24h)
+  int idempotency_shards = 4;            // herald.idempotency.shards (guard actors)
+  millis idempotency_purge_interval{60000}; // herald.idempotency.purge-interval
   // herald.log.*
   std::string log_level = "info";        // herald.log.level: debug|info|warn|error
   // herald.scheduler.*
