@@ -16,6 +16,9 @@
 #include "actors/auth.hpp"
 #include "actors/config.hpp"
 #include "actors/dispatcher.hpp"
+#include "actors/idempotency_guard.hpp"
+#include "actors/janitor.hpp"
+#include "actors/rate_limiter.hpp"
 #include "actors/log.hpp"
 #include "actors/sender_pool.hpp"
 #include "actors/store.hpp"
@@ -129,14 +132,34 @@ int main(int argc, char** argv) {
   auto wr = sys.spawn(writer, commit_conns, disp, ws);
   auto au = sys.spawn(auth, store, auth_settings{});
 
+  // Ingress guards: one rate limiter per tenant behind the registry (the
+  // ownership lookup), idempotency guards sharded by key.
+  limiter_settings ls;
+  ls.idle_interval = timespan(cfg.limiter_idle_timeout);
+  ls.default_rate = cfg.tenant_default_rate;
+  ls.default_burst = cfg.tenant_default_burst;
+  auto limiters = sys.spawn(limiter_registry, ls);
+  idempotency_guard_settings gs;
+  gs.retention = timespan(cfg.idempotency_retention);
+  std::vector<idempotency_guard_actor> guards;
+  for (int i = 0; i < cfg.idempotency_shards; ++i)
+    guards.push_back(sys.spawn(idempotency_guard, store, gs, static_cast<size_t>(i)));
+  auto jan = sys.spawn(janitor, store, timespan(cfg.idempotency_purge_interval));
+
   api_context actx;
   actx.sys = &sys;
   actx.auth = au;
   actx.writer = wr;
   actx.store = store;
+  actx.limiters = limiters;
+  actx.guards = guards;
   actx.timeout = timespan(cfg.api_request_timeout);
-  api_server api{actx, cfg.api_threads,
-                 static_cast<size_t>(cfg.api_max_body_bytes)};
+  actx.default_rate = cfg.tenant_default_rate;
+  actx.default_burst = cfg.tenant_default_burst;
+  actx.max_body_bytes = static_cast<size_t>(cfg.api_max_body_bytes);
+  actx.max_batch_bytes = static_cast<size_t>(cfg.api_max_batch_bytes);
+  actx.max_batch_items = static_cast<size_t>(cfg.api_max_batch_items);
+  api_server api{actx, cfg.api_threads};
   auto api_port = api.bind(cfg.api_host, cfg.api_port);
   if (api_port < 0) {
     std::cerr << "herald: cannot listen on herald.api.host:port = "
@@ -150,7 +173,9 @@ int main(int argc, char** argv) {
     adm.token = cfg.admin_token;
     adm.auth = au;
     adm.store = store;
-    adm.actors = {store, wr, disp, au};
+    adm.actors = {store, wr, disp, au, limiters, jan};
+    for (auto& g : guards)
+      adm.actors.push_back(g);
     for (auto& w : workers)
       adm.actors.push_back(w);
     for (auto& w : commit_conns)
@@ -196,8 +221,11 @@ int main(int argc, char** argv) {
     // 3. Stop the actors; the system's destructor waits for all of them.
     for (auto& a : std::vector<caf::actor>{
            caf::actor_cast<caf::actor>(wr), caf::actor_cast<caf::actor>(au),
-           caf::actor_cast<caf::actor>(disp), caf::actor_cast<caf::actor>(store)})
+           caf::actor_cast<caf::actor>(disp), caf::actor_cast<caf::actor>(store),
+           caf::actor_cast<caf::actor>(limiters), caf::actor_cast<caf::actor>(jan)})
       self->send_exit(a, caf::exit_reason::user_shutdown);
+    for (auto& g : guards)
+      self->send_exit(g, caf::exit_reason::user_shutdown);
     for (auto& w : commit_conns)
       self->send_exit(w, caf::exit_reason::user_shutdown);
     for (auto& w : workers)

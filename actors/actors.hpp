@@ -131,6 +131,12 @@ using idempotency_guard_actor = inspectable_actor::extend<
   // INTERNAL: drop expired entries from memory.
   caf::reacts_to<atom::purge>>;
 
+/// Periodic housekeeping of a node's database: forgets expired idempotency
+/// keys in small transactions.
+using janitor_actor = inspectable_actor::extend<
+  // INTERNAL: purge now, then again after the interval.
+  caf::reacts_to<atom::purge>>;
+
 /// A channel's sender pool: queues jobs and hands them to idle senders; knows
 /// what each sender holds, so a crashed sender's job is re-queued.
 using sender_pool_actor = inspectable_actor::extend<

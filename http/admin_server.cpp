@@ -27,6 +27,7 @@ nlohmann::json tenant_json(const tenant& t) {
           {"rate_per_sec", t.rate_per_sec},
           {"burst", t.burst},
           {"channels", t.channels},
+          {"idempotency_retention_hours", t.idempotency_retention_hours},
           {"created_at", format_rfc3339(t.created_at_ms)},
           {"updated_at", format_rfc3339(t.updated_at_ms)}};
 }
@@ -46,6 +47,14 @@ std::vector<field_error> parse_tenant(const nlohmann::json& j, tenant& t) {
         errors.push_back({k, "must be an integer from 0 to 1000000"});
       else
         (k == "burst" ? t.burst : t.rate_per_sec) = v.get<int32_t>();
+    } else if (k == "idempotency_retention_hours") {
+      // 0 = the node default; API.md promises at least 24 h.
+      if (!v.is_number_integer()
+          || (v.get<int64_t>() != 0
+              && (v.get<int64_t>() < 24 || v.get<int64_t>() > 24 * 366)))
+        errors.push_back({k, "must be 0 (node default) or 24 to 8784 hours"});
+      else
+        t.idempotency_retention_hours = v.get<int32_t>();
     } else if (k == "channels") {
       static const std::vector<std::string> known{"email", "sms", "push",
                                                   "webhook"};

@@ -6,6 +6,7 @@
 #include "actors/log.hpp"
 #include "http/bridge.hpp"
 #include "http/codec.hpp"
+#include "actors/idempotency_guard.hpp"
 #include "http/problem.hpp"
 
 namespace herald {
@@ -33,9 +34,10 @@ bool is_json_content_type(const std::string& ct) {
 
 } // namespace
 
-api_server::api_server(api_context ctx, int threads, size_t max_body_bytes)
-  : ctx_(std::move(ctx)), max_body_bytes_(max_body_bytes) {
-  tune_server(svr_, threads, max_body_bytes);
+api_server::api_server(api_context ctx, int threads) : ctx_(std::move(ctx)) {
+  // httplib has one body limit per server: the larger one; the single-item
+  // route checks its own smaller limit.
+  tune_server(svr_, threads, std::max(ctx_.max_body_bytes, ctx_.max_batch_bytes));
   install_routes();
 }
 
@@ -61,7 +63,8 @@ void api_server::stop() {
   }
 }
 
-std::optional<tenant> api_server::authenticate(const httplib::Request& req,
+std::optional<tenant> api_server::authenticate(caf::scoped_actor& self,
+                                               const httplib::Request& req,
                                                httplib::Response& res) {
   auto key = bearer_token(req);
   if (key.empty()) {
@@ -71,10 +74,82 @@ std::optional<tenant> api_server::authenticate(const httplib::Request& req,
     return std::nullopt;
   }
   std::optional<tenant> result;
-  ask<tenant>(*ctx_.sys, ctx_.timeout, res, ctx_.auth,
-      [&](tenant& t) { result = std::move(t); }, atom::auth_v, key);
+  ask<tenant>(self, ctx_.timeout, res, ctx_.auth,
+              [&](tenant& t) { result = std::move(t); }, atom::auth_v, key);
   return result;
 }
+
+namespace {
+
+int64_t ceil_seconds(int64_t ms) {
+  return (std::max<int64_t>(ms, 0) + 999) / 1000;
+}
+
+/// RateLimit-* headers (IETF httpapi ratelimit-headers draft): the limit is
+/// the bucket capacity, the reset the seconds until it is full again.
+void set_rate_headers(httplib::Response& res, const rate_decision& d) {
+  res.set_header("RateLimit-Limit", std::to_string(d.limit));
+  res.set_header("RateLimit-Remaining", std::to_string(d.remaining));
+  res.set_header("RateLimit-Reset", std::to_string(ceil_seconds(d.reset_ms)));
+}
+
+void reply_rate_limited(httplib::Response& res, const rate_decision& d) {
+  res.set_header("Retry-After",
+                 std::to_string(std::max<int64_t>(1, ceil_seconds(d.retry_after_ms))));
+  reply_problem(res, 429, status_title(429),
+                "the tenant's rate limit is exhausted; retry after the "
+                "Retry-After seconds");
+}
+
+nlohmann::json accepted_body(const std::string& id) {
+  return {{"id", id}, {"status", "accepted"}};
+}
+
+/// A problem document as a JSON value (for per-item answers of a batch).
+nlohmann::json problem_value(int status, const std::string& detail,
+                             const std::vector<field_error>& errors = {}) {
+  return nlohmann::json::parse(problem_json(status, status_title(status), detail,
+                                            errors));
+}
+
+/// A new notification from a validated submission.
+delivery_job make_job(notification n, const tenant& t) {
+  delivery_job job;
+  job.n = std::move(n);
+  job.n.id = new_notification_id();
+  job.n.tenant_id = t.id;
+  job.n.status = "accepted";
+  job.n.created_at_ms = now_ms();
+  job.n.updated_at_ms = job.n.created_at_ms;
+  job.signing_secret = t.webhook_secret;
+  return job;
+}
+
+/// Takes tokens from the tenant's limiter. A limiter may stop for idleness
+/// just as a request reaches it (sec::request_receiver_down): the registry
+/// then spawns a fresh, full one, so asking once more is exact.
+caf::expected<rate_decision> acquire(caf::scoped_actor& self,
+                                     const api_context& ctx, const tenant& t,
+                                     int32_t tokens) {
+  rate_request rq{t.id, tokens,
+                  t.rate_per_sec > 0 ? t.rate_per_sec : ctx.default_rate,
+                  t.burst > 0 ? t.burst : ctx.default_burst};
+  auto d = call<rate_decision>(self, ctx.timeout, ctx.limiters, atom::acquire_v, rq);
+  if (!d && d.error() == caf::sec::request_receiver_down)
+    d = call<rate_decision>(self, ctx.timeout, ctx.limiters, atom::acquire_v, rq);
+  return d;
+}
+
+void check_channel_enabled(const tenant& t, submission& sub,
+                           const std::string& prefix = "") {
+  if (!t.channels.empty() && !sub.n.channel.empty()
+      && std::find(t.channels.begin(), t.channels.end(), sub.n.channel)
+           == t.channels.end())
+    sub.errors.push_back({prefix + "channel", "channel " + sub.n.channel
+                                                + " is not enabled for this tenant"});
+}
+
+} // namespace
 
 void api_server::install_routes() {
   // Every request first: refuse new work while shutting down.
@@ -103,51 +178,20 @@ void api_server::install_routes() {
     reply_json(res, db ? 200 : 503, body);
   });
 
-  svr_.Post("/v1/notifications", [this](const httplib::Request& req,
-                                        httplib::Response& res) {
-    auto t = authenticate(req, res);
-    if (!t)
-      return;
-    if (!is_json_content_type(req.get_header_value("Content-Type"))) {
-      reply_problem(res, 415, status_title(415),
-                    "the body must be application/json");
-      return;
-    }
-    auto sub = parse_submission(req.body);
-    if (!sub.malformed.empty()) {
-      reply_problem(res, 400, status_title(400), sub.malformed);
-      return;
-    }
-    if (!t->channels.empty() && !sub.n.channel.empty()
-        && std::find(t->channels.begin(), t->channels.end(), sub.n.channel)
-             == t->channels.end())
-      sub.errors.push_back({"channel", "channel " + sub.n.channel
-                                         + " is not enabled for this tenant"});
-    if (!sub.errors.empty()) {
-      reply_problem(res, 422, status_title(422),
-                    "the notification has invalid fields", sub.errors);
-      return;
-    }
-    delivery_job job;
-    job.n = std::move(sub.n);
-    job.n.id = new_notification_id();
-    job.n.tenant_id = t->id;
-    job.n.status = "accepted";
-    job.n.created_at_ms = now_ms();
-    job.n.updated_at_ms = job.n.created_at_ms;
-    job.signing_secret = t->webhook_secret;
-    auto id = job.n.id;
-    ask<bool>(*ctx_.sys, ctx_.timeout, res, ctx_.writer,
-        [&](bool&) {
-          res.set_header("Location", "/v1/notifications/" + id);
-          reply_json(res, 202, {{"id", id}, {"status", "accepted"}});
-        },
-        atom::submit_v, std::vector<delivery_job>{std::move(job)});
-  });
+  svr_.Post("/v1/notifications",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               submit_one(req, res);
+             });
+
+  svr_.Post("/v1/notifications/batch",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              submit_batch(req, res);
+            });
 
   svr_.Get(R"(/v1/notifications/([^/]+))", [this](const httplib::Request& req,
                                                    httplib::Response& res) {
-    auto t = authenticate(req, res);
+    caf::scoped_actor self{*ctx_.sys};
+    auto t = authenticate(self, req, res);
     if (!t)
       return;
     auto id = req.matches[1].str();
@@ -155,14 +199,15 @@ void api_server::install_routes() {
       reply_problem(res, 404, status_title(404), "no such notification");
       return;
     }
-    ask<notification>(*ctx_.sys, ctx_.timeout, res, ctx_.store,
+    ask<notification>(self, ctx_.timeout, res, ctx_.store,
         [&](notification& n) { reply_json(res, 200, to_json(n)); },
         atom::get_v, t->id, id);
   });
 
   svr_.Get(R"(/v1/notifications/([^/]+)/attempts)",
            [this](const httplib::Request& req, httplib::Response& res) {
-             auto t = authenticate(req, res);
+             caf::scoped_actor self{*ctx_.sys};
+             auto t = authenticate(self, req, res);
              if (!t)
                return;
              auto id = req.matches[1].str();
@@ -171,7 +216,7 @@ void api_server::install_routes() {
                              "no such notification");
                return;
              }
-             ask<std::vector<attempt>>(*ctx_.sys, ctx_.timeout, res, ctx_.store,
+             ask<std::vector<attempt>>(self, ctx_.timeout, res, ctx_.store,
                  [&](std::vector<attempt>& xs) {
                    auto items = nlohmann::json::array();
                    for (auto& a : xs)
@@ -183,7 +228,8 @@ void api_server::install_routes() {
 
   svr_.Get("/v1/notifications", [this](const httplib::Request& req,
                                        httplib::Response& res) {
-    auto t = authenticate(req, res);
+    caf::scoped_actor self{*ctx_.sys};
+    auto t = authenticate(self, req, res);
     if (!t)
       return;
     notification_query q;
@@ -213,7 +259,7 @@ void api_server::install_routes() {
                     errors);
       return;
     }
-    ask<notification_page>(*ctx_.sys, ctx_.timeout, res, ctx_.store,
+    ask<notification_page>(self, ctx_.timeout, res, ctx_.store,
         [&](notification_page& page) {
           auto items = nlohmann::json::array();
           for (auto& n : page.items)
@@ -226,6 +272,304 @@ void api_server::install_routes() {
         },
         atom::list_v, q);
   });
+}
+
+void api_server::submit_one(const httplib::Request& req, httplib::Response& res) {
+  caf::scoped_actor self{*ctx_.sys};
+  auto t = authenticate(self, req, res);
+  if (!t)
+    return;
+  if (req.body.size() > ctx_.max_body_bytes) {
+    reply_problem(res, 413, status_title(413),
+                  "the request body exceeds herald.api.max-body-bytes ("
+                    + std::to_string(ctx_.max_body_bytes) + " bytes)");
+    return;
+  }
+  if (!is_json_content_type(req.get_header_value("Content-Type"))) {
+    reply_problem(res, 415, status_title(415), "the body must be application/json");
+    return;
+  }
+  auto key = req.get_header_value("Idempotency-Key");
+  if (req.has_header("Idempotency-Key") && !valid_idempotency_key(key)) {
+    reply_problem(res, 400, status_title(400),
+                  "Idempotency-Key must be 1 to 255 printable ASCII characters",
+                  {{"Idempotency-Key", "1 to 255 printable ASCII characters"}});
+    return;
+  }
+  // 1. The tenant's rate limit (its owner actor).
+  auto decision = acquire(self, ctx_, *t, 1);
+  if (!decision) {
+    reply_error(res, decision.error());
+    return;
+  }
+  set_rate_headers(res, *decision);
+  if (!decision->allowed) {
+    reply_rate_limited(res, *decision);
+    return;
+  }
+  // 2. Validation.
+  std::string parse_error;
+  auto j = parse_json(req.body, &parse_error);
+  if (j.is_discarded()) {
+    reply_problem(res, 400, status_title(400), parse_error);
+    return;
+  }
+  auto sub = parse_submission_json(j);
+  if (!sub.malformed.empty()) {
+    reply_problem(res, 400, status_title(400), sub.malformed);
+    return;
+  }
+  check_channel_enabled(*t, sub);
+  if (!sub.errors.empty()) {
+    reply_problem(res, 422, status_title(422), "the notification has invalid fields",
+                  sub.errors);
+    return;
+  }
+  auto job = make_job(std::move(sub.n), *t);
+  // 3. Idempotency: at most one notification per (tenant, key).
+  idempotency_guard_actor guard;
+  std::string hash;
+  auto answer_replay = [&](const std::string& id) {
+    res.set_header("Idempotent-Replayed", "true");
+    res.set_header("Location", "/v1/notifications/" + id);
+    reply_json(res, 202, accepted_body(id));
+  };
+  auto answer_verdict = [&](const idem_verdict& v) {
+    if (v.kind == "replay") {
+      answer_replay(v.notification_id);
+    } else if (v.kind == "mismatch") {
+      reply_problem(res, 422, status_title(422),
+                    "this Idempotency-Key was used with a different request body",
+                    {{"Idempotency-Key", "already used with a different body"}});
+    } else {
+      res.set_header("Retry-After", "1");
+      reply_problem(res, 409, status_title(409),
+                    "a request with this Idempotency-Key is still being processed");
+    }
+  };
+  if (!key.empty()) {
+    hash = request_hash(j);
+    guard = ctx_.guards[guard_shard(t->id, key, ctx_.guards.size())];
+    auto verdict = call<idem_verdict>(self, ctx_.timeout, guard, atom::claim_v,
+                                      t->id, key, hash);
+    if (!verdict) {
+      reply_error(res, verdict.error());
+      return;
+    }
+    if (verdict->kind != "new") {
+      answer_verdict(*verdict);
+      return;
+    }
+    job.n.idempotency_key = key;
+    job.n.idempotency_hash = hash;
+  }
+  // 4. Durable: answered only after the group commit.
+  auto id = job.n.id;
+  auto committed = call<bool>(self, ctx_.timeout, ctx_.writer, atom::submit_v,
+                              std::vector<delivery_job>{std::move(job)});
+  if (committed) {
+    if (guard)
+      self->send(guard, atom::complete_v, t->id, key, hash, id);
+    res.set_header("Location", "/v1/notifications/" + id);
+    reply_json(res, 202, accepted_body(id));
+    return;
+  }
+  if (guard)
+    self->send(guard, atom::abandon_v, t->id, key);
+  if (guard && is(committed.error(), ec::conflict)) {
+    // The key was taken outside this guard's knowledge (another node, or a
+    // twin whose claim expired): answer from the stored notification.
+    auto rec = call<idem_record>(self, ctx_.timeout, ctx_.store, atom::lookup_v,
+                                 atom::idem_v, t->id, key);
+    if (rec)
+      answer_verdict(rec->request_hash == hash
+                       ? idem_verdict{"replay", rec->notification_id}
+                       : idem_verdict{"mismatch", ""});
+    else
+      answer_verdict(idem_verdict{"in_flight", ""});
+    return;
+  }
+  reply_error(res, committed.error());
+}
+
+void api_server::submit_batch(const httplib::Request& req, httplib::Response& res) {
+  caf::scoped_actor self{*ctx_.sys};
+  auto t = authenticate(self, req, res);
+  if (!t)
+    return;
+  if (!is_json_content_type(req.get_header_value("Content-Type"))) {
+    reply_problem(res, 415, status_title(415), "the body must be application/json");
+    return;
+  }
+  std::string parse_error;
+  auto j = parse_json(req.body, &parse_error);
+  if (j.is_discarded()) {
+    reply_problem(res, 400, status_title(400), parse_error);
+    return;
+  }
+  if (!j.is_object() || !j.contains("items") || !j["items"].is_array()) {
+    reply_problem(res, 400, status_title(400),
+                  "the body must be an object {\"items\": [notification, ...]}");
+    return;
+  }
+  auto& items = j["items"];
+  if (items.empty() || items.size() > ctx_.max_batch_items) {
+    reply_problem(res, 422, status_title(422),
+                  "a batch holds 1 to " + std::to_string(ctx_.max_batch_items)
+                    + " items; this one has " + std::to_string(items.size()),
+                  {{"items", "1 to " + std::to_string(ctx_.max_batch_items)
+                               + " items"}});
+    return;
+  }
+  // Every item is answered on its own, in order.
+  auto answers = nlohmann::json::array();
+  for (size_t i = 0; i < items.size(); ++i)
+    answers.push_back({{"index", i}});
+  struct pending_item {
+    size_t index;
+    delivery_job job;
+    std::string key;
+    std::string hash;
+    idempotency_guard_actor guard;
+  };
+  std::vector<pending_item> valid;
+  size_t rejected = 0;
+  auto reject = [&](size_t i, int status, const std::string& detail,
+                    const std::vector<field_error>& errors = {}) {
+    answers[i]["status"] = status;
+    answers[i]["problem"] = problem_value(status, detail, errors);
+    ++rejected;
+  };
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto prefix = "items[" + std::to_string(i) + "].";
+    auto item = items[i];
+    std::string key;
+    if (item.is_object() && item.contains("idempotency_key")) {
+      auto& k = item["idempotency_key"];
+      if (!k.is_string() || !valid_idempotency_key(k.get<std::string>())) {
+        reject(i, 422, "invalid idempotency_key",
+               {{prefix + "idempotency_key", "1 to 255 printable ASCII characters"}});
+        continue;
+      }
+      key = k.get<std::string>();
+      item.erase("idempotency_key");
+    }
+    auto sub = parse_submission_json(item, prefix);
+    if (!sub.malformed.empty()) {
+      reject(i, 422, sub.malformed, {{prefix.substr(0, prefix.size() - 1),
+                                      "must be a notification object"}});
+      continue;
+    }
+    check_channel_enabled(*t, sub, prefix);
+    if (!sub.errors.empty()) {
+      reject(i, 422, "the notification has invalid fields", sub.errors);
+      continue;
+    }
+    pending_item p{i, make_job(std::move(sub.n), *t), key, "", {}};
+    if (!key.empty())
+      p.hash = request_hash(item);
+    valid.push_back(std::move(p));
+  }
+  // One token per valid item; items past the granted number get 429.
+  if (!valid.empty()) {
+    auto decision = acquire(self, ctx_, *t, static_cast<int32_t>(valid.size()));
+    if (!decision) {
+      reply_error(res, decision.error());
+      return;
+    }
+    set_rate_headers(res, *decision);
+    auto granted = static_cast<size_t>(std::max(decision->granted, 0));
+    if (granted < valid.size()) {
+      res.set_header("Retry-After", std::to_string(std::max<int64_t>(
+                                      1, ceil_seconds(decision->retry_after_ms))));
+      for (size_t k = granted; k < valid.size(); ++k)
+        reject(valid[k].index, 429, "the tenant's rate limit is exhausted");
+      valid.resize(granted);
+    }
+  }
+  // Idempotency claims, item by item (a twin inside the batch gets 409).
+  std::vector<pending_item> go;
+  for (auto& p : valid) {
+    if (p.key.empty()) {
+      go.push_back(std::move(p));
+      continue;
+    }
+    p.guard = ctx_.guards[guard_shard(t->id, p.key, ctx_.guards.size())];
+    auto v = call<idem_verdict>(self, ctx_.timeout, p.guard, atom::claim_v, t->id,
+                                p.key, p.hash);
+    if (!v) {
+      reject(p.index, 503, "idempotency check unavailable; retry later");
+    } else if (v->kind == "new") {
+      p.job.n.idempotency_key = p.key;
+      p.job.n.idempotency_hash = p.hash;
+      go.push_back(std::move(p));
+    } else if (v->kind == "replay") {
+      answers[p.index]["status"] = 202;
+      answers[p.index]["id"] = v->notification_id;
+      answers[p.index]["idempotent_replayed"] = true;
+    } else if (v->kind == "mismatch") {
+      reject(p.index, 422,
+             "this idempotency_key was used with a different request body");
+    } else {
+      reject(p.index, 409,
+             "an item with this idempotency_key is still being processed");
+    }
+  }
+  // All accepted items in one request to the writer: one transaction.
+  auto commit = [&](std::vector<pending_item*> xs) -> caf::error {
+    std::vector<delivery_job> jobs;
+    jobs.reserve(xs.size());
+    for (auto* p : xs)
+      jobs.push_back(p->job);
+    auto ok = call<bool>(self, ctx_.timeout, ctx_.writer, atom::submit_v,
+                         std::move(jobs));
+    return ok ? caf::error{} : ok.error();
+  };
+  std::vector<pending_item*> all;
+  for (auto& p : go)
+    all.push_back(&p);
+  auto abandon_all = [&] {
+    for (auto& p : go)
+      if (p.guard)
+        self->send(p.guard, atom::abandon_v, t->id, p.key);
+  };
+  auto err = go.empty() ? caf::error{} : commit(all);
+  if (err && is(err, ec::conflict)) {
+    // A key was taken elsewhere: commit item by item to isolate it.
+    err = caf::error{};
+    for (auto& p : go) {
+      auto e = commit({&p});
+      if (!e) {
+        answers[p.index]["status"] = 202;
+        answers[p.index]["id"] = p.job.n.id;
+        if (p.guard)
+          self->send(p.guard, atom::complete_v, t->id, p.key, p.hash, p.job.n.id);
+      } else {
+        if (p.guard)
+          self->send(p.guard, atom::abandon_v, t->id, p.key);
+        reject(p.index, is(e, ec::conflict) ? 409 : 503,
+               is(e, ec::conflict) ? "this idempotency_key is already taken"
+                                   : "temporarily unable to store the item");
+      }
+    }
+  } else if (err) {
+    // Nothing of this request is durable: the whole request failed.
+    abandon_all();
+    reply_error(res, err);
+    return;
+  } else {
+    for (auto& p : go) {
+      answers[p.index]["status"] = 202;
+      answers[p.index]["id"] = p.job.n.id;
+      if (p.guard)
+        self->send(p.guard, atom::complete_v, t->id, p.key, p.hash, p.job.n.id);
+    }
+  }
+  nlohmann::json body{{"accepted", items.size() - rejected},
+                      {"rejected", rejected},
+                      {"items", answers}};
+  res.status = rejected == 0 ? 202 : 207;
+  res.set_content(dump_json(body), "application/json");
 }
 
 } // namespace herald

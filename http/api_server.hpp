@@ -13,19 +13,26 @@
 
 namespace herald {
 
-/// What the REST API talks to.
+/// What the REST API talks to, and its limits.
 struct api_context {
   caf::actor_system* sys = nullptr;
   auth_actor auth;
   writer_actor writer;
   store_actor store;
+  limiter_registry_actor limiters;
+  std::vector<idempotency_guard_actor> guards; // key shards
   caf::timespan timeout = std::chrono::seconds(10); // per actor call
+  int32_t default_rate = 1000;   // tenants without their own rate_per_sec
+  int32_t default_burst = 2000;  // tenants without their own burst
+  size_t max_body_bytes = 1 << 20;
+  size_t max_batch_bytes = 16 << 20;
+  size_t max_batch_items = 1000;
 };
 
 /// The REST ingestion API (API.md) on cpp-httplib, in its own thread pool.
 class api_server {
 public:
-  api_server(api_context ctx, int threads, size_t max_body_bytes);
+  api_server(api_context ctx, int threads);
   ~api_server();
 
   /// Binds; returns the port (useful with port 0) or -1.
@@ -40,11 +47,13 @@ public:
 
 private:
   void install_routes();
-  std::optional<tenant> authenticate(const httplib::Request& req,
+  std::optional<tenant> authenticate(caf::scoped_actor& self,
+                                     const httplib::Request& req,
                                      httplib::Response& res);
+  void submit_one(const httplib::Request& req, httplib::Response& res);
+  void submit_batch(const httplib::Request& req, httplib::Response& res);
 
   api_context ctx_;
-  size_t max_body_bytes_;
   httplib::Server svr_;
   std::thread thread_;
   std::atomic<bool> accepting_{true};
