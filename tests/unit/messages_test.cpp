@@ -52,12 +52,13 @@ notification sample_notification() {
   n.created_at_ms = 1700000000000;
   n.updated_at_ms = 1700000000500;
   n.idempotency_key = "key-1";
+  n.idempotency_hash = "0123abcd";
   return n;
 }
 
 tenant sample_tenant() {
   return {"acme", "Acme", 100, 200, {"email", "webhook"}, "whsec_abc",
-          1700000000000, 1700000000001};
+          1700000000000, 1700000000001, 48};
 }
 
 } // namespace
@@ -86,6 +87,10 @@ CAF_TEST(every message type round-trips) {
   check_round_trip(std::vector<attempt>{a});
   check_round_trip(std::vector<actor_info>{{"a", "b", "c", "{}"}});
   check_round_trip(std::vector<std::string>{"x", "", "y"});
+  check_round_trip(rate_request{"acme", 1000, 50, 100});
+  check_round_trip(rate_decision{false, 3, 100, 0, 1500, 20});
+  check_round_trip(idem_record{"ab12", n.id, 1700000000000});
+  check_round_trip(idem_verdict{"replay", n.id});
 }
 
 CAF_TEST(empty values round-trip) {
