@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 #include <tuple>
 #include <utility>
 
@@ -29,12 +30,14 @@ const std::string k_notification_columns =
   "n.body, coalesce(n.data::text, ''), n.priority, "
   "coalesce(" HERALD_MS("n.send_at") ", 0), coalesce(n.provider, ''), "
   "n.status, n.attempts, coalesce(n.last_error, ''), " HERALD_MS("n.created_at")
-  ", " HERALD_MS("n.updated_at") ", coalesce(n.idempotency_key, '')";
+  ", " HERALD_MS("n.updated_at") ", coalesce(n.idempotency_key, ''), "
+  "coalesce(n.idempotency_hash, '')";
 
 // Column list read by row_to_tenant; the table is always aliased `t`.
 const std::string k_tenant_columns =
   "t.id, t.name, t.rate_per_sec, t.burst, t.channels, t.webhook_secret, "
-  HERALD_MS("t.created_at") ", " HERALD_MS("t.updated_at");
+  HERALD_MS("t.created_at") ", " HERALD_MS("t.updated_at")
+  ", t.idempotency_retention_hours";
 
 // The non-terminal statuses, spelled exactly as in the predicate of
 // notifications_claimable_idx (0001_init.sql) so the planner matches it.
@@ -179,11 +182,12 @@ const std::string k_record_outcomes =
 // ON CONFLICT update), which tells "created" from "updated".
 const std::string k_put_tenant =
   "INSERT INTO tenants AS t (id, name, rate_per_sec, burst, channels,"
-  "                          webhook_secret)"
-  " VALUES ($1, $2, $3, $4, $5::text[], $6)"
+  "                          webhook_secret, idempotency_retention_hours)"
+  " VALUES ($1, $2, $3, $4, $5::text[], $6, $7)"
   " ON CONFLICT (id) DO UPDATE"
   "   SET name = excluded.name, rate_per_sec = excluded.rate_per_sec,"
   "       burst = excluded.burst, channels = excluded.channels,"
+  "       idempotency_retention_hours = excluded.idempotency_retention_hours,"
   "       updated_at = now()"
   " RETURNING " + k_tenant_columns + ", (t.xmax = 0)";
 
@@ -208,6 +212,54 @@ const std::string k_count_by_status =
 
 const std::string k_ping = "SELECT 1";
 
+// -- idempotency keys --
+
+// When a key of `n` (joined with its tenant `t`) stops being retained. The
+// contract is "at least 24 h": a tenant's 0 (node default) or any smaller
+// value means 24 h. Keep the 24 in step with HERALD_IDEM_MIN_AGE.
+#define HERALD_IDEM_EXPIRES                                                    \
+  "(n.created_at + greatest(24, t.idempotency_retention_hours)"               \
+  " * interval '1 hour')"
+// Implied by an expired key whatever its tenant's retention; lets the purge
+// range-scan notifications_idempotency_created_idx.
+#define HERALD_IDEM_MIN_AGE "n.created_at <= now() - interval '24 hours'"
+
+// The unique index that enforces invariant 4 (0001_init.sql): a violation of
+// it, and only of it, is a conflict_error.
+constexpr std::string_view k_idempotency_index = "notifications_idempotency_idx";
+
+const std::string k_lookup_idempotency =
+  "SELECT coalesce(n.idempotency_hash, ''), n.id::text, "
+  HERALD_MS(HERALD_IDEM_EXPIRES)
+  " FROM notifications n JOIN tenants t ON t.id = n.tenant_id"
+  " WHERE n.tenant_id = $1 AND n.idempotency_key = $2"
+  "   AND " HERALD_IDEM_EXPIRES " > now()";
+
+// Before a batch takes its keys: an expired key that the purge has not
+// reached yet must not refuse its reuse. Parallel arrays (tenant, key).
+const std::string k_release_expired_keys =
+  "UPDATE notifications n"
+  "   SET idempotency_key = NULL, idempotency_hash = NULL"
+  "  FROM unnest($1::text[], $2::text[]) AS k(tenant_id, key), tenants t"
+  " WHERE n.tenant_id = k.tenant_id AND n.idempotency_key = k.key"
+  "   AND t.id = n.tenant_id AND " HERALD_IDEM_EXPIRES " <= now()";
+
+// One short transaction per call: at most $1 rows, none that another
+// transaction holds (SKIP LOCKED), so the purge never waits on or blocks
+// ingestion for long. MATERIALIZED as in k_claim.
+const std::string k_purge_idempotency =
+  "WITH picked AS MATERIALIZED ("
+  "  SELECT n.id FROM notifications n JOIN tenants t ON t.id = n.tenant_id"
+  "   WHERE n.idempotency_key IS NOT NULL AND " HERALD_IDEM_MIN_AGE
+  "     AND " HERALD_IDEM_EXPIRES " <= now()"
+  "   LIMIT $1 FOR UPDATE OF n SKIP LOCKED"
+  ") UPDATE notifications u"
+  "     SET idempotency_key = NULL, idempotency_hash = NULL"
+  "    FROM picked WHERE u.id = picked.id";
+
+#undef HERALD_IDEM_MIN_AGE
+#undef HERALD_IDEM_EXPIRES
+
 #undef HERALD_OPEN_STATUSES
 #undef HERALD_MS
 
@@ -229,6 +281,9 @@ const std::pair<const char*, const std::string*> k_prepared[] = {
   {"lookup_key", &k_lookup_key},
   {"count_by_status", &k_count_by_status},
   {"ping", &k_ping},
+  {"lookup_idempotency", &k_lookup_idempotency},
+  {"release_expired_keys", &k_release_expired_keys},
+  {"purge_idempotency", &k_purge_idempotency},
   {"applied_versions", &k_applied_versions},
   {"record_migration", &k_record_migration},
 };
@@ -237,8 +292,8 @@ const std::vector<std::string> k_copy_columns{
   "id",         "tenant_id",  "channel",         "to_addr",
   "subject",    "body",       "data",            "priority",
   "send_at",    "provider",   "status",          "attempts",
-  "created_at", "updated_at", "idempotency_key", "lease_owner",
-  "lease_until", "fence"};
+  "created_at", "updated_at", "idempotency_key", "idempotency_hash",
+  "lease_owner", "lease_until", "fence"};
 
 // -- helpers ------------------------------------------------------------------
 
@@ -351,6 +406,7 @@ notification row_to_notification(const pqxx::row& r) {
   n.created_at_ms = r[13].as<int64_t>();
   n.updated_at_ms = r[14].as<int64_t>();
   n.idempotency_key = r[15].as<std::string>();
+  n.idempotency_hash = r[16].as<std::string>();
   return n;
 }
 
@@ -365,7 +421,40 @@ tenant row_to_tenant(const pqxx::row& r, pqxx::row::size_type at = 0) {
   t.webhook_secret = r[at + 5].as<std::string>();
   t.created_at_ms = r[at + 6].as<int64_t>();
   t.updated_at_ms = r[at + 7].as<int64_t>();
+  t.idempotency_retention_hours = r[at + 8].as<int32_t>();
   return t;
+}
+
+// Streams `xs` into notifications with COPY inside `tx` (see
+// pg_store::insert_notifications for the lease rules).
+void copy_notifications(pqxx::work& tx, const std::vector<notification>& xs,
+                        const lease_spec& lease) {
+  const auto now_ms = tx.exec_prepared("db_now_ms")[0][0].as<int64_t>();
+  const bool leased = !lease.owner.empty();
+  const std::string status = leased ? "queued" : "accepted";
+  const auto lease_owner = null_if_empty(lease.owner);
+  const auto lease_until = leased ? std::optional<std::string>{timestamp_text(
+                                      now_ms + lease.ttl_ms)}
+                                  : std::nullopt;
+  const int64_t fence = leased ? 1 : 0;
+  const std::string updated_at = timestamp_text(now_ms);
+  pqxx::stream_to copy{tx, "notifications", k_copy_columns};
+  for (const auto& x : xs) {
+    // A hash without its key would mean nothing (and the schema refuses it).
+    auto hash = x.idempotency_key.empty() ? std::nullopt
+                                          : null_if_empty(x.idempotency_hash);
+    copy << std::make_tuple(
+      x.id, x.tenant_id, x.channel, x.to, null_if_empty(x.subject), x.body,
+      null_if_empty(x.data), x.priority.empty() ? "normal" : x.priority,
+      x.send_at_ms != 0
+        ? std::optional<std::string>{timestamp_text(x.send_at_ms)}
+        : std::nullopt,
+      null_if_empty(x.provider), status, 0,
+      x.created_at_ms != 0 ? timestamp_text(x.created_at_ms) : updated_at,
+      updated_at, null_if_empty(x.idempotency_key), std::move(hash),
+      lease_owner, lease_until, fence);
+  }
+  copy.complete();
 }
 
 // Bounds connection attempts to an unreachable host (libpq waits forever by
@@ -462,32 +551,30 @@ void pg_store::insert_notifications(const std::vector<notification>& xs,
                                     const lease_spec& lease) {
   if (xs.empty())
     return;
-  guarded(conn_, "insert_notifications", [&] {
-    pqxx::work tx{conn()};
-    const auto now_ms = tx.exec_prepared("db_now_ms")[0][0].as<int64_t>();
-    const bool leased = !lease.owner.empty();
-    const std::string status = leased ? "queued" : "accepted";
-    const auto lease_owner = null_if_empty(lease.owner);
-    const auto lease_until = leased ? std::optional<std::string>{timestamp_text(
-                                        now_ms + lease.ttl_ms)}
-                                    : std::nullopt;
-    const int64_t fence = leased ? 1 : 0;
-    const std::string updated_at = timestamp_text(now_ms);
-    pqxx::stream_to copy{tx, "notifications", k_copy_columns};
-    for (const auto& x : xs) {
-      copy << std::make_tuple(
-        x.id, x.tenant_id, x.channel, x.to, null_if_empty(x.subject), x.body,
-        null_if_empty(x.data), x.priority.empty() ? "normal" : x.priority,
-        x.send_at_ms != 0
-          ? std::optional<std::string>{timestamp_text(x.send_at_ms)}
-          : std::nullopt,
-        null_if_empty(x.provider), status, 0,
-        x.created_at_ms != 0 ? timestamp_text(x.created_at_ms) : updated_at,
-        updated_at, null_if_empty(x.idempotency_key), lease_owner, lease_until,
-        fence);
+  std::vector<std::string> key_tenants, keys;
+  for (const auto& x : xs)
+    if (!x.idempotency_key.empty()) {
+      key_tenants.push_back(x.tenant_id);
+      keys.push_back(x.idempotency_key);
     }
-    copy.complete();
-    tx.commit();
+  guarded(conn_, "insert_notifications", [&] {
+    try {
+      pqxx::work tx{conn()};
+      if (!keys.empty())
+        tx.exec_prepared("release_expired_keys", text_array(key_tenants),
+                         text_array(keys));
+      copy_notifications(tx, xs, lease);
+      tx.commit();
+    } catch (const pqxx::sql_error& e) {
+      // The transaction is gone, nothing of the batch was written. Other
+      // unique violations (a duplicate id) are not about idempotency keys:
+      // they stay errors. The message names the key: not repeated here.
+      if (e.sqlstate() == "23505"
+          && std::string_view{e.what()}.find(k_idempotency_index)
+               != std::string_view::npos)
+        throw conflict_error("idempotency key already taken");
+      throw;
+    }
   });
 }
 
@@ -573,8 +660,8 @@ std::vector<delivery_job> pg_store::claim(const lease_spec& lease, int limit,
     for (const auto& row : r) {
       delivery_job job;
       job.n = row_to_notification(row);
-      job.fence = row[16].as<int64_t>();
-      job.signing_secret = row[17].as<std::string>();
+      job.fence = row[17].as<int64_t>();
+      job.signing_secret = row[18].as<std::string>();
       jobs.push_back(std::move(job));
     }
     return jobs;
@@ -650,11 +737,11 @@ tenant_put_result pg_store::put_tenant(const tenant& x) {
     pqxx::work tx{conn()};
     auto r = tx.exec_prepared("put_tenant", x.id, x.name, x.rate_per_sec,
                               x.burst, text_array(x.channels),
-                              x.webhook_secret);
+                              x.webhook_secret, x.idempotency_retention_hours);
     tx.commit();
     tenant_put_result out;
     out.value = row_to_tenant(r[0]);
-    out.created = r[0][8].as<bool>();
+    out.created = r[0][9].as<bool>();
     return out;
   });
 }
@@ -719,15 +806,43 @@ std::vector<std::pair<std::string, int64_t>> pg_store::count_by_status() {
   });
 }
 
-// Placeholders until migration 0002 (idempotency) lands: no key is known,
-// nothing to purge.
-std::optional<idem_record> pg_store::lookup_idempotency(const std::string&,
-                                                        const std::string&) {
-  return std::nullopt;
+// -- idempotency keys ---------------------------------------------------------
+
+std::optional<idem_record>
+pg_store::lookup_idempotency(const std::string& tenant_id,
+                             const std::string& key) {
+  if (key.empty())
+    return std::nullopt; // "" is how a row says "no key"
+  using result_type = std::optional<idem_record>;
+  return guarded(conn_, "lookup_idempotency", [&]() -> result_type {
+    pqxx::read_transaction tx{conn()};
+    auto r = tx.exec_prepared("lookup_idempotency", tenant_id, key);
+    if (r.empty())
+      return std::nullopt;
+    idem_record rec;
+    rec.request_hash = r[0][0].as<std::string>();
+    rec.notification_id = r[0][1].as<std::string>();
+    rec.expires_at_ms = r[0][2].as<int64_t>();
+    return rec;
+  });
 }
 
-int64_t pg_store::purge_idempotency(int) {
-  return 0;
+int64_t pg_store::purge_idempotency(int batch, int max_batches) {
+  if (batch <= 0)
+    return 0;
+  int64_t total = 0;
+  for (int i = 0; max_batches <= 0 || i < max_batches; ++i) {
+    auto n = guarded(conn_, "purge_idempotency", [&] {
+      pqxx::work tx{conn()};
+      auto r = tx.exec_prepared("purge_idempotency", batch);
+      tx.commit();
+      return static_cast<int64_t>(r.affected_rows());
+    });
+    total += n;
+    if (n < batch)
+      break;
+  }
+  return total;
 }
 
 } // namespace herald

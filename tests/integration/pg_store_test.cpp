@@ -182,6 +182,37 @@ struct fixture {
     return xs;
   }
 
+  // By value: CAF_CHECK_EQUAL on a member of a temporary optional dangles.
+  std::string key_of(const std::string& tenant_id, const std::string& id) {
+    auto n = store->get_notification(tenant_id, id);
+    return n ? n->idempotency_key : "<no such notification>";
+  }
+
+  std::string hash_of(const std::string& tenant_id, const std::string& id) {
+    auto n = store->get_notification(tenant_id, id);
+    return n ? n->idempotency_hash : "<no such notification>";
+  }
+
+  int32_t retention_of(const std::string& tenant_id) {
+    auto t = store->get_tenant(tenant_id);
+    return t ? t->idempotency_retention_hours : -1;
+  }
+
+  /// The notification id holding a live key, or "".
+  std::string holder_of(const std::string& tenant_id, const std::string& key) {
+    auto rec = store->lookup_idempotency(tenant_id, key);
+    return rec ? rec->notification_id : "";
+  }
+
+  /// Moves a row's created_at `hours` into the past (idempotency expiry).
+  void age(const std::string& id, double hours) {
+    pqxx::work tx{*admin};
+    tx.exec("UPDATE notifications SET created_at = now() - "
+            + std::to_string(hours) + " * interval '1 hour' WHERE id = "
+            + tx.quote(id));
+    tx.commit();
+  }
+
   pqxx::row row_of(const std::string& id) {
     pqxx::work tx{*admin};
     return tx.exec1("SELECT status, fence, coalesce(lease_owner, ''),"
@@ -844,6 +875,297 @@ CAF_TEST(keys are created looked up and revoked) {
   CAF_CHECK(store->revoke_key(t.id, key_id));
   CAF_CHECK(store->lookup_key(key_id)->revoked);
   CAF_CHECK(!store->revoke_key(t.id, "key_" + random_hex(16)));
+}
+
+// -- idempotency keys ---------------------------------------------------------
+
+CAF_TEST(idempotency key and hash round trip) {
+  auto t = new_tenant();
+  auto x = make(t.id);
+  x.idempotency_key = "order-" + random_hex(8) + " with space/and:colons";
+  x.idempotency_hash = std::string(64, 'a');
+  auto keyless = make(t.id);
+  keyless.idempotency_hash = std::string(64, 'b'); // no key: hash dropped
+  auto hashless = make(t.id);
+  hashless.idempotency_key = "k-" + random_hex(8);
+  store->insert_notifications({x, keyless, hashless}, lease_spec{});
+  auto got = store->get_notification(t.id, x.id);
+  CAF_REQUIRE(got.has_value());
+  CAF_CHECK_EQUAL(got->idempotency_key, x.idempotency_key);
+  CAF_CHECK_EQUAL(got->idempotency_hash, x.idempotency_hash);
+  CAF_CHECK_EQUAL(hash_of(t.id, keyless.id), "");
+  CAF_CHECK_EQUAL(key_of(t.id, hashless.id), hashless.idempotency_key);
+  notification_query q;
+  q.tenant_id = t.id;
+  auto page = store->list_notifications(q);
+  CAF_REQUIRE_EQUAL(page.items.size(), 3u);
+  CAF_CHECK_EQUAL(page.items[2].idempotency_key, x.idempotency_key);
+  CAF_CHECK_EQUAL(page.items[2].idempotency_hash, x.idempotency_hash);
+  auto rec = store->lookup_idempotency(t.id, x.idempotency_key);
+  CAF_REQUIRE(rec.has_value());
+  CAF_CHECK_EQUAL(rec->notification_id, x.id);
+  CAF_CHECK_EQUAL(rec->request_hash, x.idempotency_hash);
+  // Default retention: 24 h after created_at.
+  CAF_CHECK_EQUAL(rec->expires_at_ms, x.created_at_ms + 24 * 3600 * 1000);
+  auto bare = store->lookup_idempotency(t.id, hashless.idempotency_key);
+  CAF_REQUIRE(bare.has_value());
+  CAF_CHECK_EQUAL(bare->request_hash, "");
+  // Claims carry the key too.
+  auto owner = new_owner();
+  auto leased = make(t.id);
+  leased.idempotency_key = "leased-" + random_hex(8);
+  leased.idempotency_hash = std::string(64, 'c');
+  store->insert_notifications({leased}, owner);
+  // The four rows of this test sort first (see the top of the file).
+  auto claimed = store->claim(owner, 4, true);
+  CAF_REQUIRE_EQUAL(claimed.size(), 4u);
+  CAF_CHECK_EQUAL(claimed[0].n.id, x.id);
+  CAF_CHECK_EQUAL(claimed[0].n.idempotency_key, x.idempotency_key);
+  CAF_CHECK_EQUAL(claimed[0].n.idempotency_hash, x.idempotency_hash);
+  CAF_CHECK_EQUAL(claimed[0].fence, 1);
+  CAF_CHECK_EQUAL(claimed[3].n.id, leased.id);
+  CAF_CHECK_EQUAL(claimed[3].n.idempotency_key, leased.idempotency_key);
+  CAF_CHECK_EQUAL(claimed[3].fence, 2);
+  CAF_CHECK_EQUAL(claimed[3].signing_secret, t.webhook_secret);
+}
+
+CAF_TEST(a taken idempotency key refuses the whole batch as a conflict) {
+  auto t = new_tenant();
+  auto a = make(t.id);
+  a.idempotency_key = "dup-" + random_hex(8);
+  a.idempotency_hash = std::string(64, '1');
+  // Twice in one batch: nothing of the batch is written.
+  auto twin = make(t.id);
+  twin.idempotency_key = a.idempotency_key;
+  auto bystander = make(t.id);
+  CAF_CHECK(throws<conflict_error>([&] {
+    store->insert_notifications({bystander, a, twin}, lease_spec{});
+  }));
+  for (const auto& x : {a, twin, bystander})
+    CAF_CHECK(!store->get_notification(t.id, x.id).has_value());
+  CAF_CHECK(!store->lookup_idempotency(t.id, a.idempotency_key).has_value());
+  // Across batches: the later batch is refused entirely, leased or not.
+  store->insert_notifications({a}, lease_spec{});
+  auto late = make(t.id);
+  late.idempotency_key = a.idempotency_key;
+  late.idempotency_hash = std::string(64, '2');
+  auto other = make(t.id);
+  other.idempotency_key = "fresh-" + random_hex(8);
+  CAF_CHECK(throws<conflict_error>([&] {
+    store->insert_notifications({other, late, bystander}, lease_spec{});
+  }));
+  CAF_CHECK(throws<conflict_error>(
+    [&] { store->insert_notifications({late}, new_owner()); }));
+  for (const auto& x : {late, other, bystander})
+    CAF_CHECK(!store->get_notification(t.id, x.id).has_value());
+  CAF_CHECK(!store->lookup_idempotency(t.id, other.idempotency_key)
+               .has_value());
+  auto rec = store->lookup_idempotency(t.id, a.idempotency_key);
+  CAF_REQUIRE(rec.has_value());
+  CAF_CHECK_EQUAL(rec->notification_id, a.id);
+  CAF_CHECK_EQUAL(rec->request_hash, a.idempotency_hash);
+  // Retried alone, the innocent rows go through (what the writer does).
+  store->insert_notifications({other}, lease_spec{});
+  store->insert_notifications({bystander}, lease_spec{});
+  CAF_CHECK(store->get_notification(t.id, other.id).has_value());
+  // The same key for another tenant is another key.
+  auto u = new_tenant();
+  auto theirs = make(u.id);
+  theirs.idempotency_key = a.idempotency_key;
+  store->insert_notifications({theirs}, lease_spec{});
+  CAF_CHECK_EQUAL(holder_of(u.id, a.idempotency_key), theirs.id);
+  CAF_CHECK_EQUAL(holder_of(t.id, a.idempotency_key), a.id);
+  // A duplicate id is a unique violation too, but no key conflict.
+  auto dup_id = make(t.id);
+  dup_id.id = a.id;
+  bool conflict = false, other_error = false;
+  try {
+    store->insert_notifications({dup_id}, lease_spec{});
+  } catch (const conflict_error&) {
+    conflict = true;
+  } catch (const std::exception&) {
+    other_error = true;
+  }
+  CAF_CHECK(!conflict);
+  CAF_CHECK(other_error);
+}
+
+CAF_TEST(lookup_idempotency sees only live keys of the tenant) {
+  auto t = new_tenant();
+  auto x = make(t.id);
+  x.idempotency_key = "live-" + random_hex(8);
+  x.idempotency_hash = std::string(64, 'd');
+  store->insert_notifications({x}, lease_spec{});
+  CAF_CHECK(store->lookup_idempotency(t.id, x.idempotency_key).has_value());
+  CAF_CHECK(!store->lookup_idempotency(t.id, "unknown-" + random_hex(8))
+               .has_value());
+  CAF_CHECK(!store->lookup_idempotency(new_tenant().id, x.idempotency_key)
+               .has_value());
+  CAF_CHECK(!store->lookup_idempotency(t.id, "").has_value());
+  age(x.id, 23.9);
+  CAF_CHECK(store->lookup_idempotency(t.id, x.idempotency_key).has_value());
+  age(x.id, 24.1);
+  CAF_CHECK(!store->lookup_idempotency(t.id, x.idempotency_key).has_value());
+  // The row itself is still there and still holds the key until the purge.
+  CAF_CHECK_EQUAL(key_of(t.id, x.id), x.idempotency_key);
+}
+
+CAF_TEST(an expired key may be reused before the purge reached it) {
+  auto t = new_tenant();
+  auto old = make(t.id);
+  old.idempotency_key = "reuse-" + random_hex(8);
+  old.idempotency_hash = std::string(64, 'e');
+  store->insert_notifications({old}, lease_spec{});
+  age(old.id, 25);
+  auto fresh = make(t.id);
+  fresh.idempotency_key = old.idempotency_key;
+  fresh.idempotency_hash = std::string(64, 'f');
+  store->insert_notifications({fresh}, lease_spec{});
+  auto rec = store->lookup_idempotency(t.id, fresh.idempotency_key);
+  CAF_REQUIRE(rec.has_value());
+  CAF_CHECK_EQUAL(rec->notification_id, fresh.id);
+  CAF_CHECK_EQUAL(rec->request_hash, fresh.idempotency_hash);
+  auto forgotten = store->get_notification(t.id, old.id);
+  CAF_REQUIRE(forgotten.has_value());
+  CAF_CHECK_EQUAL(forgotten->idempotency_key, "");
+  CAF_CHECK_EQUAL(forgotten->idempotency_hash, "");
+  // A live key is not taken over.
+  auto third = make(t.id);
+  third.idempotency_key = old.idempotency_key;
+  CAF_CHECK(throws<conflict_error>(
+    [&] { store->insert_notifications({third}, lease_spec{}); }));
+}
+
+CAF_TEST(retention is per tenant and never below 24 hours) {
+  auto t = new_tenant();
+  auto stored = store->get_tenant(t.id);
+  CAF_REQUIRE(stored.has_value());
+  CAF_CHECK_EQUAL(stored->idempotency_retention_hours, 0);
+  // put_tenant writes it, get_tenant and lookup_key read it.
+  tenant changed = *stored;
+  changed.idempotency_retention_hours = 72;
+  auto put = store->put_tenant(changed);
+  CAF_CHECK(!put.created);
+  CAF_CHECK_EQUAL(put.value.idempotency_retention_hours, 72);
+  CAF_CHECK_EQUAL(retention_of(t.id), 72);
+  auto key_id = "key_" + random_hex(16);
+  CAF_REQUIRE(store->create_key(t.id, key_id, "h"));
+  auto owner_key = store->lookup_key(key_id);
+  CAF_REQUIRE(owner_key.has_value());
+  CAF_CHECK_EQUAL(owner_key->owner.idempotency_retention_hours, 72);
+  tenant created;
+  created.id = "test-" + random_hex(12);
+  tenants.push_back(created.id);
+  created.name = "Short";
+  created.webhook_secret = "whsec_" + random_hex(32);
+  created.idempotency_retention_hours = 1; // less than the contract
+  auto short_put = store->put_tenant(created);
+  CAF_CHECK(short_put.created);
+  CAF_CHECK_EQUAL(short_put.value.idempotency_retention_hours, 1);
+  // Out of range: refused by the schema, the stored value stays.
+  changed.idempotency_retention_hours = -1;
+  CAF_CHECK(throws<std::exception>([&] { store->put_tenant(changed); }));
+  changed.idempotency_retention_hours = 87601;
+  CAF_CHECK(throws<std::exception>([&] { store->put_tenant(changed); }));
+  CAF_CHECK_EQUAL(retention_of(t.id), 72);
+  // 72 h: alive at 71 h, gone at 73 h.
+  auto x = make(t.id);
+  x.idempotency_key = "ret-" + random_hex(8);
+  store->insert_notifications({x}, lease_spec{});
+  age(x.id, 71);
+  auto rec = store->lookup_idempotency(t.id, x.idempotency_key);
+  CAF_REQUIRE(rec.has_value());
+  CAF_CHECK(rec->expires_at_ms > now_ms() + 3600 * 1000 - 60000);
+  CAF_CHECK(rec->expires_at_ms < now_ms() + 3600 * 1000 + 60000);
+  age(x.id, 73);
+  CAF_CHECK(!store->lookup_idempotency(t.id, x.idempotency_key).has_value());
+  // 1 h means 24 h: alive at 23 h.
+  auto y = make(created.id);
+  y.idempotency_key = "short-" + random_hex(8);
+  store->insert_notifications({y}, lease_spec{});
+  age(y.id, 23);
+  CAF_CHECK(store->lookup_idempotency(created.id, y.idempotency_key)
+              .has_value());
+  age(y.id, 25);
+  CAF_CHECK(!store->lookup_idempotency(created.id, y.idempotency_key)
+               .has_value());
+  // Lowering the retention applies to keys already stored.
+  changed.idempotency_retention_hours = 0;
+  store->put_tenant(changed);
+  auto z = make(t.id);
+  z.idempotency_key = "lowered-" + random_hex(8);
+  store->insert_notifications({z}, lease_spec{});
+  age(z.id, 30);
+  CAF_CHECK(!store->lookup_idempotency(t.id, z.idempotency_key).has_value());
+}
+
+CAF_TEST(purge forgets only expired keys in small batches) {
+  auto t = new_tenant();
+  auto longer = new_tenant();
+  {
+    tenant l = *store->get_tenant(longer.id);
+    l.idempotency_retention_hours = 48;
+    store->put_tenant(l);
+  }
+  auto expired = make_many(t.id, 7);
+  auto live = make_many(t.id, 3);
+  auto kept_longer = make(longer.id);
+  auto keyless_old = make(t.id);
+  for (auto* xs : {&expired, &live})
+    for (auto& x : *xs) {
+      x.idempotency_key = "purge-" + random_hex(10);
+      x.idempotency_hash = std::string(64, '9');
+    }
+  kept_longer.idempotency_key = "purge-" + random_hex(10);
+  auto all = expired;
+  all.insert(all.end(), live.begin(), live.end());
+  all.push_back(keyless_old);
+  store->insert_notifications(all, lease_spec{});
+  store->insert_notifications({kept_longer}, lease_spec{});
+  for (auto& x : expired)
+    age(x.id, 30);
+  age(keyless_old.id, 30);
+  age(kept_longer.id, 30);
+  for (size_t i = 0; i < live.size(); ++i)
+    age(live[i].id, 20 + static_cast<double>(i));
+  // One row is locked by a concurrent transaction: skipped, not waited for.
+  pqxx::connection locker{url};
+  pqxx::work lock_tx{locker};
+  lock_tx.exec("SELECT 1 FROM notifications WHERE id = "
+               + lock_tx.quote(expired[6].id) + " FOR UPDATE");
+  // max_batches bounds one call; 7 expired rows (at least: the database is
+  // shared) take several batches of 3.
+  CAF_CHECK_EQUAL(store->purge_idempotency(3, 1), 3);
+  auto purged = store->purge_idempotency(3);
+  CAF_CHECK(purged >= 3);
+  for (size_t i = 0; i < 6; ++i) {
+    auto n = store->get_notification(t.id, expired[i].id);
+    CAF_CHECK_EQUAL(n->idempotency_key, "");
+    CAF_CHECK_EQUAL(n->idempotency_hash, "");
+    CAF_CHECK_EQUAL(n->status, "accepted"); // nothing else changed
+  }
+  CAF_CHECK_EQUAL(key_of(t.id, expired[6].id), expired[6].idempotency_key);
+  lock_tx.commit();
+  CAF_CHECK(store->purge_idempotency(1000) >= 1);
+  CAF_CHECK_EQUAL(key_of(t.id, expired[6].id), "");
+  for (auto& x : live) {
+    auto rec = store->lookup_idempotency(t.id, x.idempotency_key);
+    CAF_REQUIRE(rec.has_value());
+    CAF_CHECK_EQUAL(rec->notification_id, x.id);
+  }
+  CAF_CHECK_EQUAL(holder_of(longer.id, kept_longer.idempotency_key), kept_longer.id);
+  CAF_CHECK(store->get_notification(t.id, keyless_old.id).has_value());
+  // Nothing left to do; bad batch sizes do nothing.
+  CAF_CHECK_EQUAL(store->purge_idempotency(1000), 0);
+  CAF_CHECK_EQUAL(store->purge_idempotency(0), 0);
+  // A purged key can be used again.
+  auto reuse = make(t.id);
+  reuse.idempotency_key = expired[0].idempotency_key;
+  reuse.idempotency_hash = std::string(64, '8');
+  store->insert_notifications({reuse}, lease_spec{});
+  auto rec = store->lookup_idempotency(t.id, reuse.idempotency_key);
+  CAF_REQUIRE(rec.has_value());
+  CAF_CHECK_EQUAL(rec->notification_id, reuse.id);
 }
 
 CAF_TEST(an unreachable database is reported as db_unavailable_error) {
