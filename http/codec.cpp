@@ -8,6 +8,8 @@
 #include <mutex>
 #include <random>
 
+#include "channels/crypto.hpp"
+
 namespace herald {
 
 namespace {
@@ -796,6 +798,20 @@ submission parse_submission_json(const nlohmann::json& j,
     out.malformed = std::string{"cannot process the body: "} + e.what();
   }
   return out;
+}
+
+std::string request_hash(const nlohmann::json& submission) {
+  return crypto::sha256_hex(dump_lenient(submission));
+}
+
+bool valid_idempotency_key(std::string_view key) {
+  constexpr size_t max_key_bytes = 255;
+  if (key.empty() || key.size() > max_key_bytes)
+    return false;
+  if (key.front() == ' ' || key.back() == ' ')
+    return false;
+  return std::all_of(key.begin(), key.end(),
+                     [](char c) { return c >= 0x20 && c <= 0x7e; });
 }
 
 nlohmann::json to_json(const notification& n) {

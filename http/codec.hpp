@@ -52,6 +52,20 @@ nlohmann::json parse_json(std::string_view text, std::string* error = nullptr);
 /// to dump) is replaced by U+FFFD. Use it for everything sent to a client.
 std::string dump_json(const nlohmann::json& j);
 
+/// The request hash of an Idempotency-Key: SHA-256 (lowercase hex) of the
+/// canonical JSON text of a submission: object keys sorted (nlohmann's
+/// object order), no whitespace, numbers as parsed (1 and 1.0 differ),
+/// strings re-escaped the same way. So the same body with other key order,
+/// whitespace or escapes (\u0041 vs A) hashes the same. Never throws
+/// (invalid UTF-8 in values built in code is replaced as in dump_json).
+std::string request_hash(const nlohmann::json& submission);
+
+/// An acceptable Idempotency-Key: 1 to 255 printable ASCII characters
+/// (0x20-0x7E), no leading or trailing space (HTTP strips those from header
+/// values, so they could never be matched reliably). Inner spaces, quotes
+/// and any other printable characters are the client's business.
+bool valid_idempotency_key(std::string_view key);
+
 /// API representation of a notification (GET answers). Stored text is not
 /// re-validated: serialize the result with dump_json.
 nlohmann::json to_json(const notification& n);

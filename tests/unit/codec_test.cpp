@@ -777,3 +777,64 @@ CAF_TEST(now_ms follows the system clock) {
   CAF_CHECK(t > 1700000000000);
   CAF_CHECK(t < 4102444800000);
 }
+
+CAF_TEST(request_hash ignores key order whitespace and escapes) {
+  auto a = parse_json(R"({"channel":"email","to":"ada@example.com",)"
+                      R"("data":{"b":[1,2.5,{"y":null,"x":true}],"a":"A"}})");
+  auto b = parse_json("{ \"data\" : { \"a\" : \"\\u0041\",\n"
+                      "  \"b\" : [ 1, 2.50, { \"x\": true, \"y\": null } ] },\r\n"
+                      "\t\"to\": \"ada@example.com\", \"channel\": \"email\" }");
+  CAF_REQUIRE(!a.is_discarded());
+  CAF_REQUIRE(!b.is_discarded());
+  auto h = request_hash(a);
+  CAF_CHECK_EQUAL(h.size(), 64u);
+  CAF_CHECK(std::all_of(h.begin(), h.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  }));
+  CAF_CHECK_EQUAL(request_hash(b), h);
+  // The canonical text is the sorted, compact dump: sha256('{"a":"x","b":1}').
+  CAF_CHECK_EQUAL(request_hash(parse_json(R"({"b":1, "a":"x"})")),
+                  "cdab067e9f3beb32d1252cfd63e492592fecbf591b0d08cadb24bb17f"
+                  "3864246");
+  // Any difference in content is another hash.
+  auto other = a;
+  other["to"] = "bob@example.com";
+  CAF_CHECK_NOT_EQUAL(request_hash(other), h);
+  other = a;
+  other["data"]["b"][0] = 2;
+  CAF_CHECK_NOT_EQUAL(request_hash(other), h);
+  other = a;
+  other["priority"] = "high";
+  CAF_CHECK_NOT_EQUAL(request_hash(other), h);
+  // Array order matters; numbers count as parsed (1 is not 1.0).
+  CAF_CHECK_NOT_EQUAL(request_hash(parse_json("[1,2]")),
+               request_hash(parse_json("[2,1]")));
+  CAF_CHECK_NOT_EQUAL(request_hash(parse_json(R"({"n":1})")),
+               request_hash(parse_json(R"({"n":1.0})")));
+  CAF_CHECK_EQUAL(request_hash(parse_json(R"({"n":1.0})")),
+                  request_hash(parse_json(R"({"n":1.00})")));
+  // Values built in code with invalid UTF-8 still hash, without throwing.
+  json bad = {{"body", "\xFF\xFE"}};
+  CAF_CHECK_EQUAL(request_hash(bad).size(), 64u);
+}
+
+CAF_TEST(valid_idempotency_key accepts 1 to 255 printable ASCII characters) {
+  CAF_CHECK(valid_idempotency_key("a"));
+  CAF_CHECK(valid_idempotency_key("8e03978e-40d5-43e8-bc93-6894a57f9324"));
+  CAF_CHECK(valid_idempotency_key("order 42/retry:\"x\"~!{}"));
+  CAF_CHECK(valid_idempotency_key(std::string(255, 'k')));
+  std::string all;
+  for (char c = 0x21; c <= 0x7e; ++c)
+    all += c;
+  CAF_CHECK(valid_idempotency_key(all));
+  CAF_CHECK(!valid_idempotency_key(""));
+  CAF_CHECK(!valid_idempotency_key(std::string(256, 'k')));
+  CAF_CHECK(!valid_idempotency_key(" lead"));
+  CAF_CHECK(!valid_idempotency_key("trail "));
+  CAF_CHECK(!valid_idempotency_key(" "));
+  CAF_CHECK(!valid_idempotency_key("tab\there"));
+  CAF_CHECK(!valid_idempotency_key("new\nline"));
+  CAF_CHECK(!valid_idempotency_key(std::string("nul\0byte", 8)));
+  CAF_CHECK(!valid_idempotency_key("del\x7f"));
+  CAF_CHECK(!valid_idempotency_key("caf\xc3\xa9")); // UTF-8 é
+}
