@@ -108,9 +108,16 @@ auth_actor::behavior_type auth(auth_actor::stateful_pointer<auth_state> self,
         .then(
           [self, rp, key_id](bool found) mutable {
             self->state.cache.erase(key_id);
+            // Not this tenant's key (or no such key): it stays valid.
+            if (!found)
+              self->state.revoked.erase(key_id);
             rp.deliver(found);
           },
-          [rp](caf::error& err) mutable { rp.deliver(err); });
+          [self, rp, key_id](caf::error& err) mutable {
+            // Not revoked in the database: do not keep it revoked here.
+            self->state.revoked.erase(key_id);
+            rp.deliver(err);
+          });
       return rp;
     },
     [self](atom::put, const tenant& x) -> caf::result<tenant_put_result> {

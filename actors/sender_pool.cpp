@@ -63,7 +63,7 @@ void pump(pool_ptr self) {
           // A hung sender ends once its blocking call returns.
           self->send_exit(sender, caf::exit_reason::user_shutdown);
           auto replacement = st.factory(self);
-          st.all.push_back(replacement);
+          st.all->push_back(replacement);
           st.idle.push_back(replacement);
           pump(self);
           maybe_finish_drain(self);
@@ -92,12 +92,15 @@ sender_pool(sender_pool_actor::stateful_pointer<sender_pool_state> self,
   st.dispatcher = std::move(dispatcher);
   st.factory = std::move(factory);
   st.settings = std::move(settings);
+  st.all = std::make_shared<std::vector<sender_actor>>();
   for (int i = 0; i < st.settings.size; ++i)
-    st.all.push_back(st.factory(self));
-  st.idle = st.all;
-  self->attach_functor([self] {
-    for (auto& s : self->state.all)
-      self->send_exit(s, caf::exit_reason::user_shutdown);
+    st.all->push_back(st.factory(self));
+  st.idle = *st.all;
+  // Stops the senders with the pool. Must not touch self->state (gone by
+  // then), nor send as `self`: anonymous exit messages.
+  self->attach_functor([all = st.all] {
+    for (auto& s : *all)
+      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
   });
   return {
     [self](atom::inspect) -> actor_info {

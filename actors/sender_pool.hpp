@@ -3,6 +3,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,9 @@ struct sender_pool_state {
   dispatcher_actor dispatcher;
   sender_factory factory;
   std::deque<delivery_job> queue;                 // waiting for a sender
-  std::vector<sender_actor> all;                  // every sender ever spawned
+  /// Every sender ever spawned. Shared with the pool's exit hook: CAF 0.17
+  /// destroys the state before attached functors run.
+  std::shared_ptr<std::vector<sender_actor>> all;
   std::vector<sender_actor> idle;
   std::map<caf::actor_addr, delivery_job> busy;   // what each sender holds
   bool draining = false;

@@ -75,7 +75,9 @@ void tune_server(httplib::Server& svr, int threads, size_t max_body_bytes) {
   // per open connection, so the pool must exceed the connections expected.
   svr.set_tcp_nodelay(true);
   svr.set_keep_alive_max_count(1000000);
-  svr.set_keep_alive_timeout(30);
+  // Idle keep-alive connections hold a thread each and delay shutdown (httplib
+  // waits for them in stop()): a few seconds is what clients expect.
+  svr.set_keep_alive_timeout(3);
   svr.set_read_timeout(30, 0);
   svr.set_payload_max_length(max_body_bytes);
   svr.new_task_queue = [threads] {

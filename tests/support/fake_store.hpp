@@ -102,9 +102,10 @@ fake_store(store_actor::stateful_pointer<fake_store_state> self) {
     },
     [](atom::create, const std::string&, const std::string&,
        const std::string&) -> bool { return true; },
-    [self](atom::revoke, const std::string&, const std::string& key_id) -> bool {
+    [self](atom::revoke, const std::string& tenant_id,
+           const std::string& key_id) -> bool {
       auto i = self->state.keys.find(key_id);
-      if (i == self->state.keys.end())
+      if (i == self->state.keys.end() || i->second.owner.id != tenant_id)
         return false;
       i->second.revoked = true;
       return true;

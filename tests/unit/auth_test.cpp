@@ -107,6 +107,22 @@ CAF_TEST(a revoked key stops working at once even if cached) {
   CAF_CHECK(answers[2].find("unauthorized") != std::string::npos);
 }
 
+CAF_TEST(revoking under another tenant leaves the key working) {
+  authenticate(key.key);
+  drain();
+  sys.spawn([this](caf::event_based_actor* client) {
+    client->request(au, caf::infinite, atom::revoke_v, std::string{"other"},
+                    key.key_id)
+      .then([this](bool found) { answers.push_back(found ? "revoked" : "none"); });
+  });
+  drain();
+  authenticate(key.key);
+  drain();
+  CAF_REQUIRE_EQUAL(answers.size(), 3u);
+  CAF_CHECK_EQUAL(answers[1], "none");
+  CAF_CHECK_EQUAL(answers[2], "tenant acme");
+}
+
 CAF_TEST(cached keys are looked up again after the ttl) {
   authenticate(key.key);
   drain();
