@@ -50,17 +50,28 @@ alive() {
     && [ "$(sed -E 's/.*\) (.).*/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
 
-# stop_pid PID NAME SECONDS: SIGTERM, wait, SIGKILL if it is still there.
+# stop_pid PID NAME SECONDS: SIGTERM, wait, SIGKILL if it is still there;
+# reports how it ended (exit status of our own children).
 stop_pid() {
-  local pid=$1 name=$2 secs=$3 i
+  local pid=$1 name=$2 secs=$3 i rc=0
   alive "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || return 0
   for ((i = 0; i < secs * 10; i++)); do
-    alive "$pid" || { echo "demo: $name stopped"; return 0; }
+    alive "$pid" || break
     sleep 0.1
   done
-  echo "demo: $name did not stop within ${secs} s; killing it" >&2
-  kill -KILL "$pid" 2>/dev/null || true
+  if alive "$pid"; then
+    echo "demo: $name did not stop within ${secs} s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || rc=$?
+  if [ "$rc" = 0 ] || [ "$rc" = 127 ]; then   # 127: not our child
+    echo "demo: $name stopped"
+  elif [ "$rc" -gt 128 ]; then
+    echo "demo: $name stopped, but ended by signal $((rc - 128)) ($(kill -l "$((rc - 128))" 2>/dev/null || echo '?')) instead of exiting 0" >&2
+  else
+    echo "demo: $name stopped with exit status $rc" >&2
+  fi
 }
 
 cleanup() {
