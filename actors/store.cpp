@@ -138,7 +138,9 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
         "no such idempotency key");
     },
     [&st](atom::purge) -> caf::result<int64_t> {
-      return guarded(st, [&] { return st.db->purge_idempotency(1000); });
+      // At most 50 batches per call: a backlog must not hold a worker for long;
+      // the janitor comes back at its next interval.
+      return guarded(st, [&] { return st.db->purge_idempotency(1000, 50); });
     },
   };
 }
