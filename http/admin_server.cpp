@@ -88,9 +88,7 @@ admin_server::~admin_server() {
 }
 
 int admin_server::bind(const std::string& host, uint16_t port) {
-  if (port == 0)
-    return svr_.bind_to_any_port(host);
-  return svr_.bind_to_port(host, port) ? port : -1;
+  return bind_server(svr_, host, port);
 }
 
 void admin_server::start() {

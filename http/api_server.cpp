@@ -46,9 +46,7 @@ api_server::~api_server() {
 }
 
 int api_server::bind(const std::string& host, uint16_t port) {
-  if (port == 0)
-    return svr_.bind_to_any_port(host);
-  return svr_.bind_to_port(host, port) ? port : -1;
+  return bind_server(svr_, host, port);
 }
 
 void api_server::start() {

@@ -1,5 +1,9 @@
 #include "http/problem.hpp"
 
+#include <memory>
+
+#include <sys/socket.h>
+
 #include <caf/sec.hpp>
 
 #include "actors/error.hpp"
@@ -99,6 +103,22 @@ void tune_server(httplib::Server& svr, int threads, size_t max_body_bytes) {
     return httplib::Server::HandlerResponse::Handled;
   };
   svr.set_error_handler(on_error);
+}
+
+int bind_server(httplib::Server& svr, const std::string& host, uint16_t port) {
+  // The socket-options hook sees the listening socket before bind; it
+  // replaces httplib's default, so it sets SO_REUSEADDR itself.
+  auto fd = std::make_shared<int>(-1);
+  svr.set_socket_options([fd](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    *fd = static_cast<int>(sock);
+  });
+  int bound = port == 0 ? svr.bind_to_any_port(host)
+                        : (svr.bind_to_port(host, port) ? port : -1);
+  if (bound >= 0 && *fd >= 0)
+    ::listen(*fd, SOMAXCONN); // on Linux this raises the backlog in place
+  return bound;
 }
 
 std::string bearer_token(const httplib::Request& req) {

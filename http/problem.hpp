@@ -35,6 +35,12 @@ std::string status_title(int status);
 /// turns httplib's own errors (404, 413, ...) into problem+json.
 void tune_server(httplib::Server& svr, int threads, size_t max_body_bytes);
 
+/// Binds `svr` (port 0 = any free port) with a full listen backlog: httplib
+/// listens with a backlog of 5, which drops the SYNs of a burst of new
+/// connections (retried by the client after 1 s, 3 s, 7 s). Returns the port
+/// or -1.
+int bind_server(httplib::Server& svr, const std::string& host, uint16_t port);
+
 /// The bearer token of an Authorization header, "" if none.
 std::string bearer_token(const httplib::Request& req);
 
