@@ -250,7 +250,8 @@ const std::string k_release_expired_keys =
 const std::string k_purge_idempotency =
   "WITH picked AS MATERIALIZED ("
   "  SELECT n.id FROM notifications n JOIN tenants t ON t.id = n.tenant_id"
-  "   WHERE n.idempotency_key IS NOT NULL AND " HERALD_IDEM_MIN_AGE
+  "   WHERE n.idempotency_hash IS NOT NULL AND n.idempotency_key IS NOT NULL"
+  "     AND " HERALD_IDEM_MIN_AGE
   "     AND " HERALD_IDEM_EXPIRES " <= now()"
   "   LIMIT $1 FOR UPDATE OF n SKIP LOCKED"
   ") UPDATE notifications u"
