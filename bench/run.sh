@@ -15,6 +15,10 @@
 #   d  node RSS with $RSS_N notifications queued (the provider hangs every
 #      delivery, RSS_MODE=slow, or send_at is an hour ahead, RSS_MODE=send_at);
 #      VmRSS after the submissions and the peak VmHWM
+# Diagnostics (not in the default PHASES):
+#   i  like a, but the provider holds every delivery: intake alone
+#   e  delivery alone: $E2E_N due at once (send_at), time until delivered
+#   p  one run like a under bench/cpu.sh and perf record -a -g
 #
 # Every run gets a fresh node process and empty notification tables, so runs
 # do not inherit each other's backlog and VmHWM is per run. Before every run
@@ -112,8 +116,8 @@ wait_quiet() {
 # field NAME LINE: value of NAME=... in a RESULT line
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
-median() {
-  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+median() { # of the non-empty lines on stdin (a failed run gives an empty value)
+  grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
     if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
@@ -180,6 +184,20 @@ record_actors() { # FILE
 log "logs in $LOGS"
 DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
 log "PostgreSQL: $DB_URL"
+# pg_stat_statements only for the profile phase (it costs a little on every
+# statement): switch it on or off, which takes a restart.
+want_pgss=; case " $PHASES " in *" p "*) want_pgss=pg_stat_statements ;; esac
+have_pgss=$(sql "SHOW shared_preload_libraries")
+if [ "$have_pgss" != "$want_pgss" ]; then
+  if [ -n "$want_pgss" ]; then
+    sql "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
+  else
+    sql "ALTER SYSTEM RESET shared_preload_libraries" >/dev/null
+  fi
+  bash "$ROOT/scripts/pg.sh" stop "$WORK/pg"
+  DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
+  [ -n "$want_pgss" ] && sql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+fi
 
 cat >"$WORK/node.ini" <<EOF
 ; Written by bench/run.sh: defaults except ports, token and log level.
@@ -355,11 +373,127 @@ phase_d() {
   say ""
 }
 
-A_LG=n/a; A_WRK=n/a; B_P99=n/a; B_P50=n/a; B_P999=n/a; C_DEL=n/a; D_RSS=n/a; D_HWM=n/a
+# --- i: intake without delivery ------------------------------------------------
+# Like a, but the provider holds every delivery, so after the first 32 the
+# node only ingests: what intake costs when delivery does not share the CPU.
+
+phase_i() {
+  say "== i: accepted/s with delivery stalled (provider latency_ms=600000), $CONNS connections, $DURATION =="
+  local vals=() i out load mem target
+  for i in $(seq 1 "$RUNS"); do
+    start_provider "$LOGS/provider-slow-i$i.log"
+    SLOW_PID=$P_PID
+    curl -sS -X POST -d '{"latency_ms":600000}' "http://127.0.0.1:$P_CTRL/control" >/dev/null
+    target=http://127.0.0.1:$P_PORT/hook
+    fresh_node "$LOGS/node-i$i.log"
+    [ "$i" = 1 ] && say "   $LOADGEN --url=http://127.0.0.1:\$API_PORT/v1/notifications --key=\$KEY --target=$target --connections=$CONNS --duration=$DURATION"
+    load=$(wait_quiet)
+    out=$("$LOADGEN" "--url=http://127.0.0.1:$API_PORT/v1/notifications" "--key=$KEY" \
+            "--target=$target" --connections="$CONNS" --duration="$DURATION" 2>&1 \
+          | tee "$LOGS/i$i-loadgen.txt" | grep '^RESULT' || true)
+    mem=$(mem_of "$NODE_PID")
+    record_actors "$LOGS/i$i-actors.json"
+    vals+=("$(field accepted_per_s "$out")")
+    say "   run $i: load $load | accepted/s $(field accepted_per_s "$out") p50 $(field p50_ms "$out") p99 $(field p99_ms "$out") p99.9 $(field p999_ms "$out") ms | 202 $(field s202 "$out") 503 $(field s503 "$out") other $(field other "$out") errors $(field errors "$out") | node rss/hwm MB $mem"
+    kill -TERM "$SLOW_PID" 2>/dev/null || true
+    wait "$SLOW_PID" 2>/dev/null || true
+    SLOW_PID=
+    stop_node
+  done
+  I_ACC=$(printf '%s\n' "${vals[@]}" | median)
+  say "   median accepted/s without delivery: $I_ACC   runs: ${vals[*]}"
+  say ""
+}
+
+# --- e: delivery without intake ------------------------------------------------
+# Submit $E2E_N with send_at $DRAIN_DELAY s ahead, then time from send_at
+# until the provider counted them: the delivery pipeline alone (20,000 held
+# in memory as timers, the rest claimed from the database by the sweeper).
+
+phase_e() {
+  local delay=${DRAIN_DELAY:-60}
+  say "== e: delivery alone: $E2E_N due at once (send_at ${delay}s after the start), until the provider counted them =="
+  local vals=() i out load mem send_at t_due before after t_end
+  for i in $(seq 1 "$RUNS"); do
+    fresh_node "$LOGS/node-e$i.log"
+    load=$(wait_quiet)
+    t_due=$(( $(date +%s) + delay ))
+    send_at=$(date -u -d "@$t_due" +%Y-%m-%dT%H:%M:%SZ)
+    [ "$i" = 1 ] && say "   $(lg_cmd --connections=$CONNS --requests=$E2E_N --duration=120s --send-at=SEND_AT) ; then poll $STATS"
+    before=$(curl -sS "$STATS" | sed -n 's/.*"delivered" *: *\([0-9]*\).*/\1/p')
+    out=$(loadgen --connections="$CONNS" --requests="$E2E_N" --duration=120s --send-at="$send_at" 2>&1 \
+          | tee "$LOGS/e$i-loadgen.txt" | grep '^RESULT' || true)
+    if [ "$(date +%s)" -ge "$t_due" ]; then
+      say "   run $i: submission took longer than ${delay}s; raise DRAIN_DELAY"; stop_node; continue
+    fi
+    while [ "$(date +%s)" -lt "$t_due" ]; do sleep 0.05; done
+    local t0; t0=$(date +%s.%N)
+    local deadline=$(( t_due + 300 ))
+    while :; do
+      after=$(curl -sS "$STATS" | sed -n 's/.*"delivered" *: *\([0-9]*\).*/\1/p')
+      [ -n "$after" ] && [ $(( after - before )) -ge "$E2E_N" ] && break
+      [ "$(date +%s)" -ge "$deadline" ] && break
+      sleep 0.05
+    done
+    t_end=$(date +%s.%N)
+    # send_at has whole seconds; t0 is within 50 ms of it.
+    local rate; rate=$(awk -v n=$(( after - before )) -v a="$t0" -v b="$t_end" 'BEGIN { printf "%.0f", n / (b - a) }')
+    mem=$(mem_of "$NODE_PID")
+    record_actors "$LOGS/e$i-actors.json"
+    vals+=("$rate")
+    say "   run $i: load $load | delivered/s $rate ($(( after - before )) in $(awk -v a="$t0" -v b="$t_end" 'BEGIN { printf "%.2f", b - a }') s) | intake before: accepted/s $(field accepted_per_s "$out") 202 $(field s202 "$out") | node rss/hwm MB $mem"
+    stop_node
+  done
+  E_DEL=$(printf '%s\n' "${vals[@]}" | median)
+  say "   median delivered/s, delivery alone: $E_DEL   runs: ${vals[*]}"
+  say ""
+}
+
+# --- p: profile of a phase-a run -------------------------------------------------
+# One closed-loop run like a, with bench/cpu.sh (CPU per process and thread)
+# and, if perf is installed, perf record -a -g; reports next to the logs.
+
+phase_p() {
+  say "== p: profile of a closed-loop run ($CONNS connections, $DURATION) =="
+  local out load secs
+  secs=$(( ${DURATION%s} - 2 ))
+  fresh_node "$LOGS/node-p.log"
+  load=$(wait_quiet)
+  sql "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true
+  ( sleep 1; "$ROOT/bench/cpu.sh" "$secs" >"$LOGS/p-cpu.txt" ) &
+  local cpu_pid=$! perf_pid=
+  if command -v perf >/dev/null; then
+    ( sleep 1; perf record -a -g -F 499 -o "$LOGS/p-perf.data" -- sleep "$secs" >/dev/null 2>&1 ) &
+    perf_pid=$!
+  fi
+  out=$(loadgen --connections="$CONNS" --duration="$DURATION" 2>&1 | tee "$LOGS/p-loadgen.txt" | grep '^RESULT' || true)
+  wait "$cpu_pid" || true
+  [ -n "$perf_pid" ] && { wait "$perf_pid" || true; }
+  record_actors "$LOGS/p-actors.json"
+  "$PSQL" "$DB_URL" -P pager=off -c "SELECT calls, rows, round(total_exec_time::numeric, 1) AS total_ms,
+      round((total_exec_time / greatest(calls, 1))::numeric, 3) AS ms_per_call,
+      round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct,
+      left(regexp_replace(query, '\s+', ' ', 'g'), 150) AS query
+    FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'herald')
+    ORDER BY total_exec_time DESC LIMIT 15" >"$LOGS/p-pg-statements.txt" 2>&1 || true
+  say "   load $load | accepted/s $(field accepted_per_s "$out") (perf and cpu.sh running: a little lower than a)"
+  say "   CPU by process and thread: $LOGS/p-cpu.txt"
+  sed -n '1,40p' "$LOGS/p-cpu.txt" | sed 's/^/     /' | tee -a "$SUMMARY"
+  if [ -n "$perf_pid" ] && [ -f "$LOGS/p-perf.data" ]; then
+    perf report -i "$LOGS/p-perf.data" --no-children --sort comm,dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40 >"$LOGS/p-perf-comm-dso.txt" || true
+    perf report -i "$LOGS/p-perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 80 >"$LOGS/p-perf-sym.txt" || true
+    say "   statements: $LOGS/p-pg-statements.txt"
+    say "   perf: $LOGS/p-perf-comm-dso.txt, $LOGS/p-perf-sym.txt (perf report -i $LOGS/p-perf.data)"
+  fi
+  say ""
+}
+
+A_LG=n/a; A_WRK=n/a; B_P99=n/a; B_P50=n/a; B_P999=n/a; C_DEL=n/a; D_RSS=n/a; D_HWM=n/a; I_ACC=n/a; E_DEL=n/a
 for p in $PHASES; do
   case "$p" in
     a) phase_a ;; b) phase_b ;; c) phase_c ;; d) phase_d ;;
-    *) log "unknown phase $p (a b c d)"; exit 2 ;;
+    i) phase_i ;; e) phase_e ;; p) phase_p ;;
+    *) log "unknown phase $p (a b c d i e p)"; exit 2 ;;
   esac
 done
 stop_node
@@ -372,4 +506,6 @@ say "   a  accepted/s, $CONNS conns:      loadgen $A_LG$([ "$WRK" = 1 ] && echo 
 say "   b  p99 at $RATE/s:               $B_P99 ms (p50 $B_P50, p99.9 $B_P999)   goal <= 20 ms: $(ok "$B_P99" 20 '<=')"
 say "   c  delivered/s end to end:    $C_DEL   goal >= 10000: $(ok "$C_DEL" 10000 '>=')"
 say "   d  RSS with $RSS_N queued:   VmRSS $D_RSS MB, VmHWM $D_HWM MB   goal <= 150 MB: $(ok "$D_HWM" 150 '<=') (judged on the peak)"
+[ "$I_ACC" != n/a ] && say "   i  accepted/s, delivery stalled: $I_ACC"
+[ "$E_DEL" != n/a ] && say "   e  delivered/s, delivery alone: $E_DEL"
 say "logs: $LOGS"

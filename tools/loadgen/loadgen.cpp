@@ -515,7 +515,12 @@ int main(int argc, char** argv) {
   url_parts await_u;
   if (!opt.await_url.empty()) {
     await_u = parse_url(opt.await_url);
-    delivered_before = fetch_delivered(await_u);
+    // Retry for a few seconds: a busy provider may be slow to answer.
+    for (int i = 0; i < 50 && !delivered_before; ++i) {
+      if (i > 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      delivered_before = fetch_delivered(await_u);
+    }
     if (!delivered_before)
       die("cannot read \"delivered\" from " + opt.await_url);
   }
