@@ -10,9 +10,14 @@
 //   http (api) ─auth─▶ auth ─lookup─▶ store
 //              ─submit─▶ writer (group commit) ─insert─▶ store worker ─▶ PostgreSQL
 //                           └─dispatch (after commit)─▶ dispatcher
-//   dispatcher ─deliver─▶ sender pool (per channel) ─deliver─▶ sender ─▶ provider
-//   sender pool ─outcome─▶ dispatcher ─outcome (batched)─▶ store
+//   dispatcher ─deliver─▶ sender pool (per channel)
+//                ─deliver─▶ provider supervisor (per provider: breaker, senders)
+//                   ─deliver─▶ sender ─▶ provider
+//   provider supervisor ─outcome─▶ sender pool ─outcome─▶ dispatcher
+//   dispatcher (decides: delivered / retry / dead letter) ─outcome (batched)─▶ store
+//   dispatcher ─schedule─▶ retry scheduler ─dispatch (when due)─▶ dispatcher
 //   dispatcher ─claim / renew / release─▶ store  (leases: crash recovery)
+//   http (api) ─dlq list/get/retry/discard/replay, cancel─▶ store
 
 #include <cstdint>
 #include <string>
@@ -67,7 +72,24 @@ using store_actor = inspectable_actor::extend<
   // key has not expired; ec::not_found otherwise.
   caf::replies_to<atom::lookup, atom::idem, std::string, std::string>::with<idem_record>,
   // Forgets expired idempotency keys in small batches; answers how many.
-  caf::replies_to<atom::purge>::with<int64_t>>;
+  caf::replies_to<atom::purge>::with<int64_t>,
+  // A page of a tenant's dead letters, newest first.
+  caf::replies_to<atom::list, dlq_query>::with<dlq_page>,
+  // One dead letter with its transitions (tenant id, notification id).
+  caf::replies_to<atom::get, atom::dlq, std::string, std::string>::with<dead_letter>,
+  // Re-enqueues a parked dead letter with a fresh attempt budget (tenant id,
+  // notification id, reason); answers the notification as it is now.
+  // ec::not_found; ec::conflict if it is not parked.
+  caf::replies_to<atom::retry, std::string, std::string, std::string>::with<notification>,
+  // Gives a parked dead letter up for good: status discarded (tenant id,
+  // notification id, reason). ec::not_found; ec::conflict if not parked.
+  caf::replies_to<atom::discard, std::string, std::string, std::string>::with<notification>,
+  // Re-enqueues many parked dead letters, paced (see replay_request).
+  caf::replies_to<atom::replay, replay_request>::with<replay_result>,
+  // Cancels a notification that is not delivered yet (tenant id,
+  // notification id, reason). ec::not_found; ec::conflict if its status is
+  // terminal already (the status is the error's context).
+  caf::replies_to<atom::cancel, std::string, std::string, std::string>::with<notification>>;
 
 /// The group-commit writer: concurrent submissions share one transaction and
 /// each is answered only after its commit (invariant 1).
@@ -96,6 +118,13 @@ using dispatcher_actor = inspectable_actor::extend<
   caf::reacts_to<atom::dispatch, std::vector<delivery_job>>,
   // The result of one attempt, from a sender pool.
   caf::reacts_to<atom::outcome, delivery_outcome>,
+  // A notification was cancelled: forget it if it waits here (best effort;
+  // the fence keeps a late outcome out of the database anyway).
+  caf::reacts_to<atom::cancel, std::string>,
+  // Every provider breaker of this node's pools.
+  caf::replies_to<atom::breakers>::with<std::vector<breaker_info>>,
+  // Closes a provider's breaker by hand; false: no such provider here.
+  caf::replies_to<atom::reset, std::string>::with<bool>,
   // Shutdown: stop claiming, finish in-flight work, hand back the rest.
   caf::replies_to<atom::drain>::with<bool>,
   // INTERNAL: claim due work from the store when there is room.
@@ -137,17 +166,61 @@ using janitor_actor = inspectable_actor::extend<
   // INTERNAL: purge now, then again after the interval.
   caf::reacts_to<atom::purge>>;
 
-/// A channel's sender pool: queues jobs and hands them to idle senders; knows
-/// what each sender holds, so a crashed sender's job is re-queued.
+/// A channel's sender pool: routes each job to the supervisor of its provider
+/// (spawned on first use), supervises them one-for-one with a restart
+/// intensity limit and knows what each holds, so the jobs of a supervisor
+/// that died are handed to its replacement. Past the limit it escalates
+/// (exits with an error; its parent, the dispatcher, is linked).
 using sender_pool_actor = inspectable_actor::extend<
   // A job to deliver; the outcome goes to the dispatcher.
   caf::reacts_to<atom::deliver, delivery_job>,
+  // A provider supervisor's result for a job it was given.
+  caf::reacts_to<atom::outcome, delivery_outcome>,
+  // The breakers of this channel's providers.
+  caf::replies_to<atom::breakers>::with<std::vector<breaker_info>>,
+  // Closes a provider's breaker by hand; false: no such provider.
+  caf::replies_to<atom::reset, std::string>::with<bool>,
   // Shutdown: answers with the jobs not yet started, once in-flight ones finished.
   caf::replies_to<atom::drain>::with<std::vector<delivery_job>>>;
 
+/// The supervisor of one provider (for webhooks: one endpoint): its circuit
+/// breaker (actors/circuit_breaker.hpp) and its senders, which it restarts
+/// one-for-one (a crashed or hung sender's job is re-queued) up to a restart
+/// intensity limit, then escalates by exiting with an error. While the
+/// breaker is open no call is made: queued and new jobs are answered
+/// `deferred` (nothing counted) with the remaining cool-down.
+using provider_actor = inspectable_actor::extend<
+  // A job to deliver; the outcome (or `deferred`) goes to the pool.
+  caf::reacts_to<atom::deliver, delivery_job>,
+  // The breaker's state.
+  caf::replies_to<atom::breakers>::with<breaker_info>,
+  // Closes the breaker by hand.
+  caf::replies_to<atom::reset>::with<bool>,
+  // Shutdown: answers with the jobs not yet started, once in-flight ones finished.
+  caf::replies_to<atom::drain>::with<std::vector<delivery_job>>,
+  // INTERNAL: the cool-down has passed: let a probe through.
+  caf::reacts_to<atom::probe>,
+  // INTERNAL: stop if nothing happened since the last check.
+  caf::reacts_to<atom::idle>>;
+
 /// One sender: a detached actor that performs blocking provider calls.
 using sender_actor = caf::typed_actor<
-  // Performs one attempt and answers its outcome.
+  // Performs one attempt and answers its outcome (classified: see
+  // delivery_outcome::retryable).
   caf::replies_to<atom::deliver, delivery_job>::with<delivery_outcome>>;
+
+/// Holds jobs whose next attempt (or send_at) lies ahead, each on a CAF
+/// timer, and hands them to the dispatcher when due. The database holds the
+/// durable copy (next_attempt_at, lease): after a crash, the next claim
+/// reloads them.
+using retry_scheduler_actor = inspectable_actor::extend<
+  // Holds the job until the time (epoch ms), then dispatches it.
+  caf::reacts_to<atom::schedule, delivery_job, int64_t>,
+  // Forgets a job by notification id (cancelled).
+  caf::reacts_to<atom::cancel, std::string>,
+  // Shutdown: hands back every job held.
+  caf::replies_to<atom::drain>::with<std::vector<delivery_job>>,
+  // INTERNAL: the timer of (notification id, generation) fired.
+  caf::reacts_to<atom::due, std::string, int64_t>>;
 
 } // namespace herald

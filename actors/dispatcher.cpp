@@ -230,6 +230,9 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
                          atom::sweep_v);
     },
     [self](atom::flush) { flush(self); },
+    [](atom::cancel, const std::string&) {},
+    [](atom::breakers) -> std::vector<breaker_info> { return {}; },
+    [](atom::reset, const std::string&) -> bool { return false; },
     [self](atom::renew) {
       auto& st = self->state;
       self->delayed_send(self, st.settings.renew_interval, atom::renew_v);

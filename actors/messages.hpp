@@ -32,6 +32,7 @@ struct notification {
   int64_t updated_at_ms = 0;
   std::string idempotency_key; // "" when none
   std::string idempotency_hash; // SHA-256 hex of the canonical request body
+  int64_t next_attempt_at_ms = 0; // retry_scheduled: the next attempt, 0 = none
 };
 
 template <class Inspector>
@@ -39,7 +40,8 @@ typename Inspector::result_type inspect(Inspector& f, notification& x) {
   return f(caf::meta::type_name("notification"), x.id, x.tenant_id, x.channel,
            x.to, x.subject, x.body, x.data, x.priority, x.send_at_ms,
            x.provider, x.status, x.attempts, x.last_error, x.created_at_ms,
-           x.updated_at_ms, x.idempotency_key, x.idempotency_hash);
+           x.updated_at_ms, x.idempotency_key, x.idempotency_hash,
+           x.next_attempt_at_ms);
 }
 
 /// A tenant and its settings (admin API).
@@ -92,33 +94,61 @@ struct delivery_job {
   notification n;
   int64_t fence = 0;          // lease fencing token; outcomes must match it
   std::string signing_secret; // the tenant's whsec_ secret
+  /// Attempts made within the current budget: n.attempts minus the attempts
+  /// made before a DLQ retry gave the notification a fresh budget.
+  int32_t budget_used = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delivery_job& x) {
   return f(caf::meta::type_name("delivery_job"), x.n, x.fence,
-           x.signing_secret);
+           x.signing_secret, x.budget_used);
 }
 
-/// The result of one delivery attempt, reported by a sender.
+/// The result of one delivery attempt, reported by a sender (the first
+/// block), and what the dispatcher decided from it (the second block, filled
+/// before the store records it).
 struct delivery_outcome {
   std::string id;           // notification id
   std::string tenant_id;
   int64_t fence = 0;
-  std::string outcome;      // delivered | failed
+  /// delivered | failed: a call was made (an attempt row, attempts + 1);
+  /// deferred: no call was made (the provider's breaker is open), nothing is
+  /// counted (DESIGN.md invariant 6).
+  std::string outcome;
   int32_t http_status = 0;  // 0 when there was no HTTP answer
   std::string error;        // "" on success
   std::string node;
   std::string provider;     // e.g. the webhook endpoint scheme://host:port
   int64_t started_at_ms = 0;
   int64_t duration_us = 0;
+  /// failed: retrying may help (channels/classify.hpp); false = permanent.
+  bool retryable = false;
+  /// failed: the provider's Retry-After in ms, -1 = none. deferred: how long
+  /// until the provider may be called again (the breaker's cool-down).
+  int64_t retry_after_ms = -1;
+
+  // -- the dispatcher's decision --
+  /// The notification's new status: delivered | retry_scheduled |
+  /// dead_lettered.
+  std::string status;
+  /// retry_scheduled: when the next attempt is due (epoch ms).
+  int64_t next_attempt_ms = 0;
+  /// retry_scheduled: this node keeps the lease (the retry waits in its
+  /// retry scheduler); false = the lease is released and any node's sweeper
+  /// claims the row when it is due.
+  bool keep_lease = false;
+  /// Why the status changed, for the transition log and the dead letter:
+  /// e.g. "permanent: HTTP 400", "exhausted: 8 attempts", "breaker open".
+  std::string reason;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delivery_outcome& x) {
   return f(caf::meta::type_name("delivery_outcome"), x.id, x.tenant_id,
            x.fence, x.outcome, x.http_status, x.error, x.node, x.provider,
-           x.started_at_ms, x.duration_us);
+           x.started_at_ms, x.duration_us, x.retryable, x.retry_after_ms,
+           x.status, x.next_attempt_ms, x.keep_lease, x.reason);
 }
 
 /// One row of delivery_attempts.
@@ -224,6 +254,128 @@ struct idem_verdict {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, idem_verdict& x) {
   return f(caf::meta::type_name("idem_verdict"), x.kind, x.notification_id);
+}
+
+/// One status change of a notification (notification_events).
+struct status_event {
+  int64_t at_ms = 0;
+  std::string from; // "" for the first status
+  std::string to;
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, status_event& x) {
+  return f(caf::meta::type_name("status_event"), x.at_ms, x.from, x.to,
+           x.reason);
+}
+
+/// A dead letter: a notification parked after a permanent error or an
+/// exhausted attempt budget (GET /v1/dlq).
+struct dead_letter {
+  notification n;           // the notification as it is now
+  std::string provider;     // the provider of the last attempt, "" if none
+  std::string reason;       // why it was parked, e.g. "permanent: HTTP 400"
+  std::string last_error;
+  int32_t attempts = 0;     // attempts made when it was parked
+  int64_t dead_at_ms = 0;
+  std::string state;        // parked | retried | discarded
+  int64_t updated_at_ms = 0;
+  std::vector<status_event> events; // its transitions (GET /v1/dlq/{id} only)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dead_letter& x) {
+  return f(caf::meta::type_name("dead_letter"), x.n, x.provider, x.reason,
+           x.last_error, x.attempts, x.dead_at_ms, x.state, x.updated_at_ms,
+           x.events);
+}
+
+/// Filters of GET /v1/dlq.
+struct dlq_query {
+  std::string tenant_id;
+  std::string channel;        // "" = any
+  std::string provider;       // "" = any
+  std::string state = "parked"; // parked | retried | discarded | "" (any)
+  std::string cursor;         // notification id of the last item seen
+  int32_t limit = 50;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dlq_query& x) {
+  return f(caf::meta::type_name("dlq_query"), x.tenant_id, x.channel,
+           x.provider, x.state, x.cursor, x.limit);
+}
+
+/// One page of dead letters, newest first.
+struct dlq_page {
+  std::vector<dead_letter> items;
+  std::string next_cursor; // "" = no more
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dlq_page& x) {
+  return f(caf::meta::type_name("dlq_page"), x.items, x.next_cursor);
+}
+
+/// POST /v1/dlq/replay: re-enqueues a tenant's parked dead letters that
+/// match, each with a fresh attempt budget, paced: the n-th one (oldest
+/// first) becomes due at start + n / rate_per_sec.
+struct replay_request {
+  std::string tenant_id;
+  std::string channel;   // "" = any
+  std::string provider;  // "" = any
+  int64_t from_ms = 0;   // dead_at >= from, 0 = open
+  int64_t to_ms = 0;     // dead_at < to, 0 = open
+  int32_t limit = 100000;
+  int32_t rate_per_sec = 100;
+  std::string reason;    // recorded with every transition
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replay_request& x) {
+  return f(caf::meta::type_name("replay_request"), x.tenant_id, x.channel,
+           x.provider, x.from_ms, x.to_ms, x.limit, x.rate_per_sec, x.reason);
+}
+
+/// What a replay re-enqueued.
+struct replay_result {
+  int64_t count = 0;
+  int64_t first_due_ms = 0; // 0 when count is 0
+  int64_t last_due_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replay_result& x) {
+  return f(caf::meta::type_name("replay_result"), x.count, x.first_due_ms,
+           x.last_due_ms);
+}
+
+/// A provider's circuit breaker, for GET /admin/breakers.
+struct breaker_info {
+  std::string provider;   // e.g. "http://127.0.0.1:8081"
+  std::string channel;
+  std::string state;      // closed | open | half_open
+  std::string last_trip;  // none | consecutive_failures | failure_rate | probe_failed
+  int64_t open_for_ms = 0; // remaining cool-down while open, else 0
+  int64_t open_timeout_ms = 0;
+  int64_t trips = 0;
+  int32_t consecutive_failures = 0;
+  int64_t window_calls = 0;
+  int64_t window_failures = 0;
+  int64_t rejected = 0;   // calls refused while open
+  int64_t deferred = 0;   // notifications handed back while open
+  int64_t queued = 0;
+  int64_t busy = 0;
+  int64_t restarts = 0;   // senders restarted
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, breaker_info& x) {
+  return f(caf::meta::type_name("breaker_info"), x.provider, x.channel,
+           x.state, x.last_trip, x.open_for_ms, x.open_timeout_ms, x.trips,
+           x.consecutive_failures, x.window_calls, x.window_failures,
+           x.rejected, x.deferred, x.queued, x.busy, x.restarts);
 }
 
 /// A common answer to the admin endpoint's `inspect` request.

@@ -116,6 +116,9 @@ sender_pool(sender_pool_actor::stateful_pointer<sender_pool_state> self,
       st.queue.push_back(std::move(job));
       pump(self);
     },
+    [](atom::outcome, const delivery_outcome&) {},
+    [](atom::breakers) -> std::vector<breaker_info> { return {}; },
+    [](atom::reset, const std::string&) -> bool { return false; },
     [self](atom::drain) -> caf::result<std::vector<delivery_job>> {
       auto& st = self->state;
       auto rp = self->make_response_promise<std::vector<delivery_job>>();

@@ -32,6 +32,28 @@ struct unwrap<std::optional<T>> {
   }
 };
 
+/// A user-requested state change (cancel, DLQ retry / discard): not_found
+/// and conflict become ec errors; a conflict's context is the current status.
+struct change_answer {
+  change_result r = change_result::not_found;
+  notification n;
+};
+
+template <>
+struct unwrap<change_answer> {
+  using type = notification;
+  static caf::result<notification> ok(change_answer&& x, const char* missing) {
+    switch (x.r) {
+      case change_result::done:
+        return std::move(x.n);
+      case change_result::not_found:
+        return make_error(ec::not_found, missing);
+      default:
+        return make_error(ec::conflict, x.n.status);
+    }
+  }
+};
+
 template <class F>
 auto guarded(store_worker_state& st, F&& f, const char* missing = "not found")
   -> caf::result<typename unwrap<decltype(f())>::type> {
@@ -142,6 +164,51 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
       // the janitor comes back at its next interval.
       return guarded(st, [&] { return st.db->purge_idempotency(1000, 50); });
     },
+    [&st](atom::list, const dlq_query& q) -> caf::result<dlq_page> {
+      return guarded(st, [&] { return st.db->list_dead_letters(q); });
+    },
+    [&st](atom::get, atom::dlq, const std::string& tenant_id,
+          const std::string& id) -> caf::result<dead_letter> {
+      return guarded(
+        st, [&] { return st.db->get_dead_letter(tenant_id, id); },
+        "no such dead letter");
+    },
+    [&st](atom::retry, const std::string& tenant_id, const std::string& id,
+          const std::string& reason) -> caf::result<notification> {
+      return guarded(
+        st,
+        [&] {
+          change_answer a;
+          a.r = st.db->retry_dead_letter(tenant_id, id, reason, a.n);
+          return a;
+        },
+        "no such dead letter");
+    },
+    [&st](atom::discard, const std::string& tenant_id, const std::string& id,
+          const std::string& reason) -> caf::result<notification> {
+      return guarded(
+        st,
+        [&] {
+          change_answer a;
+          a.r = st.db->discard_dead_letter(tenant_id, id, reason, a.n);
+          return a;
+        },
+        "no such dead letter");
+    },
+    [&st](atom::replay, const replay_request& r) -> caf::result<replay_result> {
+      return guarded(st, [&] { return st.db->replay_dead_letters(r); });
+    },
+    [&st](atom::cancel, const std::string& tenant_id, const std::string& id,
+          const std::string& reason) -> caf::result<notification> {
+      return guarded(
+        st,
+        [&] {
+          change_answer a;
+          a.r = st.db->cancel_notification(tenant_id, id, reason, a.n);
+          return a;
+        },
+        "no such notification");
+    },
   };
 }
 
@@ -208,6 +275,31 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
                             std::move(tenant_id), std::move(key));
     },
     [self, next](atom::purge) { return self->delegate(next(), atom::purge_v); },
+    [self, next](atom::list, dlq_query& q) {
+      return self->delegate(next(), atom::list_v, std::move(q));
+    },
+    [self, next](atom::get, atom::dlq, std::string& tenant_id, std::string& id) {
+      return self->delegate(next(), atom::get_v, atom::dlq_v,
+                            std::move(tenant_id), std::move(id));
+    },
+    [self, next](atom::retry, std::string& tenant_id, std::string& id,
+                 std::string& reason) {
+      return self->delegate(next(), atom::retry_v, std::move(tenant_id),
+                            std::move(id), std::move(reason));
+    },
+    [self, next](atom::discard, std::string& tenant_id, std::string& id,
+                 std::string& reason) {
+      return self->delegate(next(), atom::discard_v, std::move(tenant_id),
+                            std::move(id), std::move(reason));
+    },
+    [self, next](atom::replay, replay_request& r) {
+      return self->delegate(next(), atom::replay_v, std::move(r));
+    },
+    [self, next](atom::cancel, std::string& tenant_id, std::string& id,
+                 std::string& reason) {
+      return self->delegate(next(), atom::cancel_v, std::move(tenant_id),
+                            std::move(id), std::move(reason));
+    },
   };
 }
 

@@ -847,3 +847,45 @@ int64_t pg_store::purge_idempotency(int batch, int max_batches) {
 }
 
 } // namespace herald
+
+// -- dead letters and cancel (stubs until migration 0004 lands) ---------------
+
+namespace herald {
+
+namespace {
+[[noreturn]] void not_yet(const char* what) {
+  throw std::logic_error(std::string{"pg_store::"} + what + " is not implemented yet");
+}
+} // namespace
+
+dlq_page pg_store::list_dead_letters(const dlq_query&) {
+  not_yet("list_dead_letters");
+}
+
+std::optional<dead_letter> pg_store::get_dead_letter(const std::string&,
+                                                     const std::string&) {
+  not_yet("get_dead_letter");
+}
+
+change_result pg_store::retry_dead_letter(const std::string&, const std::string&,
+                                          const std::string&, notification&) {
+  not_yet("retry_dead_letter");
+}
+
+change_result pg_store::discard_dead_letter(const std::string&,
+                                            const std::string&,
+                                            const std::string&, notification&) {
+  not_yet("discard_dead_letter");
+}
+
+replay_result pg_store::replay_dead_letters(const replay_request&) {
+  not_yet("replay_dead_letters");
+}
+
+change_result pg_store::cancel_notification(const std::string&,
+                                            const std::string&,
+                                            const std::string&, notification&) {
+  not_yet("cancel_notification");
+}
+
+} // namespace herald

@@ -41,6 +41,17 @@ struct conflict_error : std::runtime_error {
 struct lease_spec {
   std::string owner;     // node name; "" = insert unleased ('accepted')
   int64_t ttl_ms = 60000;
+  /// Claims also take rows due within this horizon (send_at or
+  /// next_attempt_at up to now + horizon): the claiming node holds them on
+  /// timers in its retry scheduler instead of the sweeper polling for them.
+  int64_t horizon_ms = 0;
+};
+
+/// Result of a state change asked for by a user (cancel, DLQ retry/discard).
+enum class change_result : uint8_t {
+  done,      // changed; the notification is returned as it is now
+  not_found, // no such notification (or dead letter) for this tenant
+  conflict,  // its current state does not allow the change
 };
 
 /// Statuses that are not terminal (work still to do).
@@ -91,12 +102,15 @@ public:
   std::optional<std::vector<attempt>>
   list_attempts(const std::string& tenant_id, const std::string& id);
 
-  /// Claims up to `limit` due, non-terminal notifications whose lease is
-  /// free or expired (or, with `reclaim_own`, held by `lease.owner`: a node
-  /// restarting takes back what its previous incarnation held). Sets status
-  /// 'queued', lease_owner, lease_until = now + ttl, fence = fence + 1, using
-  /// FOR UPDATE SKIP LOCKED so concurrent claimers never share a row.
-  /// Returns the jobs with the tenant's signing secret, oldest first.
+  /// Claims up to `limit` non-terminal notifications due within
+  /// lease.horizon_ms (send_at and next_attempt_at both NULL or <= now +
+  /// horizon) whose lease is free or expired (or, with `reclaim_own`, held
+  /// by `lease.owner`: a node restarting takes back what its previous
+  /// incarnation held). Sets lease_owner, lease_until = now + ttl, fence =
+  /// fence + 1 and status 'queued' (a 'retry_scheduled' row not due yet
+  /// keeps its status), using FOR UPDATE SKIP LOCKED so concurrent claimers
+  /// never share a row. Returns the jobs with the tenant's signing secret
+  /// and budget_used = attempts - attempts_base, oldest first.
   std::vector<delivery_job> claim(const lease_spec& lease, int limit,
                                   bool reclaim_own);
 
@@ -104,17 +118,69 @@ public:
   /// Returns the number of rows renewed.
   int64_t renew_leases(const lease_spec& lease);
 
-  /// Hands back this owner's leased rows that are still 'queued' (not being
-  /// sent): lease cleared, status 'accepted', so another node or the next
-  /// start takes them at once (graceful shutdown). Returns how many.
+  /// Hands back this owner's leased rows that are not being sent: 'queued'
+  /// ones become 'accepted', 'retry_scheduled' ones keep their status and
+  /// next_attempt_at; the lease is cleared, so another node or the next
+  /// start takes them (graceful shutdown). Returns how many.
   int64_t release_leases(const lease_spec& lease);
 
-  /// Records outcomes in one transaction: one delivery_attempts row per
-  /// outcome (always: the attempt happened), and for outcomes whose fence
-  /// still matches the row: status (delivered | failed), attempts + 1,
-  /// last_error, updated_at, delivered_at, lease cleared. Returns how many
-  /// outcomes were fenced out (a newer holder owns the row).
+  /// Records outcomes in one transaction. Per outcome: a delivery_attempts
+  /// row unless outcome == "deferred" (no call was made). For outcomes
+  /// whose fence still matches a row in 'queued', 'sending' or
+  /// 'retry_scheduled': status = o.status (delivered | retry_scheduled |
+  /// dead_lettered), attempts + the number of non-deferred outcomes for the
+  /// row in this batch, last_error, next_attempt_at (retry_scheduled:
+  /// o.next_attempt_ms, else NULL), delivered_at, status_reason = o.reason;
+  /// the lease is kept if o.keep_lease (retry_scheduled only), else cleared.
+  /// dead_lettered also writes the dead_letters row (parked again if it
+  /// was retried before). Every status change lands in notification_events.
+  /// Returns how many outcomes were fenced out (a newer holder owns the row).
   int64_t record_outcomes(const std::vector<delivery_outcome>& xs);
+
+  // -- dead letters and cancel ------------------------------------------------
+
+  /// Newest first (by notification id); cursor = id of the last item seen;
+  /// limit clamped to 1..200. Items carry the notification, not events.
+  dlq_page list_dead_letters(const dlq_query& q);
+
+  /// One dead letter of a tenant with its notification's transitions
+  /// (oldest first), or nullopt.
+  std::optional<dead_letter> get_dead_letter(const std::string& tenant_id,
+                                             const std::string& id);
+
+  /// A parked dead letter back to work with a fresh attempt budget: the
+  /// dead letter's state 'retried'; the notification 'accepted', lease and
+  /// next_attempt_at cleared, attempts_base = attempts, status_reason =
+  /// reason. One transaction. `out` gets the notification as it is now.
+  change_result retry_dead_letter(const std::string& tenant_id,
+                                  const std::string& id,
+                                  const std::string& reason,
+                                  notification& out);
+
+  /// A parked dead letter given up: state 'discarded', the notification
+  /// 'discarded' (terminal). One transaction.
+  change_result discard_dead_letter(const std::string& tenant_id,
+                                    const std::string& id,
+                                    const std::string& reason,
+                                    notification& out);
+
+  /// Re-enqueues a tenant's parked dead letters matching the filter, oldest
+  /// dead_at first, at most r.limit (clamped to 1..100000), as
+  /// retry_dead_letter does but paced: the k-th (0-based) gets
+  /// next_attempt_at = now + k / r.rate_per_sec s (rate clamped to
+  /// 1..100000). One transaction.
+  replay_result replay_dead_letters(const replay_request& r);
+
+  /// Cancels a notification not delivered yet (accepted, queued, sending,
+  /// retry_scheduled): status 'cancelled', lease and next_attempt_at
+  /// cleared, fence + 1 (a sender's late outcome is fenced out). conflict
+  /// if its status is terminal already (delivered, dead_lettered, failed,
+  /// cancelled, discarded); `out` then holds it too, so the caller can say
+  /// which status it has.
+  change_result cancel_notification(const std::string& tenant_id,
+                                    const std::string& id,
+                                    const std::string& reason,
+                                    notification& out);
 
   // -- tenants and keys ------------------------------------------------------
 

@@ -128,6 +128,25 @@ fake_store(store_actor::stateful_pointer<fake_store_state> self) {
       return i->second;
     },
     [](atom::purge) -> int64_t { return 0; },
+    // Dead letters and cancel: not used by the unit tests of single actors.
+    [](atom::list, const dlq_query&) -> dlq_page { return {}; },
+    [](atom::get, atom::dlq, const std::string&,
+       const std::string&) -> caf::result<dead_letter> {
+      return make_error(ec::not_found);
+    },
+    [](atom::retry, const std::string&, const std::string&,
+       const std::string&) -> caf::result<notification> {
+      return make_error(ec::not_found);
+    },
+    [](atom::discard, const std::string&, const std::string&,
+       const std::string&) -> caf::result<notification> {
+      return make_error(ec::not_found);
+    },
+    [](atom::replay, const replay_request&) -> replay_result { return {}; },
+    [](atom::cancel, const std::string&, const std::string&,
+       const std::string&) -> caf::result<notification> {
+      return make_error(ec::not_found);
+    },
     [self](atom::ping) -> bool {
       auto held = std::move(self->state.held);
       self->state.held.clear();

@@ -37,6 +37,9 @@ fake_pool(sender_pool_actor::stateful_pointer<fake_pool_state> self,
       self->send(self->state.dispatcher, atom::outcome_v, std::move(out));
     },
     [](atom::drain) -> std::vector<delivery_job> { return {}; },
+    [](atom::outcome, const delivery_outcome&) {},
+    [](atom::breakers) -> std::vector<breaker_info> { return {}; },
+    [](atom::reset, const std::string&) -> bool { return false; },
   };
 }
 
