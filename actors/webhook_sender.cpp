@@ -4,30 +4,62 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include "channels/classify.hpp"
 #include "channels/webhook_signature.hpp"
 #include "http/codec.hpp"
 
 namespace herald {
 
-delivery_outcome webhook_outcome(const delivery_job& job, const std::string& node,
-                                 const std::string& provider,
-                                 const post_result& res) {
+namespace {
+
+delivery_outcome outcome_of(const delivery_job& job, const std::string& node,
+                            const std::string& provider) {
   delivery_outcome out;
   out.id = job.n.id;
   out.tenant_id = job.n.tenant_id;
   out.fence = job.fence;
   out.node = node;
   out.provider = provider;
+  return out;
+}
+
+} // namespace
+
+delivery_outcome webhook_outcome(const delivery_job& job, const std::string& node,
+                                 const std::string& provider,
+                                 const post_result& res) {
+  auto out = outcome_of(job, node, provider);
   out.http_status = res.http_status;
-  if (res.http_status >= 200 && res.http_status < 300) {
+  auto connection_error = res.http_status == 0 && !res.timed_out
+                          && !res.error.empty();
+  auto c = classify_webhook(res.http_status, res.timed_out, connection_error,
+                            res.retry_after_ms);
+  if (c.kind == delivery_class::ok) {
     out.outcome = "delivered";
-  } else {
-    out.outcome = "failed";
-    if (!res.error.empty())
-      out.error = res.error;
-    else
-      out.error = "HTTP " + std::to_string(res.http_status);
+    return out;
   }
+  out.outcome = "failed";
+  out.retryable = c.kind == delivery_class::retryable;
+  if (c.retry_after)
+    out.retry_after_ms = c.retry_after->count();
+  out.error = res.error.empty() ? std::move(c.reason) : res.error;
+  return out;
+}
+
+std::string webhook_unsendable(const delivery_job& job) {
+  if (job.n.channel != "webhook")
+    return "webhook sender cannot deliver channel " + job.n.channel;
+  if (!endpoint_of(job.n.to))
+    return "invalid webhook URL";
+  return {};
+}
+
+delivery_outcome webhook_refused(const delivery_job& job, const std::string& node,
+                                 std::string reason) {
+  auto out = outcome_of(job, node, "");
+  out.outcome = "failed";
+  out.retryable = false;
+  out.error = std::move(reason);
   return out;
 }
 
@@ -41,12 +73,9 @@ webhook_sender(sender_actor::stateful_pointer<webhook_sender_state> self,
       auto& st = self->state;
       auto started = std::chrono::steady_clock::now();
       auto started_ms = now_ms();
-      auto endpoint = endpoint_of(job.n.to);
-      post_result res;
-      if (job.n.channel != "webhook") {
-        res.error = "webhook sender cannot deliver channel " + job.n.channel;
-      } else if (!endpoint) {
-        res.error = "invalid webhook URL";
+      delivery_outcome out;
+      if (auto why = webhook_unsendable(job); !why.empty()) {
+        out = webhook_refused(job, st.node, std::move(why));
       } else {
         auto body = webhook_payload(job.n);
         auto ts = started_ms / 1000;
@@ -56,9 +85,10 @@ webhook_sender(sender_actor::stateful_pointer<webhook_sender_state> self,
           {"webhook-signature", webhook::sign(job.signing_secret, job.n.id, ts, body)},
           {"User-Agent", "Herald/0.1"},
         };
-        res = st.client->post(job.n.to, headers, body, "application/json");
+        auto res = st.client->post(job.n.to, headers, body, "application/json");
+        out = webhook_outcome(job, st.node, endpoint_of(job.n.to).value_or(""),
+                              res);
       }
-      auto out = webhook_outcome(job, st.node, endpoint ? *endpoint : "", res);
       out.started_at_ms = started_ms;
       out.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - started)

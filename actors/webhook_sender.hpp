@@ -15,14 +15,28 @@ struct webhook_sender_state {
 };
 
 /// Delivers webhooks: a POST of the notification signed per Standard
-/// Webhooks. Must be spawned `detached` (blocking HTTP).
+/// Webhooks. Must be spawned `detached` (blocking HTTP). Its provider
+/// supervisor gives it the jobs of one endpoint, so its client keeps one
+/// warm connection.
 sender_actor::behavior_type
 webhook_sender(sender_actor::stateful_pointer<webhook_sender_state> self,
                std::string node, std::chrono::milliseconds timeout);
 
-/// The outcome of one attempt from the HTTP result (2xx = delivered).
+/// The outcome of one attempt, classified by classify_webhook
+/// (channels/classify.hpp): delivered, or failed with `retryable`, the
+/// receiver's Retry-After and an error text (the client's when it has one,
+/// else the classifier's reason).
 delivery_outcome webhook_outcome(const delivery_job& job, const std::string& node,
                                  const std::string& provider,
                                  const post_result& res);
+
+/// Why `job` cannot be sent at all (not a webhook, an invalid URL); "" if
+/// it can.
+std::string webhook_unsendable(const delivery_job& job);
+
+/// The outcome of a job that cannot be sent: a permanent failure (retrying
+/// cannot fix the URL).
+delivery_outcome webhook_refused(const delivery_job& job, const std::string& node,
+                                 std::string reason);
 
 } // namespace herald
