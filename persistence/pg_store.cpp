@@ -31,7 +31,12 @@ const std::string k_notification_columns =
   "coalesce(" HERALD_MS("n.send_at") ", 0), coalesce(n.provider, ''), "
   "n.status, n.attempts, coalesce(n.last_error, ''), " HERALD_MS("n.created_at")
   ", " HERALD_MS("n.updated_at") ", coalesce(n.idempotency_key, ''), "
-  "coalesce(n.idempotency_hash, '')";
+  "coalesce(n.idempotency_hash, ''), coalesce(" HERALD_MS("n.next_attempt_at")
+  ", 0)";
+
+// How many columns k_notification_columns has: statements that read more
+// after them start there.
+constexpr pqxx::row::size_type k_notification_column_count = 18;
 
 // Column list read by row_to_tenant; the table is always aliased `t`.
 const std::string k_tenant_columns =
@@ -40,8 +45,23 @@ const std::string k_tenant_columns =
   ", t.idempotency_retention_hours";
 
 // The non-terminal statuses, spelled exactly as in the predicate of
-// notifications_claimable_idx (0001_init.sql) so the planner matches it.
+// notifications_claim_idx (0004_reliability.sql) so the planner matches it.
 #define HERALD_OPEN_STATUSES "('accepted', 'queued', 'sending', 'retry_scheduled')"
+
+// The key expressions of notifications_claim_idx (0004_reliability.sql):
+// when a row is due (the later of send_at and next_attempt_at; -infinity =
+// now) and until when it is leased (-infinity = free). Compared with a value
+// they become index conditions, so leased and not-due rows are skipped
+// inside the index.
+#define HERALD_CLAIM_DUE                                                       \
+  "coalesce(greatest(send_at, next_attempt_at), '-infinity'::timestamptz)"
+#define HERALD_CLAIM_LEASE "coalesce(lease_until, '-infinity'::timestamptz)"
+// A claimed row `u` (old values) that keeps its status: a retry not due yet.
+#define HERALD_CLAIM_WAITS                                                     \
+  "(u.status = 'retry_scheduled' AND u.next_attempt_at > now())"
+// An outcome `w` that leaves the lease with its holder: only a retry that
+// waits in that node's retry scheduler.
+#define HERALD_KEEPS_LEASE "(w.keep_lease <> 0 AND w.status = 'retry_scheduled')"
 
 // Key of the session advisory lock that serializes migrations across nodes.
 // Any fixed number works; this one is "herald" in ASCII.
@@ -91,23 +111,36 @@ const std::string k_list_attempts =
 
 // MATERIALIZED: the locked set must be computed exactly once; an inlined
 // LIMIT ... SKIP LOCKED subquery may be re-evaluated by some plans.
+// Due within the horizon ($5 ms). With reclaim_own ($3) the lease bound
+// becomes +infinity (every row passes the index) and the filter keeps
+// expired leases and the owner's own; without it both tests are the same
+// index condition. A retry_scheduled row not due yet keeps its status: the
+// claiming node holds it on a timer. Other rows become 'queued'.
 const std::string k_claim =
   "WITH picked AS MATERIALIZED ("
   "  SELECT id FROM notifications"
   "   WHERE status IN " HERALD_OPEN_STATUSES
-  "     AND (send_at IS NULL OR send_at <= now())"
-  "     AND (lease_until IS NULL OR lease_until <= now()"
+  "     AND " HERALD_CLAIM_DUE " <= now() + $5::bigint * interval '1 millisecond'"
+  "     AND " HERALD_CLAIM_LEASE
+  "           <= CASE WHEN $3::boolean THEN 'infinity'::timestamptz ELSE now() END"
+  "     AND (" HERALD_CLAIM_LEASE " <= now()"
   "          OR ($3::boolean AND lease_owner = $1::text))"
   "   ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED"
   "), c AS ("
   "  UPDATE notifications u"
-  "     SET status = 'queued', lease_owner = $1::text,"
+  "     SET status = CASE WHEN " HERALD_CLAIM_WAITS " THEN u.status"
+  "                       ELSE 'queued' END,"
+  "         status_reason = CASE WHEN " HERALD_CLAIM_WAITS
+  "                                OR u.status = 'queued'"
+  "                              THEN u.status_reason"
+  "                              ELSE 'claimed by ' || $1::text END,"
+  "         lease_owner = $1::text,"
   "         lease_until = now() + $2::bigint * interval '1 millisecond',"
   "         fence = u.fence + 1, updated_at = now()"
   "    FROM picked WHERE u.id = picked.id"
   "  RETURNING u.*"
   ") SELECT " + k_notification_columns
-  + ", n.fence, t.webhook_secret"
+  + ", n.fence, t.webhook_secret, n.attempts - n.attempts_base"
     " FROM c AS n JOIN tenants t ON t.id = n.tenant_id ORDER BY n.id";
 
 const std::string k_renew_leases =
@@ -115,13 +148,18 @@ const std::string k_renew_leases =
   "   SET lease_until = now() + $2::bigint * interval '1 millisecond'"
   " WHERE lease_owner = $1 AND status IN " HERALD_OPEN_STATUSES;
 
-// Only 'queued' rows: a row in 'sending' is on the wire right now and its
-// outcome will still come back to this node.
+// Only 'queued' and 'retry_scheduled' rows: a row in 'sending' is on the
+// wire right now and its outcome will still come back to this node. A
+// retry_scheduled row keeps its status and next_attempt_at, so whoever
+// claims it next waits for the same time.
 const std::string k_release_leases =
   "UPDATE notifications"
-  "   SET status = 'accepted', lease_owner = NULL, lease_until = NULL,"
-  "       updated_at = now()"
-  " WHERE lease_owner = $1 AND status = 'queued'";
+  "   SET status = CASE WHEN status = 'queued' THEN 'accepted' ELSE status END,"
+  "       status_reason = CASE WHEN status = 'queued'"
+  "                            THEN 'released by ' || $1::text"
+  "                            ELSE status_reason END,"
+  "       lease_owner = NULL, lease_until = NULL, updated_at = now()"
+  " WHERE lease_owner = $1 AND status IN ('queued', 'retry_scheduled')";
 
 // Locks the notifications of a batch in id order before their attempts are
 // numbered: two reporters for one row (a stale and a current holder) then
@@ -131,18 +169,24 @@ const std::string k_lock_outcome_rows =
   "SELECT 1 FROM notifications WHERE id = ANY($1::uuid[])"
   " ORDER BY id FOR UPDATE";
 
-// Set-based: the whole batch arrives as parallel arrays. Every outcome of a
-// known (id, tenant) gets an attempt row; the row itself changes only if its
-// fence still matches and it is still held (queued/sending). With several
-// outcomes for one row in a batch, the last matching one wins. Returns the
-// number of notifications updated.
+// Set-based, one statement: the whole batch arrives as parallel arrays.
+// Every outcome of a known (id, tenant) that made a call (not 'deferred')
+// gets an attempt row. A row changes only through outcomes whose fence still
+// matches while it is held (queued, sending, retry_scheduled); they all
+// count (attempts + the calls among them), the last one decides the rest
+// (last_error: the last non-empty error among them).
+// A dead-lettered row also gets its dead letter (parked again after a DLQ
+// retry). The transition trigger logs status changes with status_reason.
+// Returns how many outcomes applied.
 const std::string k_record_outcomes =
   "WITH o AS ("
   "  SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[],"
   "                       $5::integer[], $6::text[], $7::text[], $8::text[],"
-  "                       $9::bigint[], $10::bigint[])"
+  "                       $9::bigint[], $10::bigint[], $11::text[],"
+  "                       $12::bigint[], $13::integer[], $14::text[])"
   "    WITH ORDINALITY AS o(id, tenant_id, fence, outcome, http_status, error,"
-  "                         node, provider, started_ms, duration_us, seq)"
+  "                         node, provider, started_ms, duration_us, status,"
+  "                         next_attempt_ms, keep_lease, reason, seq)"
   "), known AS ("
   "  SELECT o.*, n.fence AS current_fence, n.status AS current_status"
   "    FROM o JOIN notifications n ON n.id = o.id AND n.tenant_id = o.tenant_id"
@@ -159,24 +203,156 @@ const std::string k_record_outcomes =
   "              ELSE now() END,"
   "         k.node, nullif(k.provider, ''), k.outcome, nullif(k.http_status, 0),"
   "         nullif(k.error, ''), k.duration_us"
+  "    FROM known k WHERE k.outcome <> 'deferred'"
+  "), matched AS ("
+  "  SELECT k.*, count(*) OVER (PARTITION BY k.id) AS applied,"
+  "         count(*) FILTER (WHERE k.outcome <> 'deferred')"
+  "           OVER (PARTITION BY k.id) AS calls,"
+  "         first_value(nullif(k.error, '')) OVER ("
+  "           PARTITION BY k.id ORDER BY k.error = '', k.seq DESC) AS last_error"
   "    FROM known k"
-  "), winners AS ("
-  "  SELECT DISTINCT ON (k.id) k.* FROM known k"
   "   WHERE k.fence = k.current_fence"
-  "     AND k.current_status IN ('queued', 'sending')"
-  "   ORDER BY k.id, k.seq DESC"
+  "     AND k.current_status IN ('queued', 'sending', 'retry_scheduled')"
+  "), winners AS ("
+  "  SELECT DISTINCT ON (m.id) m.* FROM matched m ORDER BY m.id, m.seq DESC"
   "), upd AS ("
   "  UPDATE notifications n"
-  "     SET status = w.outcome, attempts = n.attempts + 1,"
-  "         last_error = coalesce(nullif(w.error, ''), n.last_error),"
-  "         updated_at = now(),"
-  "         delivered_at = CASE WHEN w.outcome = 'delivered' THEN now()"
+  "     SET status = w.status, attempts = n.attempts + w.calls,"
+  "         last_error = coalesce(w.last_error, n.last_error),"
+  "         next_attempt_at = CASE WHEN w.status <> 'retry_scheduled' THEN NULL"
+  "                                WHEN w.next_attempt_ms > 0"
+  "                                THEN 'epoch'::timestamptz"
+  "                                     + w.next_attempt_ms * interval '1 millisecond'"
+  "                                ELSE now() END,"
+  "         delivered_at = CASE WHEN w.status = 'delivered' THEN now()"
   "                             ELSE n.delivered_at END,"
-  "         lease_owner = NULL, lease_until = NULL"
+  "         status_reason = nullif(w.reason, ''),"
+  "         lease_owner = CASE WHEN " HERALD_KEEPS_LEASE " THEN n.lease_owner END,"
+  "         lease_until = CASE WHEN " HERALD_KEEPS_LEASE " THEN n.lease_until END,"
+  "         updated_at = now()"
   "    FROM winners w"
   "   WHERE n.id = w.id AND n.fence = w.fence"
-  "  RETURNING 1"
-  ") SELECT count(*) FROM upd";
+  "  RETURNING n.id, n.tenant_id, n.channel, n.status, n.attempts,"
+  "            n.last_error, w.provider, w.reason, w.applied"
+  "), dead AS ("
+  "  INSERT INTO dead_letters AS d (notification_id, tenant_id, channel,"
+  "                                 provider, reason, last_error, attempts)"
+  "  SELECT u.id, u.tenant_id, u.channel, nullif(u.provider, ''),"
+  "         coalesce(nullif(u.reason, ''), 'dead lettered'), u.last_error,"
+  "         u.attempts"
+  "    FROM upd u WHERE u.status = 'dead_lettered'"
+  "  ON CONFLICT (notification_id) DO UPDATE"
+  "     SET state = 'parked', provider = excluded.provider,"
+  "         reason = excluded.reason, last_error = excluded.last_error,"
+  "         attempts = excluded.attempts, dead_at = now(), updated_at = now()"
+  ") SELECT coalesce(sum(u.applied), 0)::bigint FROM upd u";
+
+// -- dead letters and cancel --
+
+// Column list read by row_to_dead_letter after k_notification_columns; the
+// table is always aliased `d`.
+const std::string k_dead_letter_columns =
+  "coalesce(d.provider, ''), d.reason, coalesce(d.last_error, ''),"
+  " d.attempts, " HERALD_MS("d.dead_at") ", d.state, " HERALD_MS("d.updated_at");
+
+const std::string k_dead_letter_from =
+  " FROM dead_letters d JOIN notifications n ON n.id = d.notification_id";
+
+// Cursor as in k_list_notifications; dead_letters_tenant_idx serves it.
+const std::string k_list_dead_letters =
+  "SELECT " + k_notification_columns + ", " + k_dead_letter_columns
+  + k_dead_letter_from
+  + " WHERE d.tenant_id = $1"
+    "   AND ($2::text = '' OR d.state = $2::text)"
+    "   AND ($3::text = '' OR d.channel = $3::text)"
+    "   AND ($4::text = '' OR d.provider = $4::text)"
+    "   AND d.notification_id < coalesce(nullif($5::text, '')::uuid,"
+    "                       'ffffffff-ffff-ffff-ffff-ffffffffffff')"
+    " ORDER BY d.notification_id DESC LIMIT $6";
+
+const std::string k_get_dead_letter =
+  "SELECT " + k_notification_columns + ", " + k_dead_letter_columns
+  + k_dead_letter_from
+  + " WHERE d.tenant_id = $1 AND d.notification_id = $2::uuid";
+
+const std::string k_list_events =
+  "SELECT " HERALD_MS("e.at") ", coalesce(e.from_status, ''), e.to_status,"
+  " coalesce(e.reason, '')"
+  " FROM notification_events e"
+  " WHERE e.notification_id = $2::uuid AND e.tenant_id = $1 ORDER BY e.id";
+
+// The lock statements of pg_store::change_state: the notification columns,
+// then the state that decides. FOR UPDATE on a join locks both rows.
+const std::string k_lock_dead_letter =
+  "SELECT " + k_notification_columns + ", d.state" + k_dead_letter_from
+  + " WHERE d.tenant_id = $1 AND d.notification_id = $2::uuid FOR UPDATE";
+
+const std::string k_lock_notification =
+  "SELECT " + k_notification_columns + ", n.status FROM notifications n"
+  " WHERE n.tenant_id = $1 AND n.id = $2::uuid FOR UPDATE";
+
+// Back to work with a fresh budget (DLQ retry and replay): unleased, a new
+// fence (nothing reported under the old one applies), attempts so far no
+// longer count against the budget. A notification row is aliased `n`.
+#define HERALD_REQUEUE                                                         \
+  "status = 'accepted', lease_owner = NULL, lease_until = NULL,"              \
+  " attempts_base = n.attempts, fence = n.fence + 1, updated_at = now()"
+
+// The update statements of pg_store::change_state: $1 id, $2 reason. A
+// data-modifying CTE runs whether or not it is referenced.
+const std::string k_retry_dead_letter =
+  "WITH d AS (UPDATE dead_letters SET state = 'retried', updated_at = now()"
+  "            WHERE notification_id = $1::uuid)"
+  " UPDATE notifications n SET " HERALD_REQUEUE ", next_attempt_at = NULL,"
+  "        status_reason = nullif($2::text, '')"
+  "  WHERE n.id = $1::uuid RETURNING " + k_notification_columns;
+
+const std::string k_discard_dead_letter =
+  "WITH d AS (UPDATE dead_letters SET state = 'discarded', updated_at = now()"
+  "            WHERE notification_id = $1::uuid)"
+  " UPDATE notifications n SET status = 'discarded',"
+  "        status_reason = nullif($2::text, ''), updated_at = now()"
+  "  WHERE n.id = $1::uuid RETURNING " + k_notification_columns;
+
+const std::string k_cancel_notification =
+  "UPDATE notifications n SET status = 'cancelled', lease_owner = NULL,"
+  "       lease_until = NULL, next_attempt_at = NULL, fence = n.fence + 1,"
+  "       status_reason = nullif($2::text, ''), updated_at = now()"
+  " WHERE n.id = $1::uuid RETURNING " + k_notification_columns;
+
+// One statement: lock the matching parked dead letters (oldest dead_at
+// first, dead_letters_replay_idx), rank them, requeue each with the k-th
+// (0-based) due at now + k / rate s. Window functions cannot share a SELECT
+// with FOR UPDATE, hence the separate ranking step.
+const std::string k_replay_dead_letters =
+  "WITH picked AS MATERIALIZED ("
+  "  SELECT d.notification_id AS id, d.dead_at FROM dead_letters d"
+  "   WHERE d.tenant_id = $1 AND d.state = 'parked'"
+  "     AND ($2::text = '' OR d.channel = $2::text)"
+  "     AND ($3::text = '' OR d.provider = $3::text)"
+  "     AND d.dead_at >= CASE WHEN $4::bigint = 0 THEN '-infinity'::timestamptz"
+  "                           ELSE 'epoch'::timestamptz"
+  "                                + $4::bigint * interval '1 millisecond' END"
+  "     AND d.dead_at < CASE WHEN $5::bigint = 0 THEN 'infinity'::timestamptz"
+  "                          ELSE 'epoch'::timestamptz"
+  "                               + $5::bigint * interval '1 millisecond' END"
+  "   ORDER BY d.dead_at, d.notification_id LIMIT $6 FOR UPDATE"
+  "), ranked AS ("
+  "  SELECT id, row_number() OVER (ORDER BY dead_at, id) - 1 AS k FROM picked"
+  "), d AS ("
+  "  UPDATE dead_letters d SET state = 'retried', updated_at = now()"
+  "    FROM ranked r WHERE d.notification_id = r.id"
+  "), u AS ("
+  "  UPDATE notifications n SET " HERALD_REQUEUE ","
+  "         next_attempt_at = now() + (r.k::double precision / $7::integer)"
+  "                                   * interval '1 second',"
+  "         status_reason = nullif($8::text, '')"
+  "    FROM ranked r WHERE n.id = r.id"
+  "  RETURNING n.next_attempt_at"
+  ") SELECT count(*), coalesce(" HERALD_MS("min(u.next_attempt_at)") ", 0),"
+  "         coalesce(" HERALD_MS("max(u.next_attempt_at)") ", 0) FROM u";
+
+#undef HERALD_REQUEUE
 
 // xmax = 0 only for a row version created by this INSERT (not by the
 // ON CONFLICT update), which tells "created" from "updated".
@@ -261,6 +437,10 @@ const std::string k_purge_idempotency =
 #undef HERALD_IDEM_MIN_AGE
 #undef HERALD_IDEM_EXPIRES
 
+#undef HERALD_KEEPS_LEASE
+#undef HERALD_CLAIM_WAITS
+#undef HERALD_CLAIM_LEASE
+#undef HERALD_CLAIM_DUE
 #undef HERALD_OPEN_STATUSES
 #undef HERALD_MS
 
@@ -275,6 +455,15 @@ const std::pair<const char*, const std::string*> k_prepared[] = {
   {"release_leases", &k_release_leases},
   {"lock_outcome_rows", &k_lock_outcome_rows},
   {"record_outcomes", &k_record_outcomes},
+  {"list_dead_letters", &k_list_dead_letters},
+  {"get_dead_letter", &k_get_dead_letter},
+  {"list_events", &k_list_events},
+  {"lock_dead_letter", &k_lock_dead_letter},
+  {"lock_notification", &k_lock_notification},
+  {"retry_dead_letter", &k_retry_dead_letter},
+  {"discard_dead_letter", &k_discard_dead_letter},
+  {"cancel_notification", &k_cancel_notification},
+  {"replay_dead_letters", &k_replay_dead_letters},
   {"put_tenant", &k_put_tenant},
   {"get_tenant", &k_get_tenant},
   {"create_key", &k_create_key},
@@ -408,7 +597,32 @@ notification row_to_notification(const pqxx::row& r) {
   n.updated_at_ms = r[14].as<int64_t>();
   n.idempotency_key = r[15].as<std::string>();
   n.idempotency_hash = r[16].as<std::string>();
+  n.next_attempt_at_ms = r[17].as<int64_t>();
   return n;
+}
+
+// Reads k_notification_columns followed by k_dead_letter_columns.
+dead_letter row_to_dead_letter(const pqxx::row& r) {
+  dead_letter d;
+  d.n = row_to_notification(r);
+  const auto at = k_notification_column_count;
+  d.provider = r[at].as<std::string>();
+  d.reason = r[at + 1].as<std::string>();
+  d.last_error = r[at + 2].as<std::string>();
+  d.attempts = r[at + 3].as<int32_t>();
+  d.dead_at_ms = r[at + 4].as<int64_t>();
+  d.state = r[at + 5].as<std::string>();
+  d.updated_at_ms = r[at + 6].as<int64_t>();
+  return d;
+}
+
+bool is_parked(const std::string& state) {
+  return state == "parked";
+}
+
+bool is_open_status(const std::string& status) {
+  return status == "accepted" || status == "queued" || status == "sending"
+         || status == "retry_scheduled";
 }
 
 // Reads the k_tenant_columns starting at column `at`.
@@ -654,15 +868,17 @@ std::vector<delivery_job> pg_store::claim(const lease_spec& lease, int limit,
   return guarded(conn_, "claim", [&] {
     pqxx::work tx{conn()};
     auto r = tx.exec_prepared("claim", lease.owner, lease.ttl_ms, reclaim_own,
-                              limit);
+                              limit, std::max<int64_t>(0, lease.horizon_ms));
     tx.commit();
     std::vector<delivery_job> jobs;
     jobs.reserve(r.size());
+    constexpr auto at = k_notification_column_count;
     for (const auto& row : r) {
       delivery_job job;
       job.n = row_to_notification(row);
-      job.fence = row[17].as<int64_t>();
-      job.signing_secret = row[18].as<std::string>();
+      job.fence = row[at].as<int64_t>();
+      job.signing_secret = row[at + 1].as<std::string>();
+      job.budget_used = row[at + 2].as<int32_t>();
       jobs.push_back(std::move(job));
     }
     return jobs;
@@ -694,13 +910,19 @@ int64_t pg_store::release_leases(const lease_spec& lease) {
 int64_t pg_store::record_outcomes(const std::vector<delivery_outcome>& xs) {
   // Ids that are not UUIDs name no notification: they cannot be recorded,
   // and must not fail the rest of the batch with a cast error.
-  std::vector<std::string> ids, tenants, outcomes, errors, nodes, providers;
-  std::vector<int64_t> fences, started, durations;
-  std::vector<int32_t> http_statuses;
+  std::vector<std::string> ids, tenants, outcomes, errors, nodes, providers,
+    statuses, reasons;
+  std::vector<int64_t> fences, started, durations, next_attempts;
+  std::vector<int32_t> http_statuses, keep_leases;
   for (const auto& x : xs) {
-    if (x.outcome != "delivered" && x.outcome != "failed")
+    if (x.outcome != "delivered" && x.outcome != "failed"
+        && x.outcome != "deferred")
       throw std::invalid_argument("pg_store::record_outcomes: bad outcome '"
                                   + x.outcome + "'");
+    if (x.status != "delivered" && x.status != "retry_scheduled"
+        && x.status != "dead_lettered")
+      throw std::invalid_argument("pg_store::record_outcomes: bad status '"
+                                  + x.status + "'");
     if (!is_uuid(x.id))
       continue;
     ids.push_back(x.id);
@@ -713,6 +935,10 @@ int64_t pg_store::record_outcomes(const std::vector<delivery_outcome>& xs) {
     providers.push_back(x.provider);
     started.push_back(x.started_at_ms);
     durations.push_back(x.duration_us);
+    statuses.push_back(x.status);
+    next_attempts.push_back(x.next_attempt_ms);
+    keep_leases.push_back(x.keep_lease ? 1 : 0);
+    reasons.push_back(x.reason);
   }
   const auto total = static_cast<int64_t>(xs.size());
   if (ids.empty())
@@ -721,11 +947,13 @@ int64_t pg_store::record_outcomes(const std::vector<delivery_outcome>& xs) {
     pqxx::work tx{conn()};
     const auto id_array = text_array(ids);
     tx.exec_prepared("lock_outcome_rows", id_array);
-    auto r = tx.exec_prepared("record_outcomes", id_array, text_array(tenants),
-                              number_array(fences), text_array(outcomes),
-                              number_array(http_statuses), text_array(errors),
-                              text_array(nodes), text_array(providers),
-                              number_array(started), number_array(durations));
+    auto r = tx.exec_prepared(
+      "record_outcomes", id_array, text_array(tenants), number_array(fences),
+      text_array(outcomes), number_array(http_statuses), text_array(errors),
+      text_array(nodes), text_array(providers), number_array(started),
+      number_array(durations), text_array(statuses),
+      number_array(next_attempts), number_array(keep_leases),
+      text_array(reasons));
     tx.commit();
     return total - r[0][0].as<int64_t>();
   });
@@ -848,44 +1076,111 @@ int64_t pg_store::purge_idempotency(int batch, int max_batches) {
 
 } // namespace herald
 
-// -- dead letters and cancel (stubs until migration 0004 lands) ---------------
+// -- dead letters and cancel --------------------------------------------------
 
 namespace herald {
 
-namespace {
-[[noreturn]] void not_yet(const char* what) {
-  throw std::logic_error(std::string{"pg_store::"} + what + " is not implemented yet");
-}
-} // namespace
-
-dlq_page pg_store::list_dead_letters(const dlq_query&) {
-  not_yet("list_dead_letters");
-}
-
-std::optional<dead_letter> pg_store::get_dead_letter(const std::string&,
-                                                     const std::string&) {
-  not_yet("get_dead_letter");
-}
-
-change_result pg_store::retry_dead_letter(const std::string&, const std::string&,
-                                          const std::string&, notification&) {
-  not_yet("retry_dead_letter");
-}
-
-change_result pg_store::discard_dead_letter(const std::string&,
-                                            const std::string&,
-                                            const std::string&, notification&) {
-  not_yet("discard_dead_letter");
+dlq_page pg_store::list_dead_letters(const dlq_query& q) {
+  dlq_page page;
+  if (!q.cursor.empty() && !is_uuid(q.cursor))
+    return page;
+  const int32_t limit = std::max(1, std::min(q.limit, k_max_page));
+  return guarded(conn_, "list_dead_letters", [&] {
+    pqxx::read_transaction tx{conn()};
+    // One extra row tells whether another page exists.
+    auto r = tx.exec_prepared("list_dead_letters", q.tenant_id, q.state,
+                              q.channel, q.provider, q.cursor, limit + 1);
+    for (const auto& row : r) {
+      if (page.items.size() == static_cast<size_t>(limit)) {
+        page.next_cursor = page.items.back().n.id;
+        break;
+      }
+      page.items.push_back(row_to_dead_letter(row));
+    }
+    return page;
+  });
 }
 
-replay_result pg_store::replay_dead_letters(const replay_request&) {
-  not_yet("replay_dead_letters");
+std::optional<dead_letter> pg_store::get_dead_letter(const std::string& tenant_id,
+                                                     const std::string& id) {
+  if (!is_uuid(id))
+    return std::nullopt;
+  return guarded(conn_, "get_dead_letter", [&]() -> std::optional<dead_letter> {
+    pqxx::read_transaction tx{conn()};
+    auto r = tx.exec_prepared("get_dead_letter", tenant_id, id);
+    if (r.empty())
+      return std::nullopt;
+    auto d = row_to_dead_letter(r[0]);
+    for (const auto& row : tx.exec_prepared("list_events", tenant_id, id))
+      d.events.push_back(status_event{row[0].as<int64_t>(),
+                                      row[1].as<std::string>(),
+                                      row[2].as<std::string>(),
+                                      row[3].as<std::string>()});
+    return d;
+  });
 }
 
-change_result pg_store::cancel_notification(const std::string&,
-                                            const std::string&,
-                                            const std::string&, notification&) {
-  not_yet("cancel_notification");
+change_result pg_store::retry_dead_letter(const std::string& tenant_id,
+                                          const std::string& id,
+                                          const std::string& reason,
+                                          notification& out) {
+  return change_state("retry_dead_letter", "lock_dead_letter", is_parked,
+                      tenant_id, id, reason, out);
+}
+
+change_result pg_store::discard_dead_letter(const std::string& tenant_id,
+                                            const std::string& id,
+                                            const std::string& reason,
+                                            notification& out) {
+  return change_state("discard_dead_letter", "lock_dead_letter", is_parked,
+                      tenant_id, id, reason, out);
+}
+
+change_result pg_store::cancel_notification(const std::string& tenant_id,
+                                            const std::string& id,
+                                            const std::string& reason,
+                                            notification& out) {
+  return change_state("cancel_notification", "lock_notification",
+                      is_open_status, tenant_id, id, reason, out);
+}
+
+change_result pg_store::change_state(const char* update, const char* lock,
+                                     bool (*allowed)(const std::string&),
+                                     const std::string& tenant_id,
+                                     const std::string& id,
+                                     const std::string& reason,
+                                     notification& out) {
+  if (!is_uuid(id))
+    return change_result::not_found;
+  return guarded(conn_, update, [&] {
+    pqxx::work tx{conn()};
+    auto locked = tx.exec_prepared(lock, tenant_id, id);
+    if (locked.empty())
+      return change_result::not_found;
+    out = row_to_notification(locked[0]);
+    if (!allowed(locked[0][k_notification_column_count].as<std::string>()))
+      return change_result::conflict; // nothing written: the tx rolls back
+    out = row_to_notification(tx.exec_prepared1(update, id, reason));
+    tx.commit();
+    return change_result::done;
+  });
+}
+
+replay_result pg_store::replay_dead_letters(const replay_request& r) {
+  const int32_t limit = std::max(1, std::min(r.limit, 100000));
+  const int32_t rate = std::max(1, std::min(r.rate_per_sec, 100000));
+  return guarded(conn_, "replay_dead_letters", [&] {
+    pqxx::work tx{conn()};
+    auto row = tx.exec_prepared1("replay_dead_letters", r.tenant_id, r.channel,
+                                 r.provider, r.from_ms, r.to_ms, limit, rate,
+                                 r.reason);
+    tx.commit();
+    replay_result out;
+    out.count = row[0].as<int64_t>();
+    out.first_due_ms = row[1].as<int64_t>();
+    out.last_due_ms = row[2].as<int64_t>();
+    return out;
+  });
 }
 
 } // namespace herald

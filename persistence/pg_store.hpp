@@ -224,6 +224,16 @@ public:
 private:
   pqxx::connection& conn();
 
+  /// One transaction: `lock` (tenant_id, id) locks the row and returns the
+  /// notification and then the state that `allowed` judges; if allowed, the
+  /// prepared statement `update` (id, reason) changes it and returns the
+  /// notification. `out` gets the notification unless not_found.
+  change_result change_state(const char* update, const char* lock,
+                             bool (*allowed)(const std::string&),
+                             const std::string& tenant_id,
+                             const std::string& id, const std::string& reason,
+                             notification& out);
+
   std::string url_;
   std::unique_ptr<pqxx::connection> conn_;
 };

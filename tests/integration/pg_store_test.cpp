@@ -130,8 +130,9 @@ struct fixture {
                 " lease_until = NULL WHERE lease_owner IN ("
                 + sql_list(tx, owners) + ")");
       if (!tenants.empty()) {
-        tx.exec("DELETE FROM notifications WHERE tenant_id IN ("
-                + sql_list(tx, tenants) + ")");
+        for (auto table : {"notification_events", "dead_letters", "notifications"})
+          tx.exec(std::string{"DELETE FROM "} + table + " WHERE tenant_id IN ("
+                  + sql_list(tx, tenants) + ")");
         tx.exec("DELETE FROM tenants WHERE id IN (" + sql_list(tx, tenants)
                 + ")");
       }
@@ -237,10 +238,93 @@ struct fixture {
     if (result == "failed") {
       o.http_status = 503;
       o.error = "HTTP 503";
+      o.status = "retry_scheduled";
+      o.next_attempt_ms = now_ms() + 3600 * 1000;
+      o.reason = "retry: HTTP 503";
     } else {
       o.http_status = 200;
+      o.status = "delivered";
     }
     return o;
+  }
+
+  /// A failed outcome for `j` that parks it in the DLQ.
+  delivery_outcome dead(const delivery_job& j, const std::string& node,
+                        const std::string& reason,
+                        const std::string& provider = "") {
+    auto o = outcome(j, node, "failed");
+    o.status = "dead_lettered";
+    o.next_attempt_ms = 0;
+    o.reason = reason;
+    if (!provider.empty())
+      o.provider = provider;
+    return o;
+  }
+
+  void exec(const std::string& sql) {
+    pqxx::work tx{*admin};
+    tx.exec(sql);
+    tx.commit();
+  }
+
+  /// Sets columns of one row, e.g. "status = 'sending'".
+  void set_row(const std::string& id, const std::string& assignments) {
+    exec("UPDATE notifications SET " + assignments + " WHERE id = '" + id + "'");
+  }
+
+  /// The row's transitions as "from>to:reason", oldest first.
+  std::vector<std::string> events_of(const std::string& id) {
+    pqxx::work tx{*admin};
+    std::vector<std::string> out;
+    for (const auto& r :
+         tx.exec("SELECT coalesce(from_status, '') || '>' || to_status || ':'"
+                 " || coalesce(reason, '') FROM notification_events"
+                 " WHERE notification_id = " + tx.quote(id) + " ORDER BY id"))
+      out.push_back(r[0].as<std::string>());
+    return out;
+  }
+
+  /// The last transition, by value (see key_of).
+  std::string last_event(const std::string& id) {
+    auto xs = events_of(id);
+    return xs.empty() ? "<no events>" : xs.back();
+  }
+
+  /// One column (as text, "" for NULL) of one row of `table` keyed by `key`.
+  std::string value_of(const std::string& table, const std::string& key,
+                       const std::string& id, const std::string& column) {
+    pqxx::work tx{*admin};
+    auto r = tx.exec("SELECT coalesce((" + column + ")::text, '') FROM " + table
+                     + " WHERE " + key + " = " + tx.quote(id));
+    return r.empty() ? "<no row>" : r[0][0].as<std::string>();
+  }
+
+  std::string column_of(const std::string& id, const std::string& column) {
+    return value_of("notifications", "id", id, column);
+  }
+
+  std::string dlq_column(const std::string& id, const std::string& column) {
+    return value_of("dead_letters", "notification_id", id, column);
+  }
+
+  /// Inserts `k` rows leased by `owner` (fence 1) and parks each through
+  /// record_outcomes with `reason`; returns them.
+  std::vector<notification> park(const std::string& tenant_id, size_t k,
+                                 const lease_spec& owner,
+                                 const std::string& reason,
+                                 const std::string& channel = "email",
+                                 const std::string& provider = "") {
+    auto xs = make_many(tenant_id, k, channel);
+    store->insert_notifications(xs, owner);
+    std::vector<delivery_outcome> outs;
+    for (auto& x : xs) {
+      delivery_job j;
+      j.n = x;
+      j.fence = 1;
+      outs.push_back(dead(j, owner.owner, reason, provider));
+    }
+    CAF_CHECK_EQUAL(store->record_outcomes(outs), 0);
+    return xs;
   }
 };
 
@@ -299,10 +383,15 @@ CAF_TEST(migrate is idempotent and safe to run concurrently) {
     auto r = tx.exec1("SELECT count(*), min(version) FROM schema_migrations");
     CAF_CHECK_EQUAL(r[0].as<size_t>(), migrations().size());
     CAF_CHECK_EQUAL(r[1].as<int>(), 1);
+    // 0004 replaced the claim index.
+    CAF_CHECK_EQUAL(tx.exec1("SELECT count(*) FROM pg_indexes WHERE indexname"
+                             " = 'notifications_claim_idx'")[0]
+                      .as<int>(),
+                    1);
     CAF_CHECK_EQUAL(tx.exec1("SELECT count(*) FROM pg_indexes WHERE indexname"
                              " = 'notifications_claimable_idx'")[0]
                       .as<int>(),
-                    1);
+                    0);
   }
   {
     pqxx::nontransaction tx{*admin};
@@ -688,12 +777,12 @@ CAF_TEST(stale outcomes are fenced out but their attempts are recorded) {
   CAF_CHECK_EQUAL(n->attempts, 0);
   CAF_CHECK_EQUAL(row_of(x.id)[2].as<std::string>(), b.owner);
   // `b`'s outcome applies.
-  auto current = outcome(taken[0], b.owner, "failed");
+  auto current = dead(taken[0], b.owner, "permanent: HTTP 503");
   current.started_at_ms = 1700000000789;
   current.duration_us = 98765;
   CAF_CHECK_EQUAL(store->record_outcomes({current}), 0);
   n = store->get_notification(t.id, x.id);
-  CAF_CHECK_EQUAL(n->status, "failed");
+  CAF_CHECK_EQUAL(n->status, "dead_lettered");
   CAF_CHECK_EQUAL(n->attempts, 1);
   CAF_CHECK_EQUAL(n->last_error, "HTTP 503");
   auto row = row_of(x.id);
@@ -745,7 +834,7 @@ CAF_TEST(record_outcomes handles a large mixed batch) {
   for (auto& x : xs) {
     auto n = store->get_notification(t.id, x.id);
     delivered += n->status == "delivered";
-    failed += n->status == "failed";
+    failed += n->status == "retry_scheduled";
     queued += n->status == "queued";
     CAF_CHECK_EQUAL(store->list_attempts(t.id, x.id)->size(), 1u);
   }
@@ -757,11 +846,17 @@ CAF_TEST(record_outcomes handles a large mixed batch) {
   CAF_CHECK(row[5].as<bool>()); // delivered_at
   auto ok = store->get_notification(t.id, xs[2].id);
   CAF_CHECK_EQUAL(ok->last_error, "");
-  // Outcomes must be delivered or failed.
+  // Outcomes must be delivered, failed or deferred; statuses delivered,
+  // retry_scheduled or dead_lettered. Nothing of such a batch is written.
   auto bad = outs[3];
   bad.outcome = "maybe";
   CAF_CHECK(throws<std::invalid_argument>(
-    [&] { store->record_outcomes({bad}); }));
+    [&] { store->record_outcomes({outs[5], bad}); }));
+  bad = outs[3];
+  bad.status = "failed";
+  CAF_CHECK(throws<std::invalid_argument>(
+    [&] { store->record_outcomes({outs[5], bad}); }));
+  CAF_CHECK_EQUAL(store->list_attempts(t.id, xs[5].id)->size(), 1u);
   CAF_CHECK_EQUAL(store->record_outcomes({}), 0);
   // count_by_status sees them (the database is shared: at least ours).
   int64_t delivered_total = 0;
@@ -808,6 +903,548 @@ CAF_TEST(renew_leases and release_leases touch only open rows of the owner) {
     CAF_CHECK_EQUAL(row[0].as<std::string>(), "accepted");
     CAF_CHECK_EQUAL(row[2].as<std::string>(), "");
   }
+}
+
+// -- retries, dead letters and cancel (issue 4) --------------------------------
+
+CAF_TEST(claim takes retries and scheduled rows due within the horizon) {
+  auto t = new_tenant();
+  auto a = new_owner();
+  // In id order: a retry due now, a retry due in 30 s, one due in an hour, a
+  // row scheduled in 20 s and an unscheduled sentinel.
+  auto xs = make_many(t.id, 5);
+  xs[3].send_at_ms = now_ms() + 20000;
+  const auto& due_retry = xs[0];
+  const auto& soon = xs[1];
+  const auto& late = xs[2];
+  const auto& scheduled = xs[3];
+  const auto& sentinel = xs[4];
+  store->insert_notifications(xs, lease_spec{});
+  set_row(due_retry.id, "status = 'retry_scheduled', attempts = 2,"
+                        " next_attempt_at = now() - interval '1 second',"
+                        " status_reason = 'retry: HTTP 503'");
+  set_row(soon.id, "status = 'retry_scheduled', attempts = 5,"
+                   " attempts_base = 2,"
+                   " next_attempt_at = now() + interval '30 seconds'");
+  set_row(late.id, "status = 'retry_scheduled',"
+                   " next_attempt_at = now() + interval '1 hour'");
+  // Without a horizon: only what is due now; a due retry becomes 'queued'.
+  auto now_jobs = store->claim(a, 2, false);
+  CAF_REQUIRE_EQUAL(ids_of(now_jobs),
+                    (std::vector<std::string>{due_retry.id, sentinel.id}));
+  CAF_CHECK_EQUAL(now_jobs[0].n.status, "queued");
+  CAF_CHECK_EQUAL(now_jobs[0].budget_used, 2);
+  CAF_CHECK_EQUAL(now_jobs[1].budget_used, 0);
+  CAF_CHECK_EQUAL(events_of(due_retry.id),
+                  (std::vector<std::string>{
+                    "accepted>retry_scheduled:retry: HTTP 503",
+                    "retry_scheduled>queued:claimed by " + a.owner}));
+  // Within 60 s: the retry in 30 s keeps its status (the claimer holds it on
+  // a timer), the scheduled row becomes 'queued'; the one in an hour stays.
+  auto sentinel2 = make(t.id);
+  store->insert_notifications({sentinel2}, lease_spec{});
+  auto ahead = a;
+  ahead.horizon_ms = 60000;
+  auto jobs = store->claim(ahead, 3, false);
+  CAF_REQUIRE_EQUAL(ids_of(jobs), (std::vector<std::string>{
+                                    soon.id, scheduled.id, sentinel2.id}));
+  CAF_CHECK_EQUAL(jobs[0].n.status, "retry_scheduled");
+  CAF_CHECK(jobs[0].n.next_attempt_at_ms > now_ms() + 20000);
+  CAF_CHECK(jobs[0].n.next_attempt_at_ms <= now_ms() + 30000);
+  CAF_CHECK_EQUAL(jobs[0].n.attempts, 5);
+  CAF_CHECK_EQUAL(jobs[0].budget_used, 3);
+  CAF_CHECK_EQUAL(jobs[0].fence, 1);
+  CAF_CHECK_EQUAL(jobs[1].n.status, "queued");
+  CAF_CHECK_EQUAL(jobs[1].n.send_at_ms, scheduled.send_at_ms);
+  CAF_CHECK_EQUAL(jobs[1].n.next_attempt_at_ms, 0);
+  CAF_CHECK_EQUAL(row_of(soon.id)[2].as<std::string>(), a.owner);
+  // Creation is no transition; a claim that keeps the status logs nothing.
+  CAF_CHECK_EQUAL(events_of(soon.id),
+                  std::vector<std::string>{"accepted>retry_scheduled:"});
+  CAF_CHECK_EQUAL(events_of(sentinel2.id),
+                  std::vector<std::string>{"accepted>queued:claimed by "
+                                           + a.owner});
+  CAF_CHECK_EQUAL(column_of(late.id, "lease_owner"), "");
+  // Held rows are not claimable by others, whatever their horizon.
+  auto sentinel3 = make(t.id);
+  store->insert_notifications({sentinel3}, lease_spec{});
+  auto b = new_owner();
+  b.horizon_ms = 3600 * 1000 * 2;
+  auto other = store->claim(b, 2, false);
+  CAF_CHECK_EQUAL(ids_of(other),
+                  (std::vector<std::string>{late.id, sentinel3.id}));
+  CAF_CHECK_EQUAL(other[0].n.status, "retry_scheduled");
+  // Release: queued rows go back to 'accepted', the waiting retry keeps its
+  // status and due time; both lose the lease.
+  const auto next_before = column_of(soon.id, "next_attempt_at");
+  CAF_CHECK_EQUAL(store->release_leases(a), 5);
+  CAF_CHECK_EQUAL(column_of(soon.id, "status"), "retry_scheduled");
+  CAF_CHECK_EQUAL(column_of(soon.id, "next_attempt_at"), next_before);
+  CAF_CHECK_EQUAL(column_of(soon.id, "lease_owner"), "");
+  CAF_CHECK_EQUAL(column_of(soon.id, "lease_until"), "");
+  for (const auto& id : {due_retry.id, scheduled.id, sentinel.id, sentinel2.id}) {
+    CAF_CHECK_EQUAL(column_of(id, "status"), "accepted");
+    CAF_CHECK_EQUAL(column_of(id, "lease_owner"), "");
+  }
+  CAF_CHECK_EQUAL(last_event(scheduled.id),
+                  "queued>accepted:released by " + a.owner);
+}
+
+CAF_TEST(record_outcomes applies the dispatcher decisions) {
+  auto t = new_tenant();
+  auto a = new_owner();
+  auto xs = make_many(t.id, 7, "webhook");
+  store->insert_notifications(xs, a);
+  auto job = [&](size_t i, int64_t fence = 1) {
+    delivery_job j;
+    j.n = xs[i];
+    j.fence = fence;
+    return j;
+  };
+  const int64_t next = now_ms() + 120000;
+  auto delivered = outcome(job(0), a.owner, "delivered");
+  auto released = outcome(job(1), a.owner, "failed");
+  released.next_attempt_ms = next;
+  auto kept = outcome(job(2), a.owner, "failed");
+  kept.keep_lease = true;
+  kept.next_attempt_ms = next;
+  auto parked = dead(job(3), a.owner, "permanent: HTTP 400");
+  parked.http_status = 400;
+  parked.error = "HTTP 400";
+  auto deferred = outcome(job(4), a.owner, "failed");
+  deferred.outcome = "deferred";
+  deferred.http_status = 0;
+  deferred.error = "";
+  deferred.reason = "breaker open";
+  deferred.next_attempt_ms = next;
+  // Two outcomes for one row in one batch: both count, the last decides;
+  // keep_lease means nothing for a status other than retry_scheduled.
+  auto first = outcome(job(5), a.owner, "failed");
+  first.keep_lease = true;
+  auto second = outcome(job(5), a.owner, "delivered");
+  second.keep_lease = true;
+  auto stale = outcome(job(6, 9), a.owner, "delivered");
+  const auto lease_before = column_of(xs[2].id, "lease_until");
+  CAF_CHECK_EQUAL(store->record_outcomes({delivered, released, kept, parked,
+                                          deferred, first, second, stale}),
+                  1);
+  // delivered
+  auto n = store->get_notification(t.id, xs[0].id);
+  CAF_CHECK_EQUAL(n->status, "delivered");
+  CAF_CHECK_EQUAL(n->attempts, 1);
+  CAF_CHECK_EQUAL(n->next_attempt_at_ms, 0);
+  CAF_CHECK(row_of(xs[0].id)[5].as<bool>());
+  CAF_CHECK_EQUAL(column_of(xs[0].id, "lease_owner"), "");
+  // Rows inserted leased start as 'queued': the delivery is their first
+  // transition; an empty reason is logged as none.
+  CAF_CHECK_EQUAL(events_of(xs[0].id),
+                  std::vector<std::string>{"queued>delivered:"});
+  // retry_scheduled, lease released: any node's sweeper takes it when due
+  n = store->get_notification(t.id, xs[1].id);
+  CAF_CHECK_EQUAL(n->status, "retry_scheduled");
+  CAF_CHECK_EQUAL(n->next_attempt_at_ms, next);
+  CAF_CHECK_EQUAL(n->attempts, 1);
+  CAF_CHECK_EQUAL(n->last_error, "HTTP 503");
+  CAF_CHECK_EQUAL(column_of(xs[1].id, "lease_owner"), "");
+  CAF_CHECK_EQUAL(column_of(xs[1].id, "lease_until"), "");
+  CAF_CHECK_EQUAL(events_of(xs[1].id),
+                  std::vector<std::string>{
+                    "queued>retry_scheduled:retry: HTTP 503"});
+  // retry_scheduled, lease kept untouched (the node's retry scheduler)
+  n = store->get_notification(t.id, xs[2].id);
+  CAF_CHECK_EQUAL(n->status, "retry_scheduled");
+  CAF_CHECK_EQUAL(n->next_attempt_at_ms, next);
+  CAF_CHECK_EQUAL(column_of(xs[2].id, "lease_owner"), a.owner);
+  CAF_CHECK_EQUAL(column_of(xs[2].id, "lease_until"), lease_before);
+  CAF_CHECK_EQUAL(column_of(xs[2].id, "fence"), "1");
+  // dead_lettered, with its dead letter
+  n = store->get_notification(t.id, xs[3].id);
+  CAF_CHECK_EQUAL(n->status, "dead_lettered");
+  CAF_CHECK_EQUAL(n->next_attempt_at_ms, 0);
+  CAF_CHECK_EQUAL(column_of(xs[3].id, "lease_owner"), "");
+  auto dl = store->get_dead_letter(t.id, xs[3].id);
+  CAF_REQUIRE(dl.has_value());
+  CAF_CHECK_EQUAL(dl->n.id, xs[3].id);
+  CAF_CHECK_EQUAL(dl->n.channel, "webhook");
+  CAF_CHECK_EQUAL(dl->provider, "https://hooks.example.com:443");
+  CAF_CHECK_EQUAL(dl->reason, "permanent: HTTP 400");
+  CAF_CHECK_EQUAL(dl->last_error, "HTTP 400");
+  CAF_CHECK_EQUAL(dl->attempts, 1);
+  CAF_CHECK_EQUAL(dl->state, "parked");
+  CAF_CHECK(dl->dead_at_ms > now_ms() - 60000);
+  CAF_CHECK_EQUAL(dlq_column(xs[3].id, "channel"), "webhook");
+  CAF_REQUIRE_EQUAL(dl->events.size(), 1u);
+  CAF_CHECK_EQUAL(dl->events[0].from, "queued");
+  CAF_CHECK_EQUAL(dl->events[0].to, "dead_lettered");
+  CAF_CHECK_EQUAL(dl->events[0].reason, "permanent: HTTP 400");
+  CAF_CHECK(dl->events[0].at_ms > now_ms() - 60000);
+  // deferred: no call, so no attempt row and no attempt counted
+  n = store->get_notification(t.id, xs[4].id);
+  CAF_CHECK_EQUAL(n->status, "retry_scheduled");
+  CAF_CHECK_EQUAL(n->attempts, 0);
+  CAF_CHECK_EQUAL(n->next_attempt_at_ms, next);
+  CAF_CHECK_EQUAL(n->last_error, "");
+  CAF_CHECK(store->list_attempts(t.id, xs[4].id)->empty());
+  CAF_CHECK_EQUAL(events_of(xs[4].id),
+                  std::vector<std::string>{
+                    "queued>retry_scheduled:breaker open"});
+  // two outcomes in one batch
+  n = store->get_notification(t.id, xs[5].id);
+  CAF_CHECK_EQUAL(n->status, "delivered");
+  CAF_CHECK_EQUAL(n->attempts, 2);
+  CAF_CHECK_EQUAL(n->last_error, "HTTP 503");
+  CAF_CHECK_EQUAL(column_of(xs[5].id, "lease_owner"), "");
+  auto twice = store->list_attempts(t.id, xs[5].id);
+  CAF_REQUIRE_EQUAL(twice->size(), 2u);
+  CAF_CHECK_EQUAL((*twice)[0].outcome, "failed");
+  CAF_CHECK_EQUAL((*twice)[1].outcome, "delivered");
+  CAF_CHECK_EQUAL(events_of(xs[5].id),
+                  std::vector<std::string>{"queued>delivered:"});
+  // fenced out: the attempt is recorded, the row is not touched
+  n = store->get_notification(t.id, xs[6].id);
+  CAF_CHECK_EQUAL(n->status, "queued");
+  CAF_CHECK_EQUAL(n->attempts, 0);
+  CAF_CHECK_EQUAL(store->list_attempts(t.id, xs[6].id)->size(), 1u);
+  CAF_CHECK_EQUAL(column_of(xs[6].id, "lease_owner"), a.owner);
+  CAF_CHECK(events_of(xs[6].id).empty());
+  // A waiting retry still accepts its holder's outcome (same fence).
+  auto retried = outcome(job(2), a.owner, "delivered");
+  CAF_CHECK_EQUAL(store->record_outcomes({retried}), 0);
+  n = store->get_notification(t.id, xs[2].id);
+  CAF_CHECK_EQUAL(n->status, "delivered");
+  CAF_CHECK_EQUAL(n->attempts, 2);
+  CAF_CHECK_EQUAL(n->next_attempt_at_ms, 0);
+  CAF_CHECK_EQUAL(column_of(xs[2].id, "lease_owner"), "");
+  CAF_CHECK_EQUAL(events_of(xs[2].id),
+                  (std::vector<std::string>{
+                    "queued>retry_scheduled:retry: HTTP 503",
+                    "retry_scheduled>delivered:"}));
+}
+
+CAF_TEST(a retried dead letter gets a fresh budget and is parked again) {
+  auto t = new_tenant();
+  auto a = new_owner();
+  auto x = park(t.id, 1, a, "exhausted: 1 attempts")[0];
+  const auto dead_at_before = dlq_column(x.id, "dead_at");
+  notification out;
+  CAF_CHECK(store->retry_dead_letter(t.id, x.id, "operator retry", out)
+            == change_result::done);
+  CAF_CHECK_EQUAL(out.id, x.id);
+  CAF_CHECK_EQUAL(out.status, "accepted");
+  CAF_CHECK_EQUAL(out.attempts, 1);
+  CAF_CHECK_EQUAL(out.last_error, "HTTP 503"); // kept
+  CAF_CHECK_EQUAL(out.next_attempt_at_ms, 0);
+  CAF_CHECK_EQUAL(column_of(x.id, "attempts_base"), "1");
+  CAF_CHECK_EQUAL(column_of(x.id, "fence"), "2");
+  CAF_CHECK_EQUAL(column_of(x.id, "lease_owner"), "");
+  CAF_CHECK_EQUAL(dlq_column(x.id, "state"), "retried");
+  // Not parked any more: a second retry is a conflict and changes nothing.
+  notification again;
+  CAF_CHECK(store->retry_dead_letter(t.id, x.id, "twice", again)
+            == change_result::conflict);
+  CAF_CHECK_EQUAL(again.id, x.id);
+  CAF_CHECK_EQUAL(again.status, "accepted");
+  CAF_CHECK_EQUAL(column_of(x.id, "fence"), "2");
+  // The next claim sees a fresh budget.
+  auto jobs = store->claim(a, 1, false);
+  CAF_REQUIRE_EQUAL(ids_of(jobs), std::vector<std::string>{x.id});
+  CAF_CHECK_EQUAL(jobs[0].budget_used, 0);
+  CAF_CHECK_EQUAL(jobs[0].n.attempts, 1);
+  CAF_CHECK_EQUAL(jobs[0].fence, 3);
+  // Failing for good again parks it again, with the new count and reason.
+  auto o = dead(jobs[0], a.owner, "permanent: HTTP 410");
+  o.error = "HTTP 410";
+  CAF_CHECK_EQUAL(store->record_outcomes({o}), 0);
+  auto dl = store->get_dead_letter(t.id, x.id);
+  CAF_REQUIRE(dl.has_value());
+  CAF_CHECK_EQUAL(dl->state, "parked");
+  CAF_CHECK_EQUAL(dl->reason, "permanent: HTTP 410");
+  CAF_CHECK_EQUAL(dl->last_error, "HTTP 410");
+  CAF_CHECK_EQUAL(dl->attempts, 2);
+  CAF_CHECK_EQUAL(dl->n.status, "dead_lettered");
+  CAF_CHECK(dlq_column(x.id, "dead_at") >= dead_at_before);
+  std::vector<std::string> events;
+  for (const auto& e : dl->events)
+    events.push_back(e.from + ">" + e.to + ":" + e.reason);
+  CAF_CHECK_EQUAL(events, (std::vector<std::string>{
+                            "queued>dead_lettered:exhausted: 1 attempts",
+                            "dead_lettered>accepted:operator retry",
+                            "accepted>queued:claimed by " + a.owner,
+                            "queued>dead_lettered:permanent: HTTP 410"}));
+  for (size_t i = 1; i < dl->events.size(); ++i)
+    CAF_CHECK(dl->events[i - 1].at_ms <= dl->events[i].at_ms);
+}
+
+CAF_TEST(the DLQ lists dead letters of a tenant newest first with filters) {
+  auto t = new_tenant();
+  auto other = new_tenant();
+  auto a = new_owner();
+  auto mail = park(t.id, 5, a, "permanent: 550", "email", "smtp://mx:25");
+  auto hooks = park(t.id, 4, a, "permanent: HTTP 400", "webhook",
+                    "https://h.example:443");
+  auto theirs = park(other.id, 2, a, "permanent: 550", "email", "smtp://mx:25");
+  std::vector<std::string> all;
+  for (const auto* xs : {&mail, &hooks})
+    for (const auto& x : *xs)
+      all.push_back(x.id);
+  std::sort(all.rbegin(), all.rend());
+  auto ids = [](const dlq_page& p) {
+    std::vector<std::string> out;
+    for (const auto& d : p.items)
+      out.push_back(d.n.id);
+    return out;
+  };
+  dlq_query q;
+  q.tenant_id = t.id;
+  auto page = store->list_dead_letters(q);
+  CAF_CHECK_EQUAL(ids(page), all);
+  CAF_CHECK_EQUAL(page.next_cursor, "");
+  CAF_REQUIRE(!page.items.empty());
+  const auto& first = page.items.front(); // the newest: hooks[3]
+  CAF_CHECK_EQUAL(first.n.id, hooks[3].id);
+  CAF_CHECK_EQUAL(first.n.status, "dead_lettered");
+  CAF_CHECK_EQUAL(first.provider, "https://h.example:443");
+  CAF_CHECK_EQUAL(first.reason, "permanent: HTTP 400");
+  CAF_CHECK_EQUAL(first.attempts, 1);
+  CAF_CHECK_EQUAL(first.state, "parked");
+  CAF_CHECK(first.events.empty()); // only get_dead_letter carries them
+  CAF_CHECK(first.updated_at_ms >= first.dead_at_ms);
+  // Cursor walk: 3 + 3 + 3, no gaps, no duplicates, no empty last page.
+  q.limit = 3;
+  std::vector<std::string> walked;
+  size_t pages = 0;
+  for (;;) {
+    auto p = store->list_dead_letters(q);
+    ++pages;
+    for (const auto& id : ids(p))
+      walked.push_back(id);
+    if (p.next_cursor.empty() || pages > 10)
+      break;
+    CAF_CHECK_EQUAL(p.next_cursor, p.items.back().n.id);
+    q.cursor = p.next_cursor;
+  }
+  CAF_CHECK_EQUAL(walked, all);
+  CAF_CHECK_EQUAL(pages, 3u);
+  // Filters.
+  q = dlq_query{};
+  q.tenant_id = t.id;
+  q.channel = "webhook";
+  CAF_CHECK_EQUAL(store->list_dead_letters(q).items.size(), 4u);
+  q.channel = "";
+  q.provider = "smtp://mx:25";
+  CAF_CHECK_EQUAL(store->list_dead_letters(q).items.size(), 5u);
+  q.channel = "webhook";
+  CAF_CHECK(store->list_dead_letters(q).items.empty());
+  q.channel = "";
+  q.provider = "";
+  notification out;
+  CAF_REQUIRE(store->retry_dead_letter(t.id, mail[0].id, "", out)
+              == change_result::done);
+  CAF_CHECK_EQUAL(store->list_dead_letters(q).items.size(), 8u); // parked
+  q.state = "retried";
+  CAF_CHECK_EQUAL(ids(store->list_dead_letters(q)),
+                  std::vector<std::string>{mail[0].id});
+  q.state = "";
+  CAF_CHECK_EQUAL(store->list_dead_letters(q).items.size(), 9u);
+  // Limits are clamped; a cursor that is no id gives an empty page.
+  q.limit = 0;
+  CAF_CHECK_EQUAL(store->list_dead_letters(q).items.size(), 1u);
+  q.limit = 50;
+  q.cursor = "garbage";
+  CAF_CHECK(store->list_dead_letters(q).items.empty());
+  // Tenants see only their own.
+  q = dlq_query{};
+  q.tenant_id = other.id;
+  std::vector<std::string> their_ids{theirs[1].id, theirs[0].id};
+  CAF_CHECK_EQUAL(ids(store->list_dead_letters(q)), their_ids);
+  CAF_CHECK(!store->get_dead_letter(other.id, mail[1].id).has_value());
+  CAF_CHECK(!store->get_dead_letter(t.id, theirs[0].id).has_value());
+  CAF_CHECK(!store->get_dead_letter(t.id, "not-a-uuid").has_value());
+  CAF_CHECK(!store->get_dead_letter(t.id, test_id()).has_value());
+  CAF_CHECK(store->get_dead_letter(t.id, mail[1].id).has_value());
+}
+
+CAF_TEST(retry and discard need a parked dead letter of the tenant) {
+  auto t = new_tenant();
+  auto other = new_tenant();
+  auto a = new_owner();
+  auto xs = park(t.id, 2, a, "permanent: HTTP 400");
+  auto alive = make(t.id);
+  store->insert_notifications({alive}, lease_spec{});
+  notification out;
+  for (auto f : {&pg_store::retry_dead_letter, &pg_store::discard_dead_letter}) {
+    CAF_CHECK((store.get()->*f)(other.id, xs[0].id, "r", out)
+              == change_result::not_found);
+    CAF_CHECK((store.get()->*f)(t.id, "not-a-uuid", "r", out)
+              == change_result::not_found);
+    CAF_CHECK((store.get()->*f)(t.id, test_id(), "r", out)
+              == change_result::not_found);
+    // A notification that never was a dead letter has none to act on.
+    CAF_CHECK((store.get()->*f)(t.id, alive.id, "r", out)
+              == change_result::not_found);
+  }
+  CAF_CHECK_EQUAL(column_of(xs[0].id, "status"), "dead_lettered");
+  CAF_CHECK(store->discard_dead_letter(t.id, xs[0].id, "spam", out)
+            == change_result::done);
+  CAF_CHECK_EQUAL(out.id, xs[0].id);
+  CAF_CHECK_EQUAL(out.status, "discarded");
+  CAF_CHECK_EQUAL(dlq_column(xs[0].id, "state"), "discarded");
+  CAF_CHECK_EQUAL(last_event(xs[0].id), "dead_lettered>discarded:spam");
+  notification seen;
+  CAF_CHECK(store->discard_dead_letter(t.id, xs[0].id, "again", seen)
+            == change_result::conflict);
+  CAF_CHECK_EQUAL(seen.status, "discarded");
+  CAF_CHECK(store->retry_dead_letter(t.id, xs[0].id, "late", seen)
+            == change_result::conflict);
+  CAF_CHECK_EQUAL(dlq_column(xs[0].id, "state"), "discarded");
+  // A retried one cannot be discarded (it is back at work).
+  CAF_CHECK(store->retry_dead_letter(t.id, xs[1].id, "fixed", out)
+            == change_result::done);
+  CAF_CHECK(store->discard_dead_letter(t.id, xs[1].id, "too late", seen)
+            == change_result::conflict);
+  CAF_CHECK_EQUAL(seen.status, "accepted");
+  CAF_CHECK_EQUAL(dlq_column(xs[1].id, "state"), "retried");
+}
+
+CAF_TEST(replay requeues matching parked dead letters paced by rate) {
+  auto t = new_tenant();
+  auto other = new_tenant();
+  auto a = new_owner();
+  auto hooks = park(t.id, 5, a, "exhausted: 8 attempts", "webhook",
+                    "https://h.example:443");
+  auto mail = park(t.id, 2, a, "exhausted: 8 attempts", "email",
+                   "smtp://mx:25");
+  auto theirs = park(other.id, 1, a, "exhausted: 8 attempts", "webhook",
+                     "https://h.example:443");
+  // hooks[i] died i + 1 minutes ago: dead_at, not the id, orders a replay.
+  for (size_t i = 0; i < hooks.size(); ++i)
+    exec("UPDATE dead_letters SET dead_at = now() - interval '"
+         + std::to_string(i + 1) + " minutes' WHERE notification_id = '"
+         + hooks[i].id + "'");
+  exec("UPDATE dead_letters SET dead_at = now() - interval '30 minutes'"
+       " WHERE tenant_id = '" + t.id + "' AND channel = 'email'");
+  // [4.5, 1.5) minutes ago: hooks[3], hooks[2], hooks[1], in that order.
+  replay_request r;
+  r.tenant_id = t.id;
+  r.channel = "webhook";
+  r.from_ms = now_ms() - 270000;
+  r.to_ms = now_ms() - 90000;
+  r.rate_per_sec = 4;
+  r.reason = "replay after outage";
+  auto res = store->replay_dead_letters(r);
+  CAF_CHECK_EQUAL(res.count, 3);
+  CAF_CHECK(res.first_due_ms > now_ms() - 60000);
+  CAF_CHECK(res.first_due_ms <= now_ms());
+  CAF_CHECK(res.last_due_ms - res.first_due_ms >= 499);
+  CAF_CHECK(res.last_due_ms - res.first_due_ms <= 501);
+  std::vector<int64_t> due;
+  for (size_t i : {3, 2, 1}) {
+    auto n = store->get_notification(t.id, hooks[i].id);
+    CAF_CHECK_EQUAL(n->status, "accepted");
+    due.push_back(n->next_attempt_at_ms);
+    CAF_CHECK_EQUAL(column_of(hooks[i].id, "attempts_base"),
+                    column_of(hooks[i].id, "attempts"));
+    CAF_CHECK_EQUAL(dlq_column(hooks[i].id, "state"), "retried");
+    CAF_CHECK_EQUAL(last_event(hooks[i].id),
+                    "dead_lettered>accepted:replay after outage");
+  }
+  CAF_CHECK_EQUAL(due.front(), res.first_due_ms);
+  CAF_CHECK_EQUAL(due.back(), res.last_due_ms);
+  for (size_t k = 1; k < due.size(); ++k) {
+    CAF_CHECK(due[k] - due[k - 1] >= 249);
+    CAF_CHECK(due[k] - due[k - 1] <= 251);
+  }
+  for (const auto* x : {&hooks[0], &hooks[4], &mail[0], &mail[1], &theirs[0]})
+    CAF_CHECK_EQUAL(dlq_column(x->id, "state"), "parked");
+  // Provider filter, any channel and time.
+  replay_request by_provider;
+  by_provider.tenant_id = t.id;
+  by_provider.provider = "smtp://mx:25";
+  CAF_CHECK_EQUAL(store->replay_dead_letters(by_provider).count, 2);
+  CAF_CHECK_EQUAL(dlq_column(mail[1].id, "state"), "retried");
+  // Limit: the oldest parked one left is hooks[4]; a limit of 0 means 1 and
+  // a rate of 0 means 1/s.
+  replay_request one;
+  one.tenant_id = t.id;
+  one.limit = 0;
+  one.rate_per_sec = 0;
+  auto single = store->replay_dead_letters(one);
+  CAF_CHECK_EQUAL(single.count, 1);
+  CAF_CHECK_EQUAL(single.first_due_ms, single.last_due_ms);
+  CAF_CHECK_EQUAL(dlq_column(hooks[4].id, "state"), "retried");
+  CAF_CHECK_EQUAL(dlq_column(hooks[0].id, "state"), "parked");
+  // Nothing matching: zeros.
+  replay_request none;
+  none.tenant_id = t.id;
+  none.channel = "sms";
+  auto empty = store->replay_dead_letters(none);
+  CAF_CHECK_EQUAL(empty.count, 0);
+  CAF_CHECK_EQUAL(empty.first_due_ms, 0);
+  CAF_CHECK_EQUAL(empty.last_due_ms, 0);
+  // The other tenant's dead letter was never touched.
+  CAF_CHECK_EQUAL(dlq_column(theirs[0].id, "state"), "parked");
+  CAF_CHECK_EQUAL(column_of(theirs[0].id, "status"), "dead_lettered");
+}
+
+CAF_TEST(cancel stops open notifications and fences out late outcomes) {
+  auto t = new_tenant();
+  auto other = new_tenant();
+  auto a = new_owner();
+  auto xs = make_many(t.id, 5);
+  store->insert_notifications({xs[0]}, lease_spec{});
+  store->insert_notifications({xs[1], xs[2], xs[3], xs[4]}, a);
+  set_row(xs[2].id, "status = 'sending'");
+  set_row(xs[3].id, "status = 'retry_scheduled',"
+                    " next_attempt_at = now() + interval '1 minute'");
+  delivery_job done;
+  done.n = xs[4];
+  done.fence = 1;
+  CAF_CHECK_EQUAL(store->record_outcomes({outcome(done, a.owner, "delivered")}),
+                  0);
+  const std::vector<std::string> from{"accepted", "queued", "sending",
+                                      "retry_scheduled"};
+  for (size_t i = 0; i < from.size(); ++i) {
+    const auto fence = std::stoll(column_of(xs[i].id, "fence"));
+    notification out;
+    CAF_CHECK(store->cancel_notification(t.id, xs[i].id, "user cancelled", out)
+              == change_result::done);
+    CAF_CHECK_EQUAL(out.id, xs[i].id);
+    CAF_CHECK_EQUAL(out.status, "cancelled");
+    CAF_CHECK_EQUAL(out.next_attempt_at_ms, 0);
+    CAF_CHECK_EQUAL(column_of(xs[i].id, "lease_owner"), "");
+    CAF_CHECK_EQUAL(column_of(xs[i].id, "lease_until"), "");
+    CAF_CHECK_EQUAL(column_of(xs[i].id, "next_attempt_at"), "");
+    CAF_CHECK_EQUAL(std::stoll(column_of(xs[i].id, "fence")), fence + 1);
+    CAF_CHECK_EQUAL(last_event(xs[i].id),
+                    from[i] + ">cancelled:user cancelled");
+  }
+  // Terminal: conflict, and the caller learns the status.
+  notification seen;
+  CAF_CHECK(store->cancel_notification(t.id, xs[4].id, "too late", seen)
+            == change_result::conflict);
+  CAF_CHECK_EQUAL(seen.id, xs[4].id);
+  CAF_CHECK_EQUAL(seen.status, "delivered");
+  CAF_CHECK(store->cancel_notification(t.id, xs[0].id, "twice", seen)
+            == change_result::conflict);
+  CAF_CHECK_EQUAL(seen.status, "cancelled");
+  // Someone else's, unknown or malformed ids: not found.
+  CAF_CHECK(store->cancel_notification(other.id, xs[1].id, "r", seen)
+            == change_result::not_found);
+  CAF_CHECK(store->cancel_notification(t.id, test_id(), "r", seen)
+            == change_result::not_found);
+  CAF_CHECK(store->cancel_notification(t.id, "not-a-uuid", "r", seen)
+            == change_result::not_found);
+  // The sender that had xs[2] on the wire reports late: fenced out, the
+  // attempt is recorded, the row stays cancelled.
+  delivery_job wire;
+  wire.n = xs[2];
+  wire.fence = 1;
+  CAF_CHECK_EQUAL(store->record_outcomes({outcome(wire, a.owner, "delivered")}),
+                  1);
+  auto n = store->get_notification(t.id, xs[2].id);
+  CAF_CHECK_EQUAL(n->status, "cancelled");
+  CAF_CHECK_EQUAL(n->attempts, 0);
+  CAF_CHECK_EQUAL(store->list_attempts(t.id, xs[2].id)->size(), 1u);
 }
 
 CAF_TEST(put_tenant creates then updates and keeps the secret) {
