@@ -2,11 +2,14 @@
 // and the two HTTP endpoints, and shuts down in a fixed order on SIGTERM or
 // SIGINT: stop accepting, finish or hand back in-flight work, exit 0.
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -97,7 +100,9 @@ int main(int argc, char** argv) {
   caf::actor_system sys{sys_cfg};
 
   auto timespan = [](millis x) { return caf::timespan{x}; };
-  store_settings ss{cfg.db_url, lease_spec{cfg.node_name, cfg.lease_ttl.count()}};
+  // Claims take work due within the retry horizon, to hold it on timers.
+  store_settings ss{cfg.db_url, lease_spec{cfg.node_name, cfg.lease_ttl.count(),
+                                           cfg.retry_horizon.count()}};
   std::vector<store_actor> workers;
   for (int i = 0; i < cfg.db_workers; ++i)
     workers.push_back(sys.spawn<caf::detached>(store_worker, ss));
@@ -111,13 +116,42 @@ int main(int argc, char** argv) {
   ds.capacity = cfg.queue_capacity;
   ds.sweep_interval = timespan(cfg.sweep_interval);
   ds.renew_interval = timespan(cfg.lease_ttl / 3);
+  ds.outcomes.fallback = {cfg.retry_base_delay, cfg.retry_max_delay,
+                          cfg.retry_max_attempts};
+  {
+    // herald.channels.webhook.retry.*: 0 = inherit herald.retry.*.
+    auto webhook = ds.outcomes.fallback;
+    if (cfg.webhook_retry_base_delay.count() > 0)
+      webhook.base_delay = cfg.webhook_retry_base_delay;
+    if (cfg.webhook_retry_max_delay.count() > 0)
+      webhook.max_delay = cfg.webhook_retry_max_delay;
+    if (cfg.webhook_retry_max_attempts > 0)
+      webhook.max_attempts = cfg.webhook_retry_max_attempts;
+    ds.outcomes.per_channel["webhook"] = webhook;
+  }
+  ds.outcomes.horizon = cfg.retry_horizon;
+
   std::map<std::string, pool_factory> pools;
   pools["webhook"] = [&cfg](caf::local_actor* parent,
                             dispatcher_actor d) -> sender_pool_actor {
     sender_pool_settings ps;
     ps.channel = "webhook";
-    ps.size = cfg.webhook_pool_size;
+    ps.node = cfg.node_name;
+    ps.senders_per_provider = cfg.webhook_pool_size;
     ps.call_timeout = caf::timespan{cfg.webhook_timeout + millis{5000}};
+    ps.breaker.failure_threshold = cfg.breaker_failure_threshold;
+    ps.breaker.failure_rate = cfg.breaker_failure_rate / 100.0;
+    ps.breaker.min_calls = cfg.breaker_min_calls;
+    ps.breaker.window = cfg.breaker_window;
+    ps.breaker.open_timeout = cfg.breaker_open_timeout;
+    ps.breaker.max_open_timeout = cfg.breaker_max_open_timeout;
+    ps.breaker.half_open_probes = cfg.breaker_half_open_probes;
+    // A probe whose sender hangs is given up with the call deadline.
+    ps.breaker.probe_timeout = cfg.webhook_timeout + millis{5000};
+    ps.sender_restarts = {cfg.supervisor_max_restarts,
+                          cfg.supervisor_restart_window};
+    ps.provider_restarts = ps.sender_restarts;
+    ps.idle_timeout = caf::timespan{cfg.webhook_provider_idle_timeout};
     auto node = cfg.node_name;
     auto timeout = cfg.webhook_timeout;
     sender_factory make_sender = [node, timeout](caf::local_actor* pool) {
@@ -126,6 +160,19 @@ int main(int argc, char** argv) {
     return parent->spawn(sender_pool, std::move(d), make_sender, ps);
   };
   auto disp = sys.spawn(dispatcher, store, pools, ds);
+  // The top of the supervision tree: a sender pool that exceeded its restart
+  // intensity takes the dispatcher down with it (linked). The node then
+  // stops (exit code 2) instead of running without delivery; its leases
+  // expire and are taken over, and a process supervisor restarts it.
+  static std::atomic<bool> escalated{false};
+  disp->attach_functor([](const caf::error& reason) {
+    if (reason && reason != caf::exit_reason::user_shutdown) {
+      escalated = true;
+      HERALD_LOG(error, "node", "the dispatcher died (supervision gave up): ",
+                 caf::to_string(reason));
+      ::kill(::getpid(), SIGTERM);
+    }
+  });
 
   writer_settings ws;
   ws.max_batch = cfg.db_max_batch;
@@ -153,6 +200,8 @@ int main(int argc, char** argv) {
   actx.store = store;
   actx.limiters = limiters;
   actx.guards = guards;
+  actx.dispatcher = disp;
+  actx.replay_rate = cfg.dlq_replay_rate;
   actx.timeout = timespan(cfg.api_request_timeout);
   actx.default_rate = cfg.tenant_default_rate;
   actx.default_burst = cfg.tenant_default_burst;
@@ -173,6 +222,7 @@ int main(int argc, char** argv) {
     adm.token = cfg.admin_token;
     adm.auth = au;
     adm.store = store;
+    adm.dispatcher = disp;
     adm.actors = {store, wr, disp, au, limiters, jan};
     for (auto& g : guards)
       adm.actors.push_back(g);
@@ -232,5 +282,5 @@ int main(int argc, char** argv) {
       self->send_exit(w, caf::exit_reason::user_shutdown);
   }
   HERALD_LOG(info, "node", "stopped");
-  return 0;
+  return escalated ? 2 : 0;
 }

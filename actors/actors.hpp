@@ -116,6 +116,8 @@ using dispatcher_actor = inspectable_actor::extend<
   caf::reacts_to<atom::release, int32_t>,
   // Committed jobs leased to this node, to deliver.
   caf::reacts_to<atom::dispatch, std::vector<delivery_job>>,
+  // Jobs the retry scheduler held are due now.
+  caf::reacts_to<atom::due, std::vector<delivery_job>>,
   // The result of one attempt, from a sender pool.
   caf::reacts_to<atom::outcome, delivery_outcome>,
   // A notification was cancelled: forget it if it waits here (best effort;
@@ -210,7 +212,7 @@ using sender_actor = caf::typed_actor<
   caf::replies_to<atom::deliver, delivery_job>::with<delivery_outcome>>;
 
 /// Holds jobs whose next attempt (or send_at) lies ahead, each on a CAF
-/// timer, and hands them to the dispatcher when due. The database holds the
+/// timer, and hands them back to the dispatcher (`due`) when due. The database holds the
 /// durable copy (next_attempt_at, lease): after a crash, the next claim
 /// reloads them.
 using retry_scheduler_actor = inspectable_actor::extend<

@@ -1,11 +1,13 @@
 #include "actors/dispatcher.hpp"
 
 #include <algorithm>
+#include <random>
 
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/error.hpp"
 #include "actors/log.hpp"
+#include "actors/retry_scheduler.hpp"
 #include "http/codec.hpp"
 
 namespace herald {
@@ -18,33 +20,98 @@ void flush(dispatcher_ptr self);
 void sweep(dispatcher_ptr self);
 void maybe_finish_drain(dispatcher_ptr self);
 
-/// Hands a job to its channel's pool, or holds it until its send_at.
-void route(dispatcher_ptr self, delivery_job job) {
+/// When a job is due: the later of send_at and next_attempt_at.
+int64_t due_of(const delivery_job& job) {
+  return std::max(job.n.send_at_ms, job.n.next_attempt_at_ms);
+}
+
+/// Decides what an outcome means for its notification and queues it for
+/// recording. Unknown ids (fenced or cancelled jobs) are recorded as they
+/// are: the fence keeps them out of the row.
+void decide(dispatcher_ptr self, delivery_outcome out) {
+  auto& st = self->state;
+  auto i = st.jobs.find(out.id);
+  if (out.status.empty()) {
+    if (i != st.jobs.end()) {
+      auto& hj = i->second;
+      auto counted = out.outcome != "deferred";
+      hj.job.budget_used = st.policy->decide(out, hj.job.n.channel,
+                                             hj.job.budget_used, now_ms());
+      if (counted)
+        ++hj.job.n.attempts;
+      if (hj.cancelled)
+        out.keep_lease = false; // the row is cancelled: never retry it
+    } else {
+      st.policy->decide(out, "", 0, now_ms());
+      out.keep_lease = false;
+    }
+  }
+  st.outcomes.push_back(std::move(out));
+  flush(self);
+}
+
+/// Hands a job to its channel's pool, or to the retry scheduler until it is
+/// due (send_at or a retry within the horizon). The row stays leased to this
+/// node (leases are renewed), so a crash hands it to the next claimer.
+/// `timer_fired`: the scheduler says it is due (its clock decides).
+void route(dispatcher_ptr self, delivery_job job, bool timer_fired = false) {
   auto& st = self->state;
   auto now = now_ms();
-  if (job.n.send_at_ms > now) {
-    // Scheduled delivery: a timer in this actor; the row stays leased to us
-    // (leases are renewed), so a crash hands it to the next claimer.
-    auto delay = std::chrono::milliseconds(job.n.send_at_ms - now);
-    self->delayed_send(self, delay, atom::dispatch_v,
-                       std::vector<delivery_job>{std::move(job)});
+  auto& hj = st.jobs[job.n.id];
+  hj.job = job;
+  hj.waiting = false;
+  if (!timer_fired && due_of(job) > now) {
+    hj.waiting = true;
+    self->send(st.scheduler, atom::schedule_v, std::move(job), due_of(hj.job));
     return;
   }
   auto i = st.pools.find(job.n.channel);
   if (i == st.pools.end()) {
+    // No call can be made: parked at once, no attempt counted.
     delivery_outcome out;
     out.id = job.n.id;
     out.tenant_id = job.n.tenant_id;
     out.fence = job.fence;
-    out.outcome = "failed";
+    out.outcome = "deferred";
     out.error = "no provider configured for channel " + job.n.channel;
     out.node = st.settings.node;
     out.started_at_ms = now;
-    self->send(self, atom::outcome_v, std::move(out));
+    out.status = "dead_lettered";
+    out.reason = "permanent: " + out.error;
+    decide(self, std::move(out));
     return;
   }
   ++st.dispatched;
   self->send(i->second, atom::deliver_v, std::move(job));
+}
+
+/// After a batch is durable: retries kept on this node go on their timers,
+/// everything else is finished here.
+void recorded(dispatcher_ptr self, std::vector<delivery_outcome>& batch) {
+  auto& st = self->state;
+  for (auto& o : batch) {
+    if (o.status == "delivered")
+      ++st.delivered;
+    else if (o.status == "dead_lettered")
+      ++st.dead_lettered;
+    else if (o.outcome == "deferred")
+      ++st.deferred;
+    else
+      ++st.retried;
+    auto i = st.jobs.find(o.id);
+    if (i == st.jobs.end())
+      continue;
+    if (o.status == "retry_scheduled" && o.keep_lease && !i->second.cancelled) {
+      auto& job = i->second.job;
+      job.n.status = "retry_scheduled";
+      job.n.next_attempt_at_ms = o.next_attempt_ms;
+      i->second.waiting = true;
+      self->send(st.scheduler, atom::schedule_v, job, o.next_attempt_ms);
+      continue;
+    }
+    st.jobs.erase(i);
+    --st.held;
+  }
 }
 
 /// Records buffered outcomes in one store call; the next batch starts when
@@ -62,9 +129,7 @@ void flush(dispatcher_ptr self) {
         auto& st = self->state;
         st.flushing = false;
         st.fenced_out += static_cast<uint64_t>(fenced);
-        for (auto& o : *batch)
-          (o.outcome == "delivered" ? st.delivered : st.failed) += 1;
-        st.held -= static_cast<int64_t>(batch->size());
+        recorded(self, *batch);
         flush(self);
         maybe_finish_drain(self);
         // Room was freed: claim at once only if the store has a backlog;
@@ -152,8 +217,11 @@ std::string state_json(const dispatcher_state& st) {
          + ",\"pending_outcomes\":" + std::to_string(st.outcomes.size())
          + ",\"dispatched\":" + std::to_string(st.dispatched)
          + ",\"claimed\":" + std::to_string(st.claimed)
+         + ",\"jobs\":" + std::to_string(st.jobs.size())
          + ",\"delivered\":" + std::to_string(st.delivered)
-         + ",\"failed\":" + std::to_string(st.failed)
+         + ",\"retried\":" + std::to_string(st.retried)
+         + ",\"dead_lettered\":" + std::to_string(st.dead_lettered)
+         + ",\"deferred\":" + std::to_string(st.deferred)
          + ",\"fenced_out\":" + std::to_string(st.fenced_out)
          + ",\"store_errors\":" + std::to_string(st.store_errors)
          + ",\"draining\":" + (st.draining ? "true" : "false") + "}";
@@ -174,6 +242,13 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
     st.pools.emplace(channel, pool);
   }
   st.settings = std::move(settings);
+  auto seed = st.settings.random_seed;
+  if (seed == 0)
+    seed = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+  st.policy = std::make_unique<outcome_policy>(st.settings.outcomes,
+                                               make_unit_random(seed));
+  st.scheduler = self->spawn<caf::linked>(retry_scheduler, me,
+                                          st.settings.node);
   self->send(self, atom::sweep_v);
   self->delayed_send(self, st.settings.renew_interval, atom::renew_v);
   return {
@@ -195,9 +270,16 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
       for (auto& j : jobs)
         route(self, std::move(j));
     },
+    [self](atom::due, std::vector<delivery_job>& jobs) {
+      // Only jobs still held: a cancel may have crossed the timer.
+      for (auto& j : jobs) {
+        auto i = self->state.jobs.find(j.n.id);
+        if (i != self->state.jobs.end() && i->second.waiting)
+          route(self, std::move(j), true);
+      }
+    },
     [self](atom::outcome, delivery_outcome& out) {
-      self->state.outcomes.push_back(std::move(out));
-      flush(self);
+      decide(self, std::move(out));
     },
     [self](atom::drain) -> caf::result<bool> {
       auto& st = self->state;
@@ -206,13 +288,29 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
         return true;
       st.draining = true;
       st.drain_rp = rp;
-      st.pools_draining = st.pools.size();
+      st.pools_draining = st.pools.size() + 1;
+      // Jobs waiting on timers stay leased; release hands them back.
+      self->request(st.scheduler, st.settings.store_timeout, atom::drain_v)
+        .then(
+          [self](std::vector<delivery_job>& waiting) {
+            for (auto& j : waiting)
+              if (self->state.jobs.erase(j.n.id) > 0)
+                --self->state.held;
+            --self->state.pools_draining;
+            maybe_finish_drain(self);
+          },
+          [self](caf::error&) {
+            --self->state.pools_draining;
+            maybe_finish_drain(self);
+          });
       for (auto& [channel, pool] : st.pools) {
         self->request(pool, st.settings.store_timeout, atom::drain_v)
           .then(
             [self](std::vector<delivery_job>& unsent) {
               // Unsent jobs stay leased and 'queued': release hands them back.
-              self->state.held -= static_cast<int64_t>(unsent.size());
+              for (auto& j : unsent)
+                if (self->state.jobs.erase(j.n.id) > 0)
+                  --self->state.held;
               --self->state.pools_draining;
               maybe_finish_drain(self);
             },
@@ -230,9 +328,62 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
                          atom::sweep_v);
     },
     [self](atom::flush) { flush(self); },
-    [](atom::cancel, const std::string&) {},
-    [](atom::breakers) -> std::vector<breaker_info> { return {}; },
-    [](atom::reset, const std::string&) -> bool { return false; },
+    [self](atom::cancel, const std::string& id) {
+      auto& st = self->state;
+      auto i = st.jobs.find(id);
+      if (i == st.jobs.end())
+        return;
+      if (!i->second.waiting) {
+        // In a pool right now: its outcome is fenced out; never retried.
+        i->second.cancelled = true;
+        return;
+      }
+      self->send(st.scheduler, atom::cancel_v, id);
+      st.jobs.erase(i);
+      --st.held;
+    },
+    [self](atom::breakers) -> caf::result<std::vector<breaker_info>> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<std::vector<breaker_info>>();
+      auto acc = std::make_shared<std::vector<breaker_info>>();
+      auto left = std::make_shared<size_t>(st.pools.size());
+      if (*left == 0)
+        return std::vector<breaker_info>{};
+      for (auto& [channel, pool] : st.pools)
+        self->request(pool, st.settings.store_timeout, atom::breakers_v)
+          .then(
+            [rp, acc, left](std::vector<breaker_info>& xs) mutable {
+              acc->insert(acc->end(), xs.begin(), xs.end());
+              if (--*left == 0)
+                rp.deliver(std::move(*acc));
+            },
+            [rp, acc, left](caf::error&) mutable {
+              if (--*left == 0)
+                rp.deliver(std::move(*acc));
+            });
+      return rp;
+    },
+    [self](atom::reset, const std::string& provider) -> caf::result<bool> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<bool>();
+      auto found = std::make_shared<bool>(false);
+      auto left = std::make_shared<size_t>(st.pools.size());
+      if (*left == 0)
+        return false;
+      for (auto& [channel, pool] : st.pools)
+        self->request(pool, st.settings.store_timeout, atom::reset_v, provider)
+          .then(
+            [rp, found, left](bool ok) mutable {
+              *found = *found || ok;
+              if (--*left == 0)
+                rp.deliver(*found);
+            },
+            [rp, found, left](caf::error&) mutable {
+              if (--*left == 0)
+                rp.deliver(*found);
+            });
+      return rp;
+    },
     [self](atom::renew) {
       auto& st = self->state;
       self->delayed_send(self, st.settings.renew_interval, atom::renew_v);

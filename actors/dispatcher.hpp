@@ -8,7 +8,11 @@
 
 #include <caf/typed_response_promise.hpp>
 
+#include <memory>
+#include <unordered_map>
+
 #include "actors/actors.hpp"
+#include "actors/outcome_policy.hpp"
 
 namespace herald {
 
@@ -23,6 +27,15 @@ struct dispatcher_settings {
   caf::timespan renew_interval = std::chrono::seconds(20);
   caf::timespan store_timeout = std::chrono::seconds(10);
   int claim_batch = 1000;                           // rows per claim
+  outcome_policy_settings outcomes;                 // retries, horizon
+  uint64_t random_seed = 0;                         // 0 = std::random_device
+};
+
+/// A job this node holds (between claim or commit and its recorded outcome).
+struct held_job {
+  delivery_job job;
+  bool waiting = false;   // on a timer in the retry scheduler (not in a pool)
+  bool cancelled = false; // cancelled while in a pool: record, never retry
 };
 
 struct dispatcher_state {
@@ -30,7 +43,12 @@ struct dispatcher_state {
 
   store_actor store;
   std::map<std::string, sender_pool_actor> pools; // channel → pool
+  retry_scheduler_actor scheduler;
   dispatcher_settings settings;
+  std::unique_ptr<outcome_policy> policy;
+  /// Every job routed and not yet finished, by notification id: what the
+  /// outcome policy needs (channel, attempts) and what a retry resends.
+  std::unordered_map<std::string, held_job> jobs;
 
   /// Jobs this node is responsible for: reserved by the writer, claimed, in
   /// pools or in flight, until their outcome is recorded. Bounded by
@@ -49,14 +67,20 @@ struct dispatcher_state {
   uint64_t dispatched = 0;
   uint64_t claimed = 0;
   uint64_t delivered = 0;
-  uint64_t failed = 0;
+  uint64_t retried = 0;
+  uint64_t dead_lettered = 0;
+  uint64_t deferred = 0;
   uint64_t fenced_out = 0;
   uint64_t store_errors = 0;
 };
 
-/// The dispatcher of one node. It spawns (and links) one pool per channel;
-/// notifications of channels without a pool are recorded as failed (never
-/// dropped).
+/// The dispatcher of one node. It spawns (and links: a pool that gives up
+/// takes the node down, whose leases other nodes then take over) one pool
+/// per channel and the retry scheduler. Every sender result goes through the
+/// outcome policy (delivered / retry / dead letter) and is recorded in
+/// batches; a retry is put on its timer only once its new state is durable.
+/// Notifications of channels without a pool are dead-lettered without an
+/// attempt (never dropped).
 dispatcher_actor::behavior_type
 dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
            store_actor store, std::map<std::string, pool_factory> pools,

@@ -442,6 +442,31 @@ option_def duration_option(std::string name, millis node_config::*field,
   return d;
 }
 
+// Like duration_option, but 0 is allowed and means "inherit" (said in help).
+option_def inherit_duration_option(std::string name, millis node_config::*field,
+                                   std::string help) {
+  auto d = duration_option(std::move(name), field, std::move(help));
+  auto check = d.check;
+  auto assign = d.assign;
+  d.check = [=](const node_config& cfg) {
+    return (cfg.*field).count() == 0 ? std::string{} : check(cfg);
+  };
+  d.assign = [=](node_config& cfg, const std::string& text, bool in_file) {
+    millis v{-1};
+    if (text == "0" || (detail::parse_duration(text, v).empty() && v.count() == 0)) {
+      v = millis{0};
+      cfg.*field = v;
+      return std::string{};
+    }
+    return assign(cfg, text, in_file);
+  };
+  d.show = [=](const node_config& cfg) {
+    return (cfg.*field).count() == 0 ? std::string{"0"}
+                                     : format_duration(cfg.*field);
+  };
+  return d;
+}
+
 // `valid` says what is wrong with a candidate value, or "".
 option_def
 string_option(std::string name, std::string node_config::*field,
@@ -593,15 +618,33 @@ std::vector<option_def> make_options() {
                       "how often due and orphaned work is picked up from the "
                       "database"));
   add(int_option("herald.channels.webhook.pool-size", &c::webhook_pool_size, 1,
-                 4096, "concurrent webhook deliveries of this node"));
+                 4096, "concurrent deliveries (senders) per webhook endpoint"));
   add(duration_option("herald.channels.webhook.timeout", &c::webhook_timeout,
                       "time limit of one webhook delivery attempt"));
+  add(duration_option("herald.channels.webhook.provider-idle-timeout",
+                      &c::webhook_provider_idle_timeout,
+                      "an endpoint's supervisor (breaker, senders) stops after "
+                      "this long without work"));
+  add(inherit_duration_option("herald.channels.webhook.retry.base-delay",
+                              &c::webhook_retry_base_delay,
+                              "webhook override of herald.retry.base-delay "
+                              "(0 = inherit)"));
+  add(inherit_duration_option("herald.channels.webhook.retry.max-delay",
+                              &c::webhook_retry_max_delay,
+                              "webhook override of herald.retry.max-delay "
+                              "(0 = inherit)"));
+  add(int_option("herald.channels.webhook.retry.max-attempts",
+                 &c::webhook_retry_max_attempts, 0, 1000,
+                 "webhook override of herald.retry.max-attempts (0 = inherit)"));
   add(duration_option("herald.retry.base-delay", &c::retry_base_delay,
                       "first retry delay; doubles per attempt, full jitter"));
   add(duration_option("herald.retry.max-delay", &c::retry_max_delay,
                       "upper bound of one retry delay"));
   add(int_option("herald.retry.max-attempts", &c::retry_max_attempts, 1, 1000,
                  "delivery attempts before a notification is dead-lettered"));
+  add(duration_option("herald.retry.horizon", &c::retry_horizon,
+                      "work due within this long is held on timers in memory; "
+                      "later work waits in the database"));
   add(int_option("herald.breaker.failure-threshold",
                  &c::breaker_failure_threshold, 1, 1000000,
                  "consecutive failures that open a provider's breaker"));
@@ -610,6 +653,26 @@ std::vector<option_def> make_options() {
   add(int_option("herald.breaker.half-open-probes",
                  &c::breaker_half_open_probes, 1, 1000,
                  "trial deliveries let through while half-open"));
+  add(int_option("herald.breaker.failure-rate", &c::breaker_failure_rate, 1,
+                 100,
+                 "failure percentage in the window that opens a breaker"));
+  add(int_option("herald.breaker.min-calls", &c::breaker_min_calls, 1, 1000000,
+                 "calls in the window before the failure rate counts"));
+  add(duration_option("herald.breaker.window", &c::breaker_window,
+                      "sliding window of the failure rate"));
+  add(duration_option("herald.breaker.max-open-timeout",
+                      &c::breaker_max_open_timeout,
+                      "cap of the open timeout, which doubles on each failed "
+                      "probe"));
+  add(int_option("herald.supervisor.max-restarts", &c::supervisor_max_restarts,
+                 1, 1000000,
+                 "restarts of children within the restart window before a "
+                 "supervisor gives up and escalates"));
+  add(duration_option("herald.supervisor.restart-window",
+                      &c::supervisor_restart_window,
+                      "window of herald.supervisor.max-restarts"));
+  add(int_option("herald.dlq.replay-rate", &c::dlq_replay_rate, 1, 100000,
+                 "notifications per second a DLQ replay re-enqueues"));
   add(int_option("herald.tenants.default-rate", &c::tenant_default_rate, 1,
                  10000000,
                  "accepted notifications per second, for tenants without "

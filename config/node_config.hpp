@@ -43,16 +43,31 @@ struct node_config {
   int queue_capacity = 20000;            // herald.delivery.queue-capacity (per node, in memory)
   millis sweep_interval{1000};           // herald.delivery.sweep-interval
   // herald.channels.webhook.*
-  int webhook_pool_size = 32;            // herald.channels.webhook.pool-size
+  int webhook_pool_size = 16;            // herald.channels.webhook.pool-size (senders per endpoint)
   millis webhook_timeout{10000};         // herald.channels.webhook.timeout
+  millis webhook_provider_idle_timeout{300000}; // herald.channels.webhook.provider-idle-timeout
+  // herald.channels.webhook.retry.* (0 = the herald.retry.* value)
+  millis webhook_retry_base_delay{0};    // herald.channels.webhook.retry.base-delay
+  millis webhook_retry_max_delay{0};     // herald.channels.webhook.retry.max-delay
+  int webhook_retry_max_attempts = 0;    // herald.channels.webhook.retry.max-attempts
   // herald.retry.* (used by the retry scheduler)
   millis retry_base_delay{1000};         // herald.retry.base-delay
   millis retry_max_delay{3600000};       // herald.retry.max-delay
   int retry_max_attempts = 8;            // herald.retry.max-attempts
+  millis retry_horizon{10000};           // herald.retry.horizon (held on timers)
   // herald.breaker.*
   int breaker_failure_threshold = 5;     // herald.breaker.failure-threshold
   millis breaker_open_timeout{30000};    // herald.breaker.open-timeout
   int breaker_half_open_probes = 1;      // herald.breaker.half-open-probes
+  int breaker_failure_rate = 50;         // herald.breaker.failure-rate (percent)
+  int breaker_min_calls = 20;            // herald.breaker.min-calls
+  millis breaker_window{30000};          // herald.breaker.window
+  millis breaker_max_open_timeout{600000}; // herald.breaker.max-open-timeout
+  // herald.supervisor.* (sender pools and provider supervisors)
+  int supervisor_max_restarts = 10;      // herald.supervisor.max-restarts
+  millis supervisor_restart_window{60000}; // herald.supervisor.restart-window
+  // herald.dlq.*
+  int dlq_replay_rate = 100;             // herald.dlq.replay-rate (per second)
   // herald.tenants.* (defaults for tenants without their own values)
   int tenant_default_rate = 1000;        // herald.tenants.default-rate (per second)
   int tenant_default_burst = 2000;       // herald.tenants.default-burst

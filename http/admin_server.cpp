@@ -217,6 +217,53 @@ void admin_server::install_routes() {
     }
     reply_json(res, 200, {{"items", items}});
   });
+
+  svr_.Get("/admin/breakers", [this](const httplib::Request& req,
+                                     httplib::Response& res) {
+    if (!authorized(req, res))
+      return;
+    ask<std::vector<breaker_info>>(*ctx_.sys, ctx_.timeout, res,
+        ctx_.dispatcher,
+        [&](std::vector<breaker_info>& xs) {
+          auto items = nlohmann::json::array();
+          for (auto& b : xs)
+            items.push_back({{"provider", b.provider},
+                             {"channel", b.channel},
+                             {"state", b.state},
+                             {"last_trip", b.last_trip},
+                             {"open_for_ms", b.open_for_ms},
+                             {"open_timeout_ms", b.open_timeout_ms},
+                             {"trips", b.trips},
+                             {"consecutive_failures", b.consecutive_failures},
+                             {"window_calls", b.window_calls},
+                             {"window_failures", b.window_failures},
+                             {"rejected", b.rejected},
+                             {"deferred", b.deferred},
+                             {"queued", b.queued},
+                             {"busy", b.busy},
+                             {"restarts", b.restarts}});
+          reply_json(res, 200, {{"items", items}});
+        },
+        atom::breakers_v);
+  });
+
+  // The provider is a URL origin (http://host:port): its slashes arrive
+  // percent-decoded, hence (.+) up to the last "/reset".
+  svr_.Post(R"(/admin/breakers/(.+)/reset)", [this](const httplib::Request& req,
+                                                    httplib::Response& res) {
+    if (!authorized(req, res))
+      return;
+    auto provider = req.matches[1].str();
+    ask<bool>(*ctx_.sys, ctx_.timeout, res, ctx_.dispatcher,
+        [&](bool found) {
+          if (found)
+            reply_json(res, 200, {{"provider", provider}, {"state", "closed"}});
+          else
+            reply_problem(res, 404, status_title(404),
+                          "no breaker for provider " + provider);
+        },
+        atom::reset_v, provider);
+  });
 }
 
 } // namespace herald

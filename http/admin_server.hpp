@@ -18,6 +18,7 @@ struct admin_context {
   auth_actor auth;            // tenant updates and key revocations
   store_actor store;          // tenant reads, key creation
   std::vector<inspectable_actor> actors; // listed by GET /admin/actors
+  dispatcher_actor dispatcher; // breakers of the sender pools
   caf::timespan timeout = std::chrono::seconds(10);
 };
 

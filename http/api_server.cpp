@@ -16,21 +16,6 @@ namespace {
 const char* const statuses[] = {"accepted",  "queued",         "sending",
                                 "delivered", "retry_scheduled", "failed",
                                 "dead_lettered", "cancelled",  "discarded"};
-const char* const channels[] = {"email", "sms", "push", "webhook"};
-
-template <size_t N>
-bool one_of(const std::string& x, const char* const (&xs)[N]) {
-  return std::any_of(std::begin(xs), std::end(xs),
-                     [&](const char* y) { return x == y; });
-}
-
-bool is_json_content_type(const std::string& ct) {
-  auto base = ct.substr(0, ct.find(';'));
-  base.erase(std::remove(base.begin(), base.end(), ' '), base.end());
-  std::transform(base.begin(), base.end(), base.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  return base == "application/json";
-}
 
 } // namespace
 
@@ -270,6 +255,8 @@ void api_server::install_routes() {
         },
         atom::list_v, q);
   });
+
+  install_dlq_routes();
 }
 
 void api_server::submit_one(const httplib::Request& req, httplib::Response& res) {

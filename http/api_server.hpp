@@ -21,12 +21,14 @@ struct api_context {
   store_actor store;
   limiter_registry_actor limiters;
   std::vector<idempotency_guard_actor> guards; // key shards
+  dispatcher_actor dispatcher;  // told about cancels (best effort)
   caf::timespan timeout = std::chrono::seconds(10); // per actor call
   int32_t default_rate = 1000;   // tenants without their own rate_per_sec
   int32_t default_burst = 2000;  // tenants without their own burst
   size_t max_body_bytes = 1 << 20;
   size_t max_batch_bytes = 16 << 20;
   size_t max_batch_items = 1000;
+  int32_t replay_rate = 100;     // herald.dlq.replay-rate: default pace of a replay
 };
 
 /// The REST ingestion API (API.md) on cpp-httplib, in its own thread pool.
@@ -47,6 +49,8 @@ public:
 
 private:
   void install_routes();
+  /// DELETE /v1/notifications/{id} and /v1/dlq/... (http/dlq_routes.cpp).
+  void install_dlq_routes();
   std::optional<tenant> authenticate(caf::scoped_actor& self,
                                      const httplib::Request& req,
                                      httplib::Response& res);

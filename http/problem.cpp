@@ -1,5 +1,7 @@
 #include "http/problem.hpp"
 
+#include <algorithm>
+
 #include <memory>
 
 #include <sys/socket.h>
@@ -128,6 +130,14 @@ std::string bearer_token(const httplib::Request& req) {
       || auth.compare(0, prefix.size(), prefix.data()) != 0)
     return {};
   return auth.substr(prefix.size());
+}
+
+bool is_json_content_type(const std::string& ct) {
+  auto base = ct.substr(0, ct.find(';'));
+  base.erase(std::remove(base.begin(), base.end(), ' '), base.end());
+  std::transform(base.begin(), base.end(), base.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return base == "application/json";
 }
 
 } // namespace herald

@@ -44,4 +44,19 @@ int bind_server(httplib::Server& svr, const std::string& host, uint16_t port);
 /// The bearer token of an Authorization header, "" if none.
 std::string bearer_token(const httplib::Request& req);
 
+/// True for application/json, with or without parameters (charset).
+bool is_json_content_type(const std::string& content_type);
+
+/// The channels of API.md.
+inline constexpr const char* channels[] = {"email", "sms", "push", "webhook"};
+
+/// True if `x` is one of `xs`.
+template <size_t N>
+bool one_of(const std::string& x, const char* const (&xs)[N]) {
+  for (auto y : xs)
+    if (x == y)
+      return true;
+  return false;
+}
+
 } // namespace herald

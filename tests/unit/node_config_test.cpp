@@ -257,6 +257,30 @@ std::vector<option_case> option_cases() {
      [](c x) { return x.webhook_pool_size == 4; }},
     {"herald.channels.webhook.timeout", "3s", "3s",
      [](c x) { return x.webhook_timeout == ms{3000}; }},
+    {"herald.channels.webhook.provider-idle-timeout", "2min", "2min",
+     [](c x) { return x.webhook_provider_idle_timeout == ms{120000}; }},
+    {"herald.channels.webhook.retry.base-delay", "50ms", "50ms",
+     [](c x) { return x.webhook_retry_base_delay == ms{50}; }},
+    {"herald.channels.webhook.retry.max-delay", "0", "0",
+     [](c x) { return x.webhook_retry_max_delay == ms{0}; }},
+    {"herald.channels.webhook.retry.max-attempts", "4", "4",
+     [](c x) { return x.webhook_retry_max_attempts == 4; }},
+    {"herald.retry.horizon", "5s", "5s",
+     [](c x) { return x.retry_horizon == ms{5000}; }},
+    {"herald.breaker.failure-rate", "70", "70",
+     [](c x) { return x.breaker_failure_rate == 70; }},
+    {"herald.breaker.min-calls", "7", "7",
+     [](c x) { return x.breaker_min_calls == 7; }},
+    {"herald.breaker.window", "10s", "10s",
+     [](c x) { return x.breaker_window == ms{10000}; }},
+    {"herald.breaker.max-open-timeout", "2min", "2min",
+     [](c x) { return x.breaker_max_open_timeout == ms{120000}; }},
+    {"herald.supervisor.max-restarts", "3", "3",
+     [](c x) { return x.supervisor_max_restarts == 3; }},
+    {"herald.supervisor.restart-window", "20s", "20s",
+     [](c x) { return x.supervisor_restart_window == ms{20000}; }},
+    {"herald.dlq.replay-rate", "500", "500",
+     [](c x) { return x.dlq_replay_rate == 500; }},
     {"herald.retry.base-delay", "100ms", "100ms",
      [](c x) { return x.retry_base_delay == ms{100}; }},
     {"herald.retry.max-delay", "2h", "2h",
@@ -632,7 +656,13 @@ CAF_TEST(defaults) {
   CAF_CHECK_EQUAL(c.lease_ttl.count(), 60000);
   CAF_CHECK_EQUAL(c.queue_capacity, 20000);
   CAF_CHECK_EQUAL(c.sweep_interval.count(), 1000);
-  CAF_CHECK_EQUAL(c.webhook_pool_size, 32);
+  CAF_CHECK_EQUAL(c.webhook_pool_size, 16);
+  CAF_CHECK_EQUAL(c.webhook_retry_base_delay.count(), 0);
+  CAF_CHECK_EQUAL(c.webhook_retry_max_attempts, 0);
+  CAF_CHECK_EQUAL(c.retry_horizon.count(), 10000);
+  CAF_CHECK_EQUAL(c.breaker_failure_rate, 50);
+  CAF_CHECK_EQUAL(c.supervisor_max_restarts, 10);
+  CAF_CHECK_EQUAL(c.dlq_replay_rate, 100);
   CAF_CHECK_EQUAL(c.webhook_timeout.count(), 10000);
   CAF_CHECK_EQUAL(c.retry_base_delay.count(), 1000);
   CAF_CHECK_EQUAL(c.retry_max_delay.count(), 3600000);

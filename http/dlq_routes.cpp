@@ -1,0 +1,297 @@
+// Cancel and the dead-letter queue of the REST API (API.md): every route is
+// tenant-scoped by the API key; ids of other tenants do not exist (404).
+//
+//   DELETE /v1/notifications/{id}   cancel one not delivered yet
+//   GET    /v1/dlq                  parked dead letters, newest first
+//   GET    /v1/dlq/{id}             one, with its status transitions
+//   POST   /v1/dlq/{id}/retry       back to work with a fresh attempt budget
+//   POST   /v1/dlq/{id}/discard     given up for good
+//   POST   /v1/dlq/replay           many at once, paced (replay_request)
+
+#include <algorithm>
+#include <cctype>
+
+#include "actors/error.hpp"
+#include "http/api_server.hpp"
+#include "http/bridge.hpp"
+#include "http/codec.hpp"
+#include "http/problem.hpp"
+
+namespace herald {
+
+namespace {
+
+using json = nlohmann::json;
+
+json to_json(const status_event& e) {
+  json j{{"at", format_rfc3339(e.at_ms)}, {"to", e.to}};
+  j["from"] = e.from.empty() ? json(nullptr) : json(e.from);
+  j["reason"] = e.reason.empty() ? json(nullptr) : json(e.reason);
+  return j;
+}
+
+json to_json(const dead_letter& d) {
+  json j{{"id", d.n.id},
+         {"channel", d.n.channel},
+         {"reason", d.reason},
+         {"attempts", d.attempts},
+         {"dead_at", format_rfc3339(d.dead_at_ms)},
+         {"state", d.state},
+         {"updated_at", format_rfc3339(d.updated_at_ms)},
+         {"notification", herald::to_json(d.n)}};
+  j["provider"] = d.provider.empty() ? json(nullptr) : json(d.provider);
+  j["last_error"] = d.last_error.empty() ? json(nullptr) : json(d.last_error);
+  if (!d.events.empty()) {
+    auto events = json::array();
+    for (auto& e : d.events)
+      events.push_back(to_json(e));
+    j["events"] = std::move(events);
+  }
+  return j;
+}
+
+/// limit=1..200 of a listing; false (with the error added) if invalid.
+bool parse_limit(const httplib::Request& req, int32_t& limit,
+                 std::vector<field_error>& errors) {
+  if (!req.has_param("limit"))
+    return true;
+  auto text = req.get_param_value("limit");
+  auto valid = !text.empty() && text.size() <= 4
+               && std::all_of(text.begin(), text.end(), ::isdigit);
+  auto n = valid ? std::stoi(text) : 0;
+  if (n < 1 || n > 200) {
+    errors.push_back({"limit", "must be an integer from 1 to 200"});
+    return false;
+  }
+  limit = n;
+  return true;
+}
+
+/// 404 for anything that is not one of our ids (no store call needed).
+bool check_id(const std::string& id, httplib::Response& res, const char* what) {
+  if (is_uuid(id))
+    return true;
+  reply_problem(res, 404, status_title(404), std::string{"no such "} + what);
+  return false;
+}
+
+/// Answers a conflict of a state change with the current status in words.
+void reply_conflict(httplib::Response& res, const caf::error& err,
+                    const std::string& doing) {
+  auto status = error_detail(err);
+  reply_problem(res, 409, status_title(409),
+                "cannot " + doing + ": the notification is " + status);
+}
+
+bool is_conflict(const caf::error& err) {
+  return err.category() == ec_category
+         && err.code() == static_cast<uint8_t>(ec::conflict);
+}
+
+const char* const dlq_states[] = {"parked", "retried", "discarded", "any"};
+
+} // namespace
+
+void api_server::install_dlq_routes() {
+  svr_.Delete(R"(/v1/notifications/([^/]+))", [this](const httplib::Request& req,
+                                                      httplib::Response& res) {
+    caf::scoped_actor self{*ctx_.sys};
+    auto t = authenticate(self, req, res);
+    if (!t)
+      return;
+    auto id = req.matches[1].str();
+    if (!check_id(id, res, "notification"))
+      return;
+    auto n = call<notification>(self, ctx_.timeout, ctx_.store, atom::cancel_v,
+                                t->id, id, std::string{"cancelled by the API"});
+    if (!n) {
+      if (is_conflict(n.error()))
+        reply_conflict(res, n.error(), "cancel");
+      else
+        reply_error(res, n.error());
+      return;
+    }
+    // A retry waiting on this node's timer is dropped at once; elsewhere the
+    // fence keeps any late outcome out.
+    if (ctx_.dispatcher)
+      self->send(ctx_.dispatcher, atom::cancel_v, id);
+    reply_json(res, 200, herald::to_json(*n));
+  });
+
+  svr_.Get("/v1/dlq", [this](const httplib::Request& req, httplib::Response& res) {
+    caf::scoped_actor self{*ctx_.sys};
+    auto t = authenticate(self, req, res);
+    if (!t)
+      return;
+    dlq_query q;
+    q.tenant_id = t->id;
+    std::vector<field_error> errors;
+    q.channel = req.get_param_value("channel");
+    if (!q.channel.empty() && !one_of(q.channel, channels))
+      errors.push_back({"channel", "must be email, sms, push or webhook"});
+    q.provider = req.get_param_value("provider");
+    if (req.has_param("state")) {
+      q.state = req.get_param_value("state");
+      if (!one_of(q.state, dlq_states))
+        errors.push_back({"state", "must be parked, retried, discarded or any"});
+      if (q.state == "any")
+        q.state.clear();
+    }
+    q.cursor = req.get_param_value("cursor");
+    if (!q.cursor.empty() && !is_uuid(q.cursor))
+      errors.push_back({"cursor", "not a cursor returned by this API"});
+    parse_limit(req, q.limit, errors);
+    if (!errors.empty()) {
+      reply_problem(res, 422, status_title(422), "invalid query parameters",
+                    errors);
+      return;
+    }
+    ask<dlq_page>(self, ctx_.timeout, res, ctx_.store,
+        [&](dlq_page& page) {
+          auto items = json::array();
+          for (auto& d : page.items)
+            items.push_back(to_json(d));
+          json body{{"items", items}};
+          body["next_cursor"] = page.next_cursor.empty()
+                                  ? json(nullptr)
+                                  : json(page.next_cursor);
+          reply_json(res, 200, body);
+        },
+        atom::list_v, q);
+  });
+
+  svr_.Get(R"(/v1/dlq/([^/]+))", [this](const httplib::Request& req,
+                                        httplib::Response& res) {
+    caf::scoped_actor self{*ctx_.sys};
+    auto t = authenticate(self, req, res);
+    if (!t)
+      return;
+    auto id = req.matches[1].str();
+    if (!check_id(id, res, "dead letter"))
+      return;
+    ask<dead_letter>(self, ctx_.timeout, res, ctx_.store,
+        [&](dead_letter& d) { reply_json(res, 200, to_json(d)); },
+        atom::get_v, atom::dlq_v, t->id, id);
+  });
+
+  // retry and discard: the same shape, another store message.
+  auto change = [this](auto atom, const char* doing, int ok_status,
+                       const char* reason) {
+    return [this, atom, doing, ok_status, reason](const httplib::Request& req,
+                                                   httplib::Response& res) {
+      caf::scoped_actor self{*ctx_.sys};
+      auto t = authenticate(self, req, res);
+      if (!t)
+        return;
+      auto id = req.matches[1].str();
+      if (!check_id(id, res, "dead letter"))
+        return;
+      auto n = call<notification>(self, ctx_.timeout, ctx_.store, atom, t->id,
+                                  id, std::string{reason});
+      if (!n) {
+        if (is_conflict(n.error()))
+          reply_conflict(res, n.error(), doing);
+        else
+          reply_error(res, n.error());
+        return;
+      }
+      reply_json(res, ok_status, herald::to_json(*n));
+    };
+  };
+  svr_.Post(R"(/v1/dlq/([^/]+)/retry)",
+            change(atom::retry_v, "retry", 202, "retried from the DLQ by the API"));
+  svr_.Post(R"(/v1/dlq/([^/]+)/discard)",
+            change(atom::discard_v, "discard", 200,
+                   "discarded from the DLQ by the API"));
+
+  svr_.Post("/v1/dlq/replay", [this](const httplib::Request& req,
+                                     httplib::Response& res) {
+    caf::scoped_actor self{*ctx_.sys};
+    auto t = authenticate(self, req, res);
+    if (!t)
+      return;
+    if (req.body.size() > ctx_.max_body_bytes) {
+      reply_problem(res, 413, status_title(413), "the request body is too large");
+      return;
+    }
+    // An empty body replays everything parked, at the node's pace.
+    json body = json::object();
+    if (!req.body.empty()) {
+      if (!is_json_content_type(req.get_header_value("Content-Type"))) {
+        reply_problem(res, 415, status_title(415),
+                      "the body must be application/json");
+        return;
+      }
+      std::string err;
+      body = parse_json(req.body, &err);
+      if (!err.empty() || !body.is_object()) {
+        reply_problem(res, 400, status_title(400),
+                      err.empty() ? "the body must be a JSON object" : err);
+        return;
+      }
+    }
+    replay_request r;
+    r.tenant_id = t->id;
+    r.rate_per_sec = ctx_.replay_rate;
+    r.reason = "replayed from the DLQ by the API";
+    std::vector<field_error> errors;
+    static const char* const known[] = {"channel", "provider", "from",
+                                        "to",      "limit",    "rate_per_sec"};
+    for (auto& [k, v] : body.items())
+      if (!one_of(k, known))
+        errors.push_back({k, "unknown field"});
+    auto text = [&](const char* name, std::string& out) {
+      if (!body.contains(name) || body[name].is_null())
+        return;
+      if (!body[name].is_string())
+        errors.push_back({name, "must be a string"});
+      else
+        out = body[name].get<std::string>();
+    };
+    auto time = [&](const char* name, int64_t& out) {
+      std::string s;
+      text(name, s);
+      if (s.empty())
+        return;
+      if (auto ms = parse_rfc3339(s))
+        out = *ms;
+      else
+        errors.push_back({name, "must be an RFC 3339 time"});
+    };
+    auto number = [&](const char* name, int32_t& out, int32_t hi) {
+      if (!body.contains(name) || body[name].is_null())
+        return;
+      auto& v = body[name];
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > hi)
+        errors.push_back({name, "must be an integer from 1 to " + std::to_string(hi)});
+      else
+        out = v.get<int32_t>();
+    };
+    text("channel", r.channel);
+    if (!r.channel.empty() && !one_of(r.channel, channels))
+      errors.push_back({"channel", "must be email, sms, push or webhook"});
+    text("provider", r.provider);
+    time("from", r.from_ms);
+    time("to", r.to_ms);
+    if (r.from_ms != 0 && r.to_ms != 0 && r.from_ms >= r.to_ms)
+      errors.push_back({"to", "must be later than from"});
+    number("limit", r.limit, 100000);
+    number("rate_per_sec", r.rate_per_sec, 100000);
+    if (!errors.empty()) {
+      reply_problem(res, 422, status_title(422), "invalid replay request", errors);
+      return;
+    }
+    ask<replay_result>(self, ctx_.timeout, res, ctx_.store,
+        [&](replay_result& x) {
+          json out{{"count", x.count}, {"rate_per_sec", r.rate_per_sec}};
+          out["first_due_at"] = x.count > 0 ? json(format_rfc3339(x.first_due_ms))
+                                            : json(nullptr);
+          out["last_due_at"] = x.count > 0 ? json(format_rfc3339(x.last_due_ms))
+                                           : json(nullptr);
+          reply_json(res, 202, out);
+        },
+        atom::replay_v, r);
+  });
+}
+
+} // namespace herald
