@@ -53,6 +53,7 @@ notification sample_notification() {
   n.updated_at_ms = 1700000000500;
   n.idempotency_key = "key-1";
   n.idempotency_hash = "0123abcd";
+  n.next_attempt_at_ms = 1700000060000;
   return n;
 }
 
@@ -71,9 +72,11 @@ CAF_TEST(every message type round-trips) {
   check_round_trip(sample_tenant());
   check_round_trip(tenant_put_result{sample_tenant(), true});
   check_round_trip(key_record{"key_0123456789abcdef", "ff00", true, sample_tenant()});
-  check_round_trip(delivery_job{n, 7, "whsec_abc"});
+  check_round_trip(delivery_job{n, 7, "whsec_abc", 2});
   delivery_outcome o{n.id, "acme", 7, "failed", 503, "HTTP 503", "node-1",
-                     "https://example.org:443", 1700000000000, 1234};
+                     "https://example.org:443", 1700000000000, 1234, true,
+                     2500, "retry_scheduled", 1700000060000, true,
+                     "retry: HTTP 503"};
   check_round_trip(o);
   attempt a{n.id, 2, 1700000000000, "node-1", "https://example.org:443",
             "delivered", 200, "", 999};
@@ -82,7 +85,7 @@ CAF_TEST(every message type round-trips) {
   check_round_trip(notification_page{{n, n}, n.id});
   check_round_trip(actor_info{"writer", "", "node-1", R"({"commits":1})"});
   check_round_trip(std::vector<notification>{n});
-  check_round_trip(std::vector<delivery_job>{{n, 1, "s"}});
+  check_round_trip(std::vector<delivery_job>{{n, 1, "s", 0}});
   check_round_trip(std::vector<delivery_outcome>{o, o});
   check_round_trip(std::vector<attempt>{a});
   check_round_trip(std::vector<actor_info>{{"a", "b", "c", "{}"}});
@@ -91,12 +94,34 @@ CAF_TEST(every message type round-trips) {
   check_round_trip(rate_decision{false, 3, 100, 0, 1500, 20});
   check_round_trip(idem_record{"ab12", n.id, 1700000000000});
   check_round_trip(idem_verdict{"replay", n.id});
+  status_event e{1700000000100, "queued", "dead_lettered", "permanent: HTTP 400"};
+  check_round_trip(e);
+  dead_letter d{n, "https://example.org:443", "permanent: HTTP 400", "HTTP 400",
+                3, 1700000000200, "parked", 1700000000300, {e, e}};
+  check_round_trip(d);
+  check_round_trip(std::vector<status_event>{e});
+  check_round_trip(std::vector<dead_letter>{d, d});
+  check_round_trip(dlq_query{"acme", "webhook", "https://example.org:443",
+                             "retried", n.id, 20});
+  check_round_trip(dlq_page{{d}, n.id});
+  check_round_trip(replay_request{"acme", "email", "smtp://mx:25",
+                                  1700000000000, 1700003600000, 500, 50,
+                                  "replay after outage"});
+  check_round_trip(replay_result{3, 1700000000000, 1700000000500});
+  breaker_info b{"http://127.0.0.1:8081", "webhook", "open", "failure_rate",
+                 1500, 30000, 2, 5, 20, 11, 7, 3, 4, 1, 0};
+  check_round_trip(b);
+  check_round_trip(std::vector<breaker_info>{b});
 }
 
 CAF_TEST(empty values round-trip) {
   check_round_trip(notification{});
   check_round_trip(notification_page{});
   check_round_trip(std::vector<delivery_job>{});
+  check_round_trip(delivery_outcome{});
+  check_round_trip(dead_letter{});
+  check_round_trip(dlq_page{});
+  check_round_trip(replay_result{});
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
