@@ -1,12 +1,38 @@
 #include "actors/sender_pool.hpp"
 
+#include <algorithm>
+
 #include <caf/typed_event_based_actor.hpp>
+#include <nlohmann/json.hpp>
 
 #include "actors/error.hpp"
 #include "actors/log.hpp"
-#include "http/codec.hpp"
+#include "channels/webhook_client.hpp"
 
 namespace herald {
+
+std::string provider_key(const delivery_job& job) {
+  if (job.n.channel == "webhook")
+    return endpoint_of(job.n.to).value_or(job.n.channel);
+  if (!job.n.provider.empty())
+    return job.n.provider;
+  return job.n.channel;
+}
+
+provider_settings provider_settings_of(const sender_pool_settings& s,
+                                       const std::string& provider) {
+  provider_settings ps;
+  ps.channel = s.channel;
+  ps.provider = provider;
+  ps.node = s.node;
+  ps.senders = s.senders_per_provider;
+  ps.call_timeout = s.call_timeout;
+  ps.breaker = s.breaker;
+  ps.restarts = s.sender_restarts;
+  ps.max_job_crashes = s.max_job_crashes;
+  ps.idle_timeout = s.idle_timeout;
+  return ps;
+}
 
 namespace {
 
@@ -14,72 +40,185 @@ using pool_ptr = sender_pool_actor::stateful_pointer<sender_pool_state>;
 
 void maybe_finish_drain(pool_ptr self) {
   auto& st = self->state;
-  if (st.draining && st.busy.empty() && st.drain_rp.pending())
+  if (st.draining && st.drains_pending == 0 && st.drain_rp.pending()) {
     st.drain_rp.deliver(std::move(st.unsent));
-}
-
-/// Gives queued jobs to idle senders.
-void pump(pool_ptr self) {
-  auto& st = self->state;
-  while (!st.draining && !st.idle.empty() && !st.queue.empty()) {
-    auto sender = st.idle.back();
-    st.idle.pop_back();
-    auto job = std::move(st.queue.front());
-    st.queue.pop_front();
-    auto addr = sender.address();
-    st.busy.emplace(addr, job);
-    self->request(sender, st.settings.call_timeout, atom::deliver_v, job)
-      .then(
-        [self, sender, addr](delivery_outcome& out) {
-          auto& st = self->state;
-          st.busy.erase(addr);
-          ++st.sent;
-          self->send(st.dispatcher, atom::outcome_v, std::move(out));
-          st.idle.push_back(sender);
-          pump(self);
-          maybe_finish_drain(self);
-        },
-        [self, sender, addr](caf::error& err) {
-          // The sender died or hung past its deadline. What it held is known
-          // here, so the attempt is recorded as failed rather than lost.
-          auto& st = self->state;
-          ++st.sender_errors;
-          auto i = st.busy.find(addr);
-          if (i != st.busy.end()) {
-            delivery_outcome out;
-            out.id = i->second.n.id;
-            out.tenant_id = i->second.n.tenant_id;
-            out.fence = i->second.fence;
-            out.outcome = "failed";
-            out.error = "sender failed: " + self->system().render(err);
-            out.started_at_ms = now_ms();
-            self->send(st.dispatcher, atom::outcome_v, std::move(out));
-            st.busy.erase(i);
-          }
-          HERALD_LOG(warn, "sender-pool", st.settings.channel,
-                     ": sender failed, replacing it: ",
-                     self->system().render(err));
-          ++st.restarts;
-          // A hung sender ends once its blocking call returns.
-          self->send_exit(sender, caf::exit_reason::user_shutdown);
-          auto replacement = st.factory(self);
-          st.all->push_back(replacement);
-          st.idle.push_back(replacement);
-          pump(self);
-          maybe_finish_drain(self);
-        });
+    st.unsent.clear();
   }
 }
 
+/// Spawns the supervisor of `key` (monitored) with the jobs it is to hold.
+void spawn_provider(pool_ptr self, const std::string& key,
+                    std::map<std::string, delivery_job> held = {}) {
+  auto& st = self->state;
+  auto hdl = self->spawn(provider_supervisor,
+                         caf::actor_cast<sender_pool_actor>(self), st.factory,
+                         provider_settings_of(st.settings, key));
+  self->monitor(hdl);
+  ++st.spawned;
+  st.keys.emplace(hdl.address(), key);
+  st.live->emplace(hdl.address(), hdl);
+  for (auto& [id, job] : held)
+    self->send(hdl, atom::deliver_v, job);
+  st.providers[key] = sender_pool_state::child{hdl, std::move(held)};
+}
+
+void route(pool_ptr self, delivery_job job) {
+  auto& st = self->state;
+  auto key = provider_key(job);
+  auto i = st.providers.find(key);
+  if (i == st.providers.end()) {
+    spawn_provider(self, key);
+    i = st.providers.find(key);
+  }
+  ++st.routed;
+  i->second.held[job.n.id] = job;
+  self->send(i->second.hdl, atom::deliver_v, std::move(job));
+}
+
+/// The child at `key` if it is still the actor `addr`.
+sender_pool_state::child* child_at(sender_pool_state& st, const std::string& key,
+                                   const caf::actor_addr& addr) {
+  auto i = st.providers.find(key);
+  if (i == st.providers.end() || i->second.hdl.address() != addr)
+    return nullptr;
+  return &i->second;
+}
+
+/// A supervisor ended. Stopped when idle: forgotten. Failed: restarted
+/// (one for one) within the pool's restart intensity. Either way the jobs
+/// it still held go to its replacement (a job may have raced with an idle
+/// stop), or back to the drain's caller while draining.
+void on_down(pool_ptr self, const caf::down_msg& msg) {
+  auto& st = self->state;
+  auto k = st.keys.find(msg.source);
+  if (k == st.keys.end())
+    return;
+  auto key = std::move(k->second);
+  st.keys.erase(k);
+  st.live->erase(msg.source);
+  auto* c = child_at(st, key, msg.source);
+  if (c == nullptr)
+    return;
+  auto held = std::move(c->held);
+  st.providers.erase(key);
+  auto failed = msg.reason && msg.reason != caf::exit_reason::normal;
+  if (failed) {
+    ++st.restarts;
+    HERALD_LOG(warn, "sender-pool", st.settings.channel, ": supervisor of ",
+               key, " failed holding ", held.size(), " jobs, restarting it: ",
+               self->system().render(msg.reason));
+    if (!st.intensity.record(self->clock().now())) {
+      HERALD_LOG(error, "sender-pool", st.settings.channel, ": more than ",
+                 st.intensity.settings().max_restarts,
+                 " supervisor restarts within ",
+                 st.intensity.settings().window.count(), " ms, escalating");
+      self->quit(make_error(ec::unavailable,
+                            "sender pool " + st.settings.channel
+                              + ": provider restart intensity exceeded"));
+      return;
+    }
+  } else {
+    ++st.stopped;
+  }
+  if (held.empty())
+    return; // the next job for `key` spawns a fresh supervisor
+  if (st.draining) {
+    for (auto& [id, job] : held)
+      st.unsent.push_back(std::move(job));
+    return;
+  }
+  spawn_provider(self, key, std::move(held));
+}
+
+/// Answers with the breakers of every supervisor (those that do not answer
+/// in time are left out).
+caf::result<std::vector<breaker_info>> collect_breakers(pool_ptr self) {
+  auto& st = self->state;
+  if (st.providers.empty())
+    return std::vector<breaker_info>{};
+  struct fan_in {
+    caf::typed_response_promise<std::vector<breaker_info>> rp;
+    std::vector<breaker_info> xs;
+    size_t pending = 0;
+    void done() {
+      if (--pending > 0)
+        return;
+      std::sort(xs.begin(), xs.end(), [](auto& x, auto& y) {
+        return x.provider < y.provider;
+      });
+      rp.deliver(std::move(xs));
+    }
+  };
+  auto f = std::make_shared<fan_in>();
+  f->rp = self->make_response_promise<std::vector<breaker_info>>();
+  f->pending = st.providers.size();
+  for (auto& [key, c] : st.providers)
+    self->request(c.hdl, st.settings.admin_timeout, atom::breakers_v)
+      .then(
+        [f](breaker_info& x) {
+          f->xs.push_back(std::move(x));
+          f->done();
+        },
+        [f](caf::error&) { f->done(); });
+  return f->rp;
+}
+
+caf::result<std::vector<delivery_job>> start_drain(pool_ptr self) {
+  auto& st = self->state;
+  if (st.draining)
+    return std::vector<delivery_job>{};
+  auto rp = self->make_response_promise<std::vector<delivery_job>>();
+  st.draining = true;
+  st.drain_rp = rp;
+  st.drains_pending = st.providers.size();
+  for (auto& [key, c] : st.providers) {
+    auto addr = c.hdl.address();
+    self->request(c.hdl, st.settings.call_timeout + st.settings.admin_timeout,
+                  atom::drain_v)
+      .then(
+        [self, key = key, addr](std::vector<delivery_job>& unsent) {
+          auto& st = self->state;
+          if (auto* c = child_at(st, key, addr))
+            for (auto& j : unsent)
+              c->held.erase(j.n.id);
+          for (auto& j : unsent)
+            st.unsent.push_back(std::move(j));
+          --st.drains_pending;
+          maybe_finish_drain(self);
+        },
+        [self, key = key, addr](caf::error&) {
+          // No answer: what it holds is handed back as not started (its
+          // leases make that safe: at-least-once).
+          auto& st = self->state;
+          if (auto* c = child_at(st, key, addr)) {
+            for (auto& [id, j] : c->held)
+              st.unsent.push_back(std::move(j));
+            c->held.clear();
+          }
+          --st.drains_pending;
+          maybe_finish_drain(self);
+        });
+  }
+  maybe_finish_drain(self);
+  return rp;
+}
+
 std::string state_json(const sender_pool_state& st) {
-  return "{\"channel\":\"" + st.settings.channel + "\",\"size\":"
-         + std::to_string(st.settings.size)
-         + ",\"queued\":" + std::to_string(st.queue.size())
-         + ",\"busy\":" + std::to_string(st.busy.size())
-         + ",\"idle\":" + std::to_string(st.idle.size())
-         + ",\"sent\":" + std::to_string(st.sent)
-         + ",\"sender_errors\":" + std::to_string(st.sender_errors)
-         + ",\"restarts\":" + std::to_string(st.restarts) + "}";
+  size_t held = 0;
+  for (auto& [key, c] : st.providers)
+    held += c.held.size();
+  nlohmann::json j;
+  j["channel"] = st.settings.channel;
+  j["providers"] = st.providers.size();
+  j["senders_per_provider"] = st.settings.senders_per_provider;
+  j["held"] = held;
+  j["routed"] = st.routed;
+  j["outcomes"] = st.outcomes;
+  j["spawned"] = st.spawned;
+  j["stopped"] = st.stopped;
+  j["restarts"] = st.restarts;
+  j["draining"] = st.draining;
+  return j.dump();
 }
 
 } // namespace
@@ -91,21 +230,21 @@ sender_pool(sender_pool_actor::stateful_pointer<sender_pool_state> self,
   auto& st = self->state;
   st.dispatcher = std::move(dispatcher);
   st.factory = std::move(factory);
+  st.intensity = restart_intensity{settings.provider_restarts};
   st.settings = std::move(settings);
-  st.all = std::make_shared<std::vector<sender_actor>>();
-  for (int i = 0; i < st.settings.size; ++i)
-    st.all->push_back(st.factory(self));
-  st.idle = *st.all;
-  // Stops the senders with the pool. Must not touch self->state (gone by
-  // then), nor send as `self`: anonymous exit messages.
-  self->attach_functor([all = st.all] {
-    for (auto& s : *all)
-      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  st.live = std::make_shared<std::map<caf::actor_addr, provider_actor>>();
+  // Stops the supervisors (and so their senders) with the pool. Must not
+  // touch self->state (gone by then), nor send as `self`.
+  self->attach_functor([live = st.live] {
+    for (auto& [addr, hdl] : *live)
+      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   });
+  self->set_down_handler([self](caf::down_msg& msg) { on_down(self, msg); });
   return {
     [self](atom::inspect) -> actor_info {
-      return {"sender-pool", self->state.settings.channel, "",
-              state_json(self->state)};
+      auto& st = self->state;
+      return {"sender-pool", st.settings.channel, st.settings.node,
+              state_json(st)};
     },
     [self](atom::deliver, delivery_job& job) {
       auto& st = self->state;
@@ -113,22 +252,35 @@ sender_pool(sender_pool_actor::stateful_pointer<sender_pool_state> self,
         st.unsent.push_back(std::move(job));
         return;
       }
-      st.queue.push_back(std::move(job));
-      pump(self);
+      route(self, std::move(job));
     },
-    [](atom::outcome, const delivery_outcome&) {},
-    [](atom::breakers) -> std::vector<breaker_info> { return {}; },
-    [](atom::reset, const std::string&) -> bool { return false; },
-    [self](atom::drain) -> caf::result<std::vector<delivery_job>> {
+    [self](atom::outcome, delivery_outcome& out) {
       auto& st = self->state;
-      auto rp = self->make_response_promise<std::vector<delivery_job>>();
-      st.draining = true;
-      st.drain_rp = rp;
-      for (auto& j : st.queue)
-        st.unsent.push_back(std::move(j));
-      st.queue.clear();
-      maybe_finish_drain(self);
+      if (auto& from = self->current_sender()) {
+        auto k = st.keys.find(from->address());
+        if (k != st.keys.end())
+          if (auto* c = child_at(st, k->second, from->address()))
+            c->held.erase(out.id);
+      }
+      ++st.outcomes;
+      self->send(st.dispatcher, atom::outcome_v, std::move(out));
+    },
+    [self](atom::breakers) -> caf::result<std::vector<breaker_info>> {
+      return collect_breakers(self);
+    },
+    [self](atom::reset, const std::string& provider) -> caf::result<bool> {
+      auto& st = self->state;
+      auto i = st.providers.find(provider);
+      if (i == st.providers.end())
+        return false;
+      auto rp = self->make_response_promise<bool>();
+      self->request(i->second.hdl, st.settings.admin_timeout, atom::reset_v)
+        .then([rp](bool ok) mutable { rp.deliver(ok); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;
+    },
+    [self](atom::drain) -> caf::result<std::vector<delivery_job>> {
+      return start_drain(self);
     },
   };
 }

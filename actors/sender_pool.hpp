@@ -1,50 +1,95 @@
 #pragma once
 
-#include <deque>
-#include <functional>
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <caf/actor_addr.hpp>
+#include <caf/timespan.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/circuit_breaker.hpp"
+#include "actors/provider_supervisor.hpp"
+#include "actors/restart_intensity.hpp"
 
 namespace herald {
 
-/// Spawns one sender (detached); the pool calls it again to replace a
-/// sender that died.
-using sender_factory = std::function<sender_actor(caf::local_actor*)>;
-
 struct sender_pool_settings {
   std::string channel;
-  int size = 16;
-  caf::timespan call_timeout = std::chrono::seconds(15); // > provider timeout
+  std::string node; // this node's name, for outcomes made without a call
+  /// Senders per provider (per webhook endpoint).
+  int senders_per_provider = 8;
+  /// Deadline of one call to a sender: longer than the provider's own
+  /// timeout (a sender past it is taken as hung and replaced).
+  caf::timespan call_timeout = std::chrono::seconds(15);
+  breaker_settings breaker;
+  /// Sender restarts a provider supervisor allows before it escalates.
+  restart_intensity_settings sender_restarts;
+  /// See provider_settings::max_job_crashes.
+  int max_job_crashes = 3;
+  /// Provider supervisor restarts the pool allows before it escalates.
+  restart_intensity_settings provider_restarts;
+  /// A provider supervisor with nothing to do stops after this long.
+  caf::timespan idle_timeout = std::chrono::minutes(5);
+  /// Deadline of the pool's own requests to its supervisors (breakers,
+  /// reset); drain waits for in-flight calls, so it gets call_timeout more.
+  caf::timespan admin_timeout = std::chrono::seconds(5);
 };
+
+/// The provider a job goes to, i.e. its breaker: for webhooks the endpoint
+/// scheme://host:port (the channel for an invalid URL: its sender answers
+/// a permanent failure); for other channels the pinned provider, else the
+/// channel.
+std::string provider_key(const delivery_job& job);
+
+/// The settings of the supervisor of `provider` in a pool.
+provider_settings provider_settings_of(const sender_pool_settings& s,
+                                       const std::string& provider);
 
 struct sender_pool_state {
   static inline const char* name = "sender-pool";
 
+  /// A provider supervisor and the jobs it holds (by notification id) until
+  /// their outcome comes back: if it dies, they go to its replacement.
+  struct child {
+    provider_actor hdl;
+    std::map<std::string, delivery_job> held;
+  };
+
   sender_pool_settings settings;
   dispatcher_actor dispatcher;
   sender_factory factory;
-  std::deque<delivery_job> queue;                 // waiting for a sender
-  /// Every sender ever spawned. Shared with the pool's exit hook: CAF 0.17
-  /// destroys the state before attached functors run.
-  std::shared_ptr<std::vector<sender_actor>> all;
-  std::vector<sender_actor> idle;
-  std::map<caf::actor_addr, delivery_job> busy;   // what each sender holds
+  restart_intensity intensity;
+  std::map<std::string, child> providers;                // by provider key
+  std::unordered_map<caf::actor_addr, std::string> keys; // for down_msg
+  /// Live supervisors. Shared with the exit hook: CAF 0.17 destroys the
+  /// state before attached functors run.
+  std::shared_ptr<std::map<caf::actor_addr, provider_actor>> live;
   bool draining = false;
+  size_t drains_pending = 0;
   caf::typed_response_promise<std::vector<delivery_job>> drain_rp;
-  std::vector<delivery_job> unsent;               // handed back on drain
-  uint64_t sent = 0;
-  uint64_t sender_errors = 0;
-  uint64_t restarts = 0;
+  std::vector<delivery_job> unsent; // handed back on drain
+
+  // Counters for the admin endpoint.
+  uint64_t routed = 0;
+  uint64_t outcomes = 0;
+  uint64_t spawned = 0;  // supervisors started (restarts included)
+  uint64_t stopped = 0;  // supervisors that stopped when idle
+  uint64_t restarts = 0; // supervisors restarted after a failure
 };
 
-/// A channel's pool of senders.
+/// A channel's sender pool: routes each job to the supervisor of its
+/// provider (provider_key), spawning it on first use, and forwards the
+/// supervisors' outcomes to the dispatcher. Supervisors are monitored: one
+/// that stops when idle is forgotten; one that fails is restarted (one for
+/// one) and the jobs it held go to the replacement. Past the restart
+/// intensity (settings.provider_restarts) the pool escalates: it exits with
+/// ec::unavailable, and the dispatcher, linked to it, sees that.
 sender_pool_actor::behavior_type
 sender_pool(sender_pool_actor::stateful_pointer<sender_pool_state> self,
             dispatcher_actor dispatcher, sender_factory factory,
