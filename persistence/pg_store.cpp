@@ -616,6 +616,22 @@ dead_letter row_to_dead_letter(const pqxx::row& r) {
   return d;
 }
 
+// A listing page from rows fetched with LIMIT limit + 1: an extra row only
+// tells that another page exists, which then starts after the last item.
+template <class Page, class Convert, class IdOf>
+Page page_of(const pqxx::result& r, int32_t limit, Convert convert,
+             IdOf id_of) {
+  Page page;
+  for (const auto& row : r) {
+    if (page.items.size() == static_cast<size_t>(limit)) {
+      page.next_cursor = id_of(page.items.back());
+      break;
+    }
+    page.items.push_back(convert(row));
+  }
+  return page;
+}
+
 bool is_parked(const std::string& state) {
   return state == "parked";
 }
@@ -808,24 +824,16 @@ pg_store::get_notification(const std::string& tenant_id,
 }
 
 notification_page pg_store::list_notifications(const notification_query& q) {
-  notification_page page;
   // A cursor we never handed out cannot continue a listing.
   if (!q.cursor.empty() && !is_uuid(q.cursor))
-    return page;
+    return {};
   const int32_t limit = std::max(1, std::min(q.limit, k_max_page));
   return guarded(conn_, "list_notifications", [&] {
     pqxx::read_transaction tx{conn()};
-    // One extra row tells whether another page exists.
     auto r = tx.exec_prepared("list_notifications", q.tenant_id, q.status,
                               q.channel, q.cursor, limit + 1);
-    for (const auto& row : r) {
-      if (page.items.size() == static_cast<size_t>(limit)) {
-        page.next_cursor = page.items.back().id;
-        break;
-      }
-      page.items.push_back(row_to_notification(row));
-    }
-    return page;
+    return page_of<notification_page>(r, limit, row_to_notification,
+                                      [](const notification& n) { return n.id; });
   });
 }
 
@@ -1081,23 +1089,15 @@ int64_t pg_store::purge_idempotency(int batch, int max_batches) {
 namespace herald {
 
 dlq_page pg_store::list_dead_letters(const dlq_query& q) {
-  dlq_page page;
   if (!q.cursor.empty() && !is_uuid(q.cursor))
-    return page;
+    return {};
   const int32_t limit = std::max(1, std::min(q.limit, k_max_page));
   return guarded(conn_, "list_dead_letters", [&] {
     pqxx::read_transaction tx{conn()};
-    // One extra row tells whether another page exists.
     auto r = tx.exec_prepared("list_dead_letters", q.tenant_id, q.state,
                               q.channel, q.provider, q.cursor, limit + 1);
-    for (const auto& row : r) {
-      if (page.items.size() == static_cast<size_t>(limit)) {
-        page.next_cursor = page.items.back().n.id;
-        break;
-      }
-      page.items.push_back(row_to_dead_letter(row));
-    }
-    return page;
+    return page_of<dlq_page>(r, limit, row_to_dead_letter,
+                             [](const dead_letter& d) { return d.n.id; });
   });
 }
 
