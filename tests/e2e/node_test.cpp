@@ -839,7 +839,7 @@ CAF_TEST(another tenants ids and unknown ids are 404) {
 
 CAF_TEST(listing filters and paginates newest first) {
   // Interleaved: webhook (delivered by the receiver) and sms (no provider is
-  // configured for sms, so those end failed).
+  // configured for sms, so those are dead-lettered at once).
   std::vector<std::string> all;
   std::vector<std::string> webhooks;
   std::vector<std::string> sms;
@@ -860,7 +860,7 @@ CAF_TEST(listing filters and paginates newest first) {
   for (auto& id : sms)
     CAF_CHECK_EQUAL(str(await_status(*api, t.key, id, {"failed", "dead_lettered"}),
                         "status"),
-                    "failed");
+                    "dead_lettered");
   auto newest_first = [](std::vector<std::string> xs) {
     std::reverse(xs.begin(), xs.end());
     return xs;
@@ -891,7 +891,8 @@ CAF_TEST(listing filters and paginates newest first) {
   CAF_CHECK(list_all(*api, t.key, "status=delivered&limit=2", ok)
               == newest_first(webhooks)
             && ok);
-  CAF_CHECK(list_all(*api, t.key, "status=failed", ok) == newest_first(sms)
+  CAF_CHECK(list_all(*api, t.key, "status=dead_lettered", ok)
+              == newest_first(sms)
             && ok);
   CAF_CHECK(list_all(*api, t.key, "status=delivered&channel=sms", ok).empty()
             && ok);
@@ -940,15 +941,14 @@ CAF_TEST(a channel not enabled for the tenant is 422) {
 
 // -- 6. a receiver that answers 400 --------------------------------------------
 
-CAF_TEST(a receiver answering 400 leaves the notification failed with its error) {
+CAF_TEST(a receiver answering 400 dead letters the notification after one attempt) {
   CAF_REQUIRE_EQUAL(receiver.control({{"fail_rate", 1.0}, {"fail_status", 400}}),
                     200);
   auto id = submit_ok(*api, t.key, webhook_notification(receiver.url()));
   CAF_REQUIRE(!id.empty());
-  // The retry/DLQ machinery will turn this into dead_lettered; today a
-  // permanent failure ends "failed". Either way: recorded, not dropped.
+  // A permanent failure: dead-lettered at once, recorded, not dropped.
   auto n = await_status(*api, t.key, id, {"failed", "dead_lettered"});
-  CAF_CHECK_EQUAL(str(n, "status"), "failed");
+  CAF_CHECK_EQUAL(str(n, "status"), "dead_lettered");
   CAF_CHECK_EQUAL(num(n, "attempts"), 1);
   CAF_CHECK(str(n, "last_error").find("400") != std::string::npos);
   auto res = api->Get("/v1/notifications/" + id + "/attempts", bearer(t.key));
@@ -968,7 +968,7 @@ CAF_TEST(a receiver answering 400 leaves the notification failed with its error)
   CAF_CHECK_EQUAL(num(s, "delivered"), 0);
   // It is listed under its status.
   bool ok = false;
-  CAF_CHECK(list_all(*api, t.key, "status=failed", ok)
+  CAF_CHECK(list_all(*api, t.key, "status=dead_lettered", ok)
               == std::vector<std::string>{id}
             && ok);
 }

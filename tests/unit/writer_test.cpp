@@ -111,11 +111,12 @@ CAF_TEST(committed leased rows go to the dispatcher and are recorded) {
   drain();
   CAF_REQUIRE_EQUAL(store_state().insert_leased.size(), 1u);
   CAF_CHECK(store_state().insert_leased[0]);
-  // No pool for "webhook" in this fixture: the dispatcher records a failed
-  // outcome rather than dropping the job.
+  // No pool for "webhook" in this fixture: the dispatcher dead-letters the
+  // job (no call, so "deferred": no attempt) rather than dropping it.
   CAF_REQUIRE_EQUAL(store_state().outcomes.size(), 1u);
   CAF_CHECK_EQUAL(store_state().outcomes[0][0].id, "a");
-  CAF_CHECK_EQUAL(store_state().outcomes[0][0].outcome, "failed");
+  CAF_CHECK_EQUAL(store_state().outcomes[0][0].outcome, "deferred");
+  CAF_CHECK_EQUAL(store_state().outcomes[0][0].status, "dead_lettered");
   CAF_CHECK_EQUAL(store_state().outcomes[0][0].fence, 1);
   CAF_CHECK_EQUAL(state_of<dispatcher_state>(*this, disp).held, 0);
 }
