@@ -252,9 +252,40 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
   self->send(self, atom::sweep_v);
   self->delayed_send(self, st.settings.renew_interval, atom::renew_v);
   return {
-    [self](atom::inspect) -> actor_info {
-      return {"dispatcher", "", self->state.settings.node,
-              state_json(self->state)};
+    [self](atom::inspect) -> caf::result<actor_info> {
+      // Its children too (pools: providers and restarts; the retry
+      // scheduler), which the admin endpoint cannot reach by itself.
+      auto& st = self->state;
+      auto rp = self->make_response_promise<actor_info>();
+      auto children = std::make_shared<std::vector<std::string>>();
+      auto left = std::make_shared<size_t>(st.pools.size() + 1);
+      auto done = [self, rp, children, left]() mutable {
+        if (--*left > 0)
+          return;
+        auto state = state_json(self->state);
+        state.pop_back(); // the closing brace
+        state += ",\"children\":[";
+        for (size_t i = 0; i < children->size(); ++i)
+          state += (i > 0 ? "," : "") + (*children)[i];
+        state += "]}";
+        rp.deliver(actor_info{"dispatcher", "", self->state.settings.node,
+                              std::move(state)});
+      };
+      auto ask = [&](const auto& child) {
+        self->request(child, st.settings.store_timeout / 5, atom::inspect_v)
+          .then(
+            [children, done](actor_info& info) mutable {
+              children->push_back("{\"kind\":\"" + info.kind + "\",\"key\":\""
+                                  + info.key + "\",\"state\":" + info.state
+                                  + "}");
+              done();
+            },
+            [done](caf::error&) mutable { done(); });
+      };
+      for (auto& [channel, pool] : st.pools)
+        ask(pool);
+      ask(st.scheduler);
+      return rp;
     },
     [self](atom::reserve, int32_t n) -> int32_t {
       auto& st = self->state;

@@ -319,6 +319,19 @@ CAF_TEST(a cancelled notification waiting for its retry is never sent again) {
   CAF_CHECK_EQUAL(pool_state().delivered.size(), 1u);
 }
 
+CAF_TEST(inspect includes the pools and the retry scheduler) {
+  drain();
+  std::string state;
+  sys.spawn([this, &state](caf::event_based_actor* client) {
+    client->request(disp, caf::infinite, atom::inspect_v)
+      .then([&state](actor_info& info) { state = info.state; });
+  });
+  drain();
+  CAF_CHECK(state.find("\"children\":[") != std::string::npos);
+  CAF_CHECK(state.find("\"kind\":\"fake-pool\"") != std::string::npos);
+  CAF_CHECK(state.find("\"kind\":\"retry-scheduler\"") != std::string::npos);
+}
+
 CAF_TEST(outcomes are kept and retried while the store is down) {
   drain();
   store_state().fail_outcomes = true;
