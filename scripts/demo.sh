@@ -2,10 +2,13 @@
 # The demo command (README): installs what is missing, builds, starts a
 # private PostgreSQL, one Herald node and a fake webhook receiver, creates a
 # tenant and an API key, sends 5 webhook notifications and waits until they
-# are delivered. Then it prints where to look and keeps running until Ctrl-C.
+# are delivered; then the receiver fails half of the requests (retries with
+# backoff), answers 400 (a dead letter, retried through the DLQ API once the
+# receiver is healthy) and the breakers are shown. Then it prints where to
+# look and keeps running until Ctrl-C.
 #   bash scripts/demo.sh           run until Ctrl-C
 #   bash scripts/demo.sh --once    exit after the printout (or HERALD_DEMO_ONCE=1);
-#                                  status 0 only if all 5 were delivered
+#                                  status 0 only if all were delivered
 # Everything lives in .work/demo/ (config, logs, database); every run starts
 # from an empty database. Environment: HERALD_BUILD_DIR (default build/).
 set -euo pipefail
@@ -225,6 +228,15 @@ token = "$admin_token"
 
 [herald.db]
 url = "$db_url"
+
+# Fast retries and a quick breaker, so the demo shows them within seconds.
+[herald.retry]
+base-delay = 200ms
+max-delay = 2s
+max-attempts = 6
+
+[herald.breaker]
+open-timeout = 2s
 EOF
 chmod 600 "$config"   # holds the admin token
 
@@ -315,6 +327,63 @@ for id in "${ids[@]}"; do
 done
 phase_done "delivery ($delivered of $count delivered)"
 
+# --- 6. reliability: retries, a dead letter, its retry, the breakers -----------------
+await_final() { # ID...: waits (at most 30 s) until each has a final status
+  local deadline=$(( $(now_us) + 30000000 )) id st pending
+  while :; do
+    pending=0
+    for id in "$@"; do
+      http GET "$api/v1/notifications/$id" "$api_key"
+      st=$(json_get "$body" status)
+      case "$st" in delivered|dead_lettered|cancelled|discarded) ;; *) pending=$((pending + 1)) ;; esac
+    done
+    if [ "$pending" -eq 0 ] || [ "$(now_us)" -ge "$deadline" ]; then return 0; fi
+    sleep 0.2
+  done
+}
+
+say "the receiver now fails 50% of requests with 503: $count more notifications are retried"
+http POST "$control/control" "" '{"fail_rate":0.5,"fail_status":503}'
+retry_ids=()
+for ((n = 1; n <= count; n++)); do
+  http POST "$api/v1/notifications" "$api_key" \
+    "{\"channel\":\"webhook\",\"to\":\"$hook_url\",\"body\":\"retried #$n\"}"
+  id=$(json_get "$body" id)
+  if [ "$code" = 202 ] && [ -n "$id" ]; then retry_ids+=("$id"); fi
+done
+await_final "${retry_ids[@]}"
+retried_ok=0
+for id in "${retry_ids[@]}"; do
+  http GET "$api/v1/notifications/$id" "$api_key"
+  st=$(json_get "$body" status)
+  echo "  $id: $st after $(json_get "$body" attempts) attempt(s)"
+  if [ "$st" = delivered ]; then retried_ok=$((retried_ok + 1)); fi
+done
+
+say "the receiver now answers 400: a permanent error goes to the dead-letter queue at once"
+http POST "$control/control" "" '{"fail_rate":1.0,"fail_status":400}'
+http POST "$api/v1/notifications" "$api_key" \
+  "{\"channel\":\"webhook\",\"to\":\"$hook_url\",\"body\":\"rejected\"}"
+dead_id=$(json_get "$body" id)
+dead_final="not submitted ($code)"
+if [ -n "$dead_id" ]; then
+  await_final "$dead_id"
+  http GET "$api/v1/dlq/$dead_id" "$api_key"
+  python3 -c 'import json, sys; d = json.loads(sys.argv[1]); print("  GET /v1/dlq/%s: reason %r; transitions: %s" % (d["id"], d["reason"], " -> ".join(e["to"] for e in d.get("events", []))))' "$body" 2>/dev/null || echo "  $code $body"
+  say "receiver healthy again: POST /v1/dlq/$dead_id/retry"
+  http POST "$control/reset" "" '{}'
+  http POST "$api/v1/dlq/$dead_id/retry" "$api_key" '{}'
+  echo "  -> $code"
+  await_final "$dead_id"
+  http GET "$api/v1/notifications/$dead_id" "$api_key"
+  dead_final=$(json_get "$body" status)
+  echo "  $dead_id: $dead_final"
+fi
+say "breakers (GET /admin/breakers)"
+http GET "$admin/admin/breakers" "$admin_token"
+python3 -c 'import json, sys; [print("  %s: %s, %d trip(s), %d deferred, %d sender restart(s)" % (b["provider"], b["state"], b["trips"], b["deferred"], b["restarts"])) for b in json.loads(sys.argv[1])["items"]]' "$body" 2>/dev/null || echo "  $code $body"
+phase_done "reliability ($retried_ok of $count retried to delivery; the dead letter's retry: $dead_final)"
+
 say "fake-provider stats ($control/stats)"
 http GET "$control/stats" ""
 if [ "$code" = 200 ]; then
@@ -353,17 +422,21 @@ Submit one:
 Look at one / list the newest:
   curl -sS $api/v1/notifications/${ids[0]:-ID} -H 'Authorization: Bearer $api_key'
   curl -sS '$api/v1/notifications?limit=10' -H 'Authorization: Bearer $api_key'
+Dead letters / breakers:
+  curl -sS $api/v1/dlq -H 'Authorization: Bearer $api_key'
+  curl -sS $admin/admin/breakers -H 'Authorization: Bearer $admin_token'
 Admin:
   curl -sS $admin/admin/tenants/demo -H 'Authorization: Bearer $admin_token'
 
 EOF
 
 if [ "$once" = 1 ]; then
-  if [ "$delivered" = "$count" ]; then
-    say "all $count delivered; stopping (--once)"
+  if [ "$delivered" = "$count" ] && [ "$retried_ok" = "$count" ] \
+     && [ "$dead_final" = delivered ]; then
+    say "all delivered, the retried ones and the dead letter's retry included; stopping (--once)"
     exit 0
   fi
-  fail "only $delivered of $count delivered (see $demo/herald.log)"
+  fail "$delivered of $count delivered, $retried_ok of $count retried to delivery, the dead letter's retry: $dead_final (see $demo/herald.log)"
 fi
 
 if [ "$delivered" != "$count" ]; then
