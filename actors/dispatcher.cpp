@@ -320,25 +320,12 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
       st.draining = true;
       st.drain_rp = rp;
       st.pools_draining = st.pools.size() + 1;
-      // Jobs waiting on timers stay leased; release hands them back.
-      self->request(st.scheduler, st.settings.store_timeout, atom::drain_v)
-        .then(
-          [self](std::vector<delivery_job>& waiting) {
-            for (auto& j : waiting)
-              if (self->state.jobs.erase(j.n.id) > 0)
-                --self->state.held;
-            --self->state.pools_draining;
-            maybe_finish_drain(self);
-          },
-          [self](caf::error&) {
-            --self->state.pools_draining;
-            maybe_finish_drain(self);
-          });
-      for (auto& [channel, pool] : st.pools) {
-        self->request(pool, st.settings.store_timeout, atom::drain_v)
+      // Jobs waiting on timers or not yet started in a pool stay leased;
+      // release hands them back.
+      auto drain_child = [self](const auto& child) {
+        self->request(child, self->state.settings.store_timeout, atom::drain_v)
           .then(
             [self](std::vector<delivery_job>& unsent) {
-              // Unsent jobs stay leased and 'queued': release hands them back.
               for (auto& j : unsent)
                 if (self->state.jobs.erase(j.n.id) > 0)
                   --self->state.held;
@@ -349,7 +336,10 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
               --self->state.pools_draining;
               maybe_finish_drain(self);
             });
-      }
+      };
+      drain_child(st.scheduler);
+      for (auto& [channel, pool] : st.pools)
+        drain_child(pool);
       maybe_finish_drain(self);
       return rp;
     },

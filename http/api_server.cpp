@@ -221,22 +221,7 @@ void api_server::install_routes() {
     q.status = req.get_param_value("status");
     if (!q.status.empty() && !one_of(q.status, statuses))
       errors.push_back({"status", "unknown status"});
-    q.channel = req.get_param_value("channel");
-    if (!q.channel.empty() && !one_of(q.channel, channels))
-      errors.push_back({"channel", "must be email, sms, push or webhook"});
-    q.cursor = req.get_param_value("cursor");
-    if (!q.cursor.empty() && !is_uuid(q.cursor))
-      errors.push_back({"cursor", "not a cursor returned by this API"});
-    if (req.has_param("limit")) {
-      auto text = req.get_param_value("limit");
-      auto valid = !text.empty() && text.size() <= 4
-                   && std::all_of(text.begin(), text.end(), ::isdigit);
-      auto n = valid ? std::stoi(text) : 0;
-      if (n < 1 || n > 200)
-        errors.push_back({"limit", "must be an integer from 1 to 200"});
-      else
-        q.limit = n;
-    }
+    read_page_params(req, q.channel, q.cursor, q.limit, errors);
     if (!errors.empty()) {
       reply_problem(res, 422, status_title(422), "invalid query parameters",
                     errors);

@@ -8,8 +8,7 @@
 //   POST   /v1/dlq/{id}/discard     given up for good
 //   POST   /v1/dlq/replay           many at once, paced (replay_request)
 
-#include <algorithm>
-#include <cctype>
+#include <type_traits>
 
 #include "actors/error.hpp"
 #include "http/api_server.hpp"
@@ -50,23 +49,6 @@ json to_json(const dead_letter& d) {
   return j;
 }
 
-/// limit=1..200 of a listing; false (with the error added) if invalid.
-bool parse_limit(const httplib::Request& req, int32_t& limit,
-                 std::vector<field_error>& errors) {
-  if (!req.has_param("limit"))
-    return true;
-  auto text = req.get_param_value("limit");
-  auto valid = !text.empty() && text.size() <= 4
-               && std::all_of(text.begin(), text.end(), ::isdigit);
-  auto n = valid ? std::stoi(text) : 0;
-  if (n < 1 || n > 200) {
-    errors.push_back({"limit", "must be an integer from 1 to 200"});
-    return false;
-  }
-  limit = n;
-  return true;
-}
-
 /// 404 for anything that is not one of our ids (no store call needed).
 bool check_id(const std::string& id, httplib::Response& res, const char* what) {
   if (is_uuid(id))
@@ -93,31 +75,6 @@ const char* const dlq_states[] = {"parked", "retried", "discarded", "any"};
 } // namespace
 
 void api_server::install_dlq_routes() {
-  svr_.Delete(R"(/v1/notifications/([^/]+))", [this](const httplib::Request& req,
-                                                      httplib::Response& res) {
-    caf::scoped_actor self{*ctx_.sys};
-    auto t = authenticate(self, req, res);
-    if (!t)
-      return;
-    auto id = req.matches[1].str();
-    if (!check_id(id, res, "notification"))
-      return;
-    auto n = call<notification>(self, ctx_.timeout, ctx_.store, atom::cancel_v,
-                                t->id, id, std::string{"cancelled by the API"});
-    if (!n) {
-      if (is_conflict(n.error()))
-        reply_conflict(res, n.error(), "cancel");
-      else
-        reply_error(res, n.error());
-      return;
-    }
-    // A retry waiting on this node's timer is dropped at once; elsewhere the
-    // fence keeps any late outcome out.
-    if (ctx_.dispatcher)
-      self->send(ctx_.dispatcher, atom::cancel_v, id);
-    reply_json(res, 200, herald::to_json(*n));
-  });
-
   svr_.Get("/v1/dlq", [this](const httplib::Request& req, httplib::Response& res) {
     caf::scoped_actor self{*ctx_.sys};
     auto t = authenticate(self, req, res);
@@ -126,9 +83,7 @@ void api_server::install_dlq_routes() {
     dlq_query q;
     q.tenant_id = t->id;
     std::vector<field_error> errors;
-    q.channel = req.get_param_value("channel");
-    if (!q.channel.empty() && !one_of(q.channel, channels))
-      errors.push_back({"channel", "must be email, sms, push or webhook"});
+    read_page_params(req, q.channel, q.cursor, q.limit, errors);
     q.provider = req.get_param_value("provider");
     if (req.has_param("state")) {
       q.state = req.get_param_value("state");
@@ -137,10 +92,6 @@ void api_server::install_dlq_routes() {
       if (q.state == "any")
         q.state.clear();
     }
-    q.cursor = req.get_param_value("cursor");
-    if (!q.cursor.empty() && !is_uuid(q.cursor))
-      errors.push_back({"cursor", "not a cursor returned by this API"});
-    parse_limit(req, q.limit, errors);
     if (!errors.empty()) {
       reply_problem(res, 422, status_title(422), "invalid query parameters",
                     errors);
@@ -174,19 +125,19 @@ void api_server::install_dlq_routes() {
         atom::get_v, atom::dlq_v, t->id, id);
   });
 
-  // retry and discard: the same shape, another store message.
-  auto change = [this](auto atom, const char* doing, int ok_status,
-                       const char* reason) {
-    return [this, atom, doing, ok_status, reason](const httplib::Request& req,
-                                                   httplib::Response& res) {
+  // cancel, retry and discard: the same shape, another store message.
+  auto change = [this](auto op, const char* what, const char* doing,
+                       int ok_status, const char* reason) {
+    return [this, op, what, doing, ok_status,
+            reason](const httplib::Request& req, httplib::Response& res) {
       caf::scoped_actor self{*ctx_.sys};
       auto t = authenticate(self, req, res);
       if (!t)
         return;
       auto id = req.matches[1].str();
-      if (!check_id(id, res, "dead letter"))
+      if (!check_id(id, res, what))
         return;
-      auto n = call<notification>(self, ctx_.timeout, ctx_.store, atom, t->id,
+      auto n = call<notification>(self, ctx_.timeout, ctx_.store, op, t->id,
                                   id, std::string{reason});
       if (!n) {
         if (is_conflict(n.error()))
@@ -195,13 +146,22 @@ void api_server::install_dlq_routes() {
           reply_error(res, n.error());
         return;
       }
+      // A cancelled retry waiting on this node's timer is dropped at once;
+      // elsewhere the fence keeps any late outcome out.
+      if constexpr (std::is_same_v<decltype(op), atom::cancel>)
+        if (ctx_.dispatcher)
+          self->send(ctx_.dispatcher, atom::cancel_v, id);
       reply_json(res, ok_status, herald::to_json(*n));
     };
   };
+  svr_.Delete(R"(/v1/notifications/([^/]+))",
+              change(atom::cancel_v, "notification", "cancel", 200,
+                     "cancelled by the API"));
   svr_.Post(R"(/v1/dlq/([^/]+)/retry)",
-            change(atom::retry_v, "retry", 202, "retried from the DLQ by the API"));
+            change(atom::retry_v, "dead letter", "retry", 202,
+                   "retried from the DLQ by the API"));
   svr_.Post(R"(/v1/dlq/([^/]+)/discard)",
-            change(atom::discard_v, "discard", 200,
+            change(atom::discard_v, "dead letter", "discard", 200,
                    "discarded from the DLQ by the API"));
 
   svr_.Post("/v1/dlq/replay", [this](const httplib::Request& req,

@@ -140,4 +140,25 @@ bool is_json_content_type(const std::string& ct) {
   return base == "application/json";
 }
 
+void read_page_params(const httplib::Request& req, std::string& channel,
+                      std::string& cursor, int32_t& limit,
+                      std::vector<field_error>& errors) {
+  channel = req.get_param_value("channel");
+  if (!channel.empty() && !one_of(channel, channels))
+    errors.push_back({"channel", "must be email, sms, push or webhook"});
+  cursor = req.get_param_value("cursor");
+  if (!cursor.empty() && !is_uuid(cursor))
+    errors.push_back({"cursor", "not a cursor returned by this API"});
+  if (req.has_param("limit")) {
+    auto text = req.get_param_value("limit");
+    auto valid = !text.empty() && text.size() <= 4
+                 && std::all_of(text.begin(), text.end(), ::isdigit);
+    auto n = valid ? std::stoi(text) : 0;
+    if (n < 1 || n > 200)
+      errors.push_back({"limit", "must be an integer from 1 to 200"});
+    else
+      limit = n;
+  }
+}
+
 } // namespace herald

@@ -50,6 +50,13 @@ bool is_json_content_type(const std::string& content_type);
 /// The channels of API.md.
 inline constexpr const char* channels[] = {"email", "sms", "push", "webhook"};
 
+/// The parameters every listing shares: channel (one of `channels`), cursor
+/// (an id returned by the API) and limit (1..200); problems are added to
+/// `errors` naming the parameter, and the outputs keep their defaults.
+void read_page_params(const httplib::Request& req, std::string& channel,
+                      std::string& cursor, int32_t& limit,
+                      std::vector<field_error>& errors);
+
 /// True if `x` is one of `xs`.
 template <size_t N>
 bool one_of(const std::string& x, const char* const (&xs)[N]) {
