@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# Egress reliability benchmark (issue 4): how long one node takes to drain
+# $N webhook notifications when the receiver fails $FAIL_RATE of the calls
+# with 503 and the retry policy is base delay $BASE_DELAY, $MAX_ATTEMPTS
+# attempts (= 3 retries by default); and the same with no failures.
+#
+#   bench/reliability.sh [BUILD_DIR]        (default: $BUILD or build/)
+#
+# Drain time = from the first batch submission until every notification is
+# in a terminal state in PostgreSQL (delivered or dead_lettered), polled
+# every 10 ms over one psql session. delivered/s = delivered / drain time.
+# Submission: POST /v1/notifications/batch, $BATCH per request, $CONNS
+# connections in parallel.
+#
+# Per run it checks and reports: nothing lost (rows in a terminal state =
+# $N), zero duplicates at the receiver (fake provider duplicates and
+# duplicate_deliveries by webhook-id), delivered rows = ids the receiver
+# delivered, attempts recorded = calls the receiver got.
+#
+# Scenarios ($SCENARIOS, each run $RUNS times, medians reported):
+#   fail30    FAIL_RATE failures, breaker tuned not to trip (see below)
+#   clean     no failures, same node
+#   defaults  FAIL_RATE failures with the default breaker (failure-threshold
+#             5, failure-rate 50 % over min-calls 20, open-timeout 30 s):
+#             not in the default list; shows what the defaults do at 30 %
+#
+# Breaker for fail30/clean: failure-threshold 100 and min-calls 500 (the
+# e2e reliability suite does the same): with the defaults, 5 failures in a
+# row happen about once per 590 calls at p = 0.3, and each trip parks the
+# endpoint for open-timeout (30 s).
+#
+# Every run gets a fresh node process and empty notification tables; before
+# each run the script waits until the 1-minute load average is below
+# $LOAD_MAX (at most $LOAD_WAIT_MAX s, then measures anyway, flagged "!").
+#
+# Environment (defaults in brackets):
+#   BUILD [build]  RUNS [3]  N [10000]  BATCH [1000]  CONNS [2]
+#   FAIL_RATE [0.3]  BASE_DELAY [100ms]  MAX_ATTEMPTS [4]
+#   SCENARIOS ["fail30 clean"]  LOAD_MAX [1.5]  LOAD_WAIT_MAX [900]
+#   TIMEOUT [300 s per run]  WORK [.work/bench-reliab]  PGPORT [55472]
+# Output: a summary on stdout and in $WORK/logs/<stamp>/summary.txt, with
+# the raw output of every run next to it.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-${BUILD:-$ROOT/build}}
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+RUNS=${RUNS:-3}
+N=${N:-10000}
+BATCH=${BATCH:-1000}
+CONNS=${CONNS:-2}
+FAIL_RATE=${FAIL_RATE:-0.3}
+BASE_DELAY=${BASE_DELAY:-100ms}
+MAX_ATTEMPTS=${MAX_ATTEMPTS:-4}
+SCENARIOS=${SCENARIOS:-"fail30 clean"}
+LOAD_MAX=${LOAD_MAX:-1.5}
+LOAD_WAIT_MAX=${LOAD_WAIT_MAX:-900}
+TIMEOUT=${TIMEOUT:-300}
+WORK=${WORK:-$ROOT/.work/bench-reliab}
+PGPORT=${PGPORT:-55472}
+ADMIN_TOKEN=bench-reliab-admin-token
+
+HERALD=$BUILD/herald
+PROVIDER=$BUILD/fake-provider
+for b in "$HERALD" "$PROVIDER"; do
+  [ -x "$b" ] || { echo "reliability.sh: $b missing; build it: ninja -C $BUILD herald fake-provider" >&2; exit 1; }
+done
+PSQL=$(ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1)
+[ -n "$PSQL" ] || PSQL=psql
+export PSQL
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+LOGS=$WORK/logs/$STAMP
+mkdir -p "$LOGS"
+SUMMARY=$LOGS/summary.txt
+: >"$SUMMARY"
+
+say() { echo "$*" | tee -a "$SUMMARY"; }
+log() { echo "reliability.sh: $*" >&2; }
+
+NODE_PID=
+PROV_PID=
+stop_node() {
+  [ -n "$NODE_PID" ] || return 0
+  kill -TERM "$NODE_PID" 2>/dev/null || true
+  for _ in $(seq 1 300); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$NODE_PID" 2>/dev/null || true
+  wait "$NODE_PID" 2>/dev/null || true
+  NODE_PID=
+}
+cleanup() {
+  set +e
+  stop_node
+  if [ -n "$PROV_PID" ]; then kill -TERM "$PROV_PID" 2>/dev/null; wait "$PROV_PID" 2>/dev/null; fi
+  bash "$ROOT/scripts/pg.sh" stop "$WORK/pg" >/dev/null 2>&1
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- helpers (the conventions of bench/run.sh) ------------------------------------
+
+wait_quiet() { # prints the 1-minute load at which the run starts ("!": never quiet)
+  local waited=0 load
+  while :; do
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    if awk -v l="$load" -v m="$LOAD_MAX" 'BEGIN { exit !(l < m) }'; then
+      echo "$load"; return
+    fi
+    if [ "$waited" -ge "$LOAD_WAIT_MAX" ]; then
+      log "load still $load after ${waited}s; measuring anyway (flagged)"
+      echo "${load}!"; return
+    fi
+    [ $((waited % 60)) = 0 ] && log "waiting for load < $LOAD_MAX (now $load)"
+    sleep 5; waited=$((waited + 5))
+  done
+}
+
+field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+median() {
+  grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+port_from() { # FILE PATTERN -> the port of "PATTERN HOST:PORT"
+  local file=$1 pattern=$2 line
+  for _ in $(seq 1 300); do
+    line=$(grep -m1 "$pattern" "$file" 2>/dev/null || true)
+    if [ -n "$line" ]; then echo "${line##*:}"; return; fi
+    sleep 0.1
+  done
+  log "no '$pattern' in $file:"; tail -n 20 "$file" >&2; exit 1
+}
+
+sql() { PGOPTIONS="-c client_min_messages=warning" "$PSQL" "$DB_URL" -Atqc "$1"; }
+
+admin() { # METHOD PATH [BODY]
+  curl -sS -X "$1" -H "Authorization: Bearer $ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' ${3:+-d "$3"} \
+    "http://127.0.0.1:$ADMIN_PORT$2"
+}
+
+control() { # PATH [BODY]: POST to the fake provider's control port
+  local body='{}'
+  [ $# -ge 2 ] && body=$2
+  curl -sS -X POST -H 'Content-Type: application/json' -d "$body" \
+    "http://127.0.0.1:$PROV_CTRL$1" >/dev/null
+}
+
+# NODE_OPTS of a scenario (on top of node.ini).
+scenario_opts() {
+  case "$1" in
+    fail30|clean) echo "--herald.breaker.failure-threshold=100 --herald.breaker.min-calls=500" ;;
+    defaults) echo "" ;;
+    *) log "unknown scenario $1"; exit 2 ;;
+  esac
+}
+scenario_fail_rate() {
+  case "$1" in clean) echo 0 ;; *) echo "$FAIL_RATE" ;; esac
+}
+
+start_node() { # LOGFILE OPTS...
+  local logfile=$1; shift
+  "$HERALD" --config-file="$WORK/node.ini" "$@" >"$logfile" 2>&1 &
+  NODE_PID=$!
+  API_PORT=$(port_from "$logfile" "api listening on"); export API_PORT
+  ADMIN_PORT=$(port_from "$logfile" "admin listening on")
+}
+
+# --- setup ---------------------------------------------------------------------------
+
+log "logs in $LOGS"
+DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
+export DB_URL
+log "PostgreSQL: $DB_URL"
+
+cat >"$WORK/node.ini" <<EOF
+; Written by bench/reliability.sh: defaults except ports, token, log level
+; and the retry policy under test.
+[herald.node]
+name = "bench-reliab-node"
+[herald.api]
+host = "127.0.0.1"
+port = 0
+[herald.admin]
+host = "127.0.0.1"
+port = 0
+token = "$ADMIN_TOKEN"
+[herald.db]
+url = "$DB_URL"
+[herald.retry]
+base-delay = $BASE_DELAY
+max-attempts = $MAX_ATTEMPTS
+[herald.log]
+level = "warn"
+EOF
+cp "$WORK/node.ini" "$LOGS/node.ini"
+
+"$PROVIDER" --port=0 --control-port=0 >"$LOGS/provider.log" 2>&1 &
+PROV_PID=$!
+PROV_PORT=$(port_from "$LOGS/provider.log" "webhooks on")
+PROV_CTRL=$(port_from "$LOGS/provider.log" "control on")
+TARGET=http://127.0.0.1:$PROV_PORT/hook
+export TARGET STATS_URL=http://127.0.0.1:$PROV_CTRL/stats N BATCH CONNS TIMEOUT
+
+start_node "$LOGS/node-setup.log"
+admin PUT /admin/tenants/bench-reliab '{"name":"bench reliability","rate_per_sec":1000000,"burst":1000000}' >"$LOGS/tenant.json"
+KEY=$(admin POST /admin/tenants/bench-reliab/keys '{}' | sed -n 's/.*"key" *: *"\([^"]*\)".*/\1/p')
+[ -n "$KEY" ] || { log "could not create an API key"; cat "$LOGS/tenant.json" >&2; exit 1; }
+export KEY
+stop_node
+
+say "Herald egress reliability benchmark $STAMP"
+say "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
+say "build: $BUILD ($(grep -m1 CMAKE_BUILD_TYPE: "$BUILD/CMakeCache.txt" 2>/dev/null | cut -d= -f2))"
+say "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
+say "node: $HERALD --config-file=$WORK/node.ini [scenario options]  (retry base-delay $BASE_DELAY, max-attempts $MAX_ATTEMPTS)"
+say "provider: $PROVIDER --port=0 --control-port=0"
+say "load: $N notifications, POST /v1/notifications/batch with $BATCH items, $CONNS connections"
+say "runs: $RUNS per scenario, load limit $LOAD_MAX"
+say ""
+
+# --- one run: submit, await the drain, check -------------------------------------------
+
+# Prints one line "RESULT key=value ...".
+drive() {
+  python3 - <<'PY'
+import http.client, json, os, subprocess, sys, threading, time, urllib.request
+
+n, batch, conns = int(os.environ["N"]), int(os.environ["BATCH"]), int(os.environ["CONNS"])
+port, key, target = int(os.environ["API_PORT"]), os.environ["KEY"], os.environ["TARGET"]
+timeout = float(os.environ["TIMEOUT"])
+bodies = []
+for first in range(0, n, batch):
+    items = [{"channel": "webhook", "to": target, "body": "bench %d" % i, "data": {"n": i}}
+             for i in range(first, min(n, first + batch))]
+    bodies.append(json.dumps({"items": items}))
+psql = subprocess.Popen([os.environ["PSQL"], "-Atq", os.environ["DB_URL"]],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+def query(q):
+    psql.stdin.write(q + ";\n"); psql.stdin.flush()
+    return psql.stdout.readline().strip().split("|")
+query("SELECT 1")  # connected before the clock runs
+errors, accepted, lock = [], [0], threading.Lock()
+def submit(mine):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for body in mine:
+        c.request("POST", "/v1/notifications/batch", body,
+                  {"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+        r = c.getresponse(); data = r.read()
+        with lock:
+            if r.status == 202:
+                accepted[0] += len(json.loads(data)["items"])
+            else:
+                errors.append("%d %s" % (r.status, data[:300]))
+t0 = time.monotonic()
+threads = [threading.Thread(target=submit, args=(bodies[k::conns],)) for k in range(conns)]
+for t in threads: t.start()
+for t in threads: t.join()
+t_sub = time.monotonic() - t0
+done = False
+while time.monotonic() - t0 < timeout:
+    d, x = map(int, query("SELECT count(*) FILTER (WHERE status = 'delivered'), "
+                          "count(*) FILTER (WHERE status = 'dead_lettered') FROM notifications"))
+    if d + x >= accepted[0] and accepted[0] > 0:
+        done = True; break
+    time.sleep(0.01)
+t_drain = time.monotonic() - t0
+rows, terminal, delivered, dead, attempts = map(int, query(
+    "SELECT count(*), count(*) FILTER (WHERE status IN ('delivered', 'dead_lettered')), "
+    "count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'dead_lettered'), "
+    "coalesce(sum(attempts), 0) FROM notifications"))
+psql.stdin.close(); psql.wait()
+s = json.load(urllib.request.urlopen(os.environ["STATS_URL"]))
+print("RESULT complete=%d accepted=%d submit_s=%.3f drain_s=%.3f delivered_per_s=%.0f "
+      "delivered=%d dead=%d rows=%d lost=%d attempts=%d received=%d unique=%d "
+      "duplicates=%d duplicate_deliveries=%d errors=%d" % (
+      done, accepted[0], t_sub, t_drain, delivered / t_drain, delivered, dead, rows,
+      n - terminal, attempts, s["received"], s["unique"], s["duplicates"],
+      s["duplicate_deliveries"], len(errors)))
+for e in errors[:3]:
+    print("error: " + e, file=sys.stderr)
+PY
+}
+
+declare -A DRAIN RATE
+for sc in $SCENARIOS; do
+  fr=$(scenario_fail_rate "$sc")
+  say "== $sc: fail_rate $fr (503), node options: $(scenario_opts "$sc") =="
+  drains=() rates=()
+  for i in $(seq 1 "$RUNS"); do
+    stop_node
+    sql "TRUNCATE notifications CASCADE" >/dev/null
+    # shellcheck disable=SC2046
+    start_node "$LOGS/node-$sc-$i.log" $(scenario_opts "$sc")
+    control /reset
+    control /control "{\"fail_rate\":$fr,\"fail_status\":503}"
+    load=$(wait_quiet)
+    out=$(drive 2>"$LOGS/$sc-$i.err" | tee "$LOGS/$sc-$i.txt" | grep '^RESULT' || true)
+    admin GET /admin/breakers >"$LOGS/$sc-$i-breakers.json" 2>/dev/null || true
+    ok=yes
+    # Nothing lost, no duplicates, the receiver and the database agree.
+    [ "$(field complete "$out")" = 1 ] || ok="NO (not drained within ${TIMEOUT}s)"
+    [ "$(field lost "$out")" = 0 ] || ok="NO (lost $(field lost "$out"))"
+    [ "$(field duplicates "$out")" = 0 ] && [ "$(field duplicate_deliveries "$out")" = 0 ] || ok="NO (duplicates)"
+    [ "$(field unique "$out")" = "$(field delivered "$out")" ] || ok="NO (receiver $(field unique "$out") != delivered rows $(field delivered "$out"))"
+    [ "$(field received "$out")" = "$(field attempts "$out")" ] || ok="NO (calls $(field received "$out") != attempts $(field attempts "$out"))"
+    [ "$(field errors "$out")" = 0 ] || ok="NO (submission errors, see $LOGS/$sc-$i.err)"
+    trips=$(sed -n 's/.*"trips":\([0-9]*\).*/\1/p' "$LOGS/$sc-$i-breakers.json" | head -n1)
+    say "   run $i: load $load | drain $(field drain_s "$out") s (submitted in $(field submit_s "$out") s) | delivered/s $(field delivered_per_s "$out") | delivered $(field delivered "$out") dead-lettered $(field dead "$out") lost $(field lost "$out") | calls $(field received "$out") = attempts $(field attempts "$out") | duplicates $(field duplicates "$out") | breaker trips ${trips:-?} | ok: $ok"
+    drains+=("$(field drain_s "$out")"); rates+=("$(field delivered_per_s "$out")")
+  done
+  DRAIN[$sc]=$(printf '%s\n' "${drains[@]}" | median)
+  RATE[$sc]=$(printf '%s\n' "${rates[@]}" | median)
+  say "   median drain ${DRAIN[$sc]} s, delivered/s ${RATE[$sc]}   drains: ${drains[*]}"
+  say ""
+done
+say "summary: $(for sc in $SCENARIOS; do printf '%s drain %s s (%s delivered/s); ' "$sc" "${DRAIN[$sc]}" "${RATE[$sc]}"; done)"
