@@ -273,7 +273,7 @@ rows, terminal, delivered, dead, attempts = map(int, query(
 psql.stdin.close(); psql.wait()
 s = json.load(urllib.request.urlopen(os.environ["STATS_URL"]))
 print("RESULT complete=%d accepted=%d submit_s=%.3f drain_s=%.3f delivered_per_s=%.0f "
-      "delivered=%d dead=%d rows=%d lost=%d attempts=%d received=%d unique=%d "
+      "delivered=%d dead=%d rows=%d open=%d attempts=%d received=%d unique=%d "
       "duplicates=%d duplicate_deliveries=%d errors=%d" % (
       done, accepted[0], t_sub, t_drain, delivered / t_drain, delivered, dead, rows,
       n - terminal, attempts, s["received"], s["unique"], s["duplicates"],
@@ -298,16 +298,17 @@ for sc in $SCENARIOS; do
     load=$(wait_quiet)
     out=$(drive 2>"$LOGS/$sc-$i.err" | tee "$LOGS/$sc-$i.txt" | grep '^RESULT' || true)
     admin GET /admin/breakers >"$LOGS/$sc-$i-breakers.json" 2>/dev/null || true
-    ok=yes
     # Nothing lost, no duplicates, the receiver and the database agree.
-    [ "$(field complete "$out")" = 1 ] || ok="NO (not drained within ${TIMEOUT}s)"
-    [ "$(field lost "$out")" = 0 ] || ok="NO (lost $(field lost "$out"))"
-    [ "$(field duplicates "$out")" = 0 ] && [ "$(field duplicate_deliveries "$out")" = 0 ] || ok="NO (duplicates)"
-    [ "$(field unique "$out")" = "$(field delivered "$out")" ] || ok="NO (receiver $(field unique "$out") != delivered rows $(field delivered "$out"))"
-    [ "$(field received "$out")" = "$(field attempts "$out")" ] || ok="NO (calls $(field received "$out") != attempts $(field attempts "$out"))"
-    [ "$(field errors "$out")" = 0 ] || ok="NO (submission errors, see $LOGS/$sc-$i.err)"
+    bad=()
+    [ "$(field complete "$out")" = 1 ] || bad+=("not drained within ${TIMEOUT}s")
+    [ "$(field duplicates "$out")" = 0 ] && [ "$(field duplicate_deliveries "$out")" = 0 ] || bad+=("duplicates")
+    [ "$(field unique "$out")" = "$(field delivered "$out")" ] || bad+=("receiver $(field unique "$out") != delivered rows $(field delivered "$out")")
+    [ "$(field received "$out")" = "$(field attempts "$out")" ] || bad+=("calls $(field received "$out") != attempts $(field attempts "$out")")
+    [ "$(field errors "$out")" = 0 ] || bad+=("submission errors, see $LOGS/$sc-$i.err")
+    ok=yes
+    [ ${#bad[@]} = 0 ] || ok="NO ($(IFS=';'; echo "${bad[*]}"))"
     trips=$(sed -n 's/.*"trips":\([0-9]*\).*/\1/p' "$LOGS/$sc-$i-breakers.json" | head -n1)
-    say "   run $i: load $load | drain $(field drain_s "$out") s (submitted in $(field submit_s "$out") s) | delivered/s $(field delivered_per_s "$out") | delivered $(field delivered "$out") dead-lettered $(field dead "$out") lost $(field lost "$out") | calls $(field received "$out") = attempts $(field attempts "$out") | duplicates $(field duplicates "$out") | breaker trips ${trips:-?} | ok: $ok"
+    say "   run $i: load $load | drain $(field drain_s "$out") s (submitted in $(field submit_s "$out") s) | delivered/s $(field delivered_per_s "$out") | delivered $(field delivered "$out") dead-lettered $(field dead "$out") not terminal $(field open "$out") | calls $(field received "$out") = attempts $(field attempts "$out") | duplicates $(field duplicates "$out") | breaker trips ${trips:-?} | ok: $ok"
     drains+=("$(field drain_s "$out")"); rates+=("$(field delivered_per_s "$out")")
   done
   DRAIN[$sc]=$(printf '%s\n' "${drains[@]}" | median)
