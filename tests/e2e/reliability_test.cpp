@@ -276,14 +276,14 @@ CAF_TEST(at 30 percent failures every notification ends delivered or dead letter
   // 0.3^-5 / 0.7 ≈ 590 calls (≈ 24 times over the ~14,000 calls here), and
   // failure-rate 50 % over min-calls 20 trips at ≥ 10 failures of the first
   // 20 calls of a window with probability ≈ 5 %. Hence a threshold of 100 in
-  // a row (p ≈ 1e-52) and min-calls 500 (P[≥ 250 of 500 fail] ≈ 1e-20); the
+  // a row (p ≈ 1e-52) and min-calls 500 (P[≥ 250 of 500 fail] < 1e-20); the
   // test checks that the breaker never tripped.
   constexpr int total = 10000;
   constexpr int max_attempts = 8;
   rig b{"30pct",
-          {{"herald.breaker.failure-threshold", "100"},
-           {"herald.breaker.min-calls", "500"},
-           {"herald.retry.max-attempts", std::to_string(max_attempts)}}};
+        {{"herald.breaker.failure-threshold", "100"},
+         {"herald.breaker.min-calls", "500"},
+         {"herald.retry.max-attempts", std::to_string(max_attempts)}}};
   b.faults({{"fail_rate", 0.3}, {"fail_status", 503}});
   auto t0 = steady_clock::now();
   auto ids = b.submit(total);
@@ -383,11 +383,11 @@ CAF_TEST(a 30 s outage opens the breaker without burning attempts and loses noth
   // Probes every 2 s, doubling on each failed probe up to 4 s: about eight
   // probes in the outage, and the end of it is noticed within 4 s.
   rig b{"outage",
-          {{"herald.breaker.failure-threshold", std::to_string(threshold)},
-           {"herald.breaker.open-timeout", "2s"},
-           {"herald.breaker.max-open-timeout", "4s"},
-           {"herald.breaker.half-open-probes", "1"},
-           {"herald.channels.webhook.pool-size", std::to_string(senders)}}};
+        {{"herald.breaker.failure-threshold", std::to_string(threshold)},
+         {"herald.breaker.open-timeout", "2s"},
+         {"herald.breaker.max-open-timeout", "4s"},
+         {"herald.breaker.half-open-probes", "1"},
+         {"herald.channels.webhook.pool-size", std::to_string(senders)}}};
   // One delivery first: the endpoint's supervisor is up, its breaker closed.
   auto warm = b.submit_one(b.notification(-1));
   b.await_status(warm, {"delivered"});
@@ -657,9 +657,9 @@ CAF_TEST(a cancelled notification is never delivered and a delivered one cannot 
 CAF_TEST(a receiver failing every call opens its breaker and an operator resets it) {
   constexpr int threshold = 3;
   rig b{"admin",
-          {{"herald.breaker.failure-threshold", std::to_string(threshold)},
-           {"herald.breaker.open-timeout", "60s"},
-           {"herald.channels.webhook.pool-size", "2"}}};
+        {{"herald.breaker.failure-threshold", std::to_string(threshold)},
+         {"herald.breaker.open-timeout", "60s"},
+         {"herald.channels.webhook.pool-size", "2"}}};
   b.faults({{"fail_rate", 1.0}, {"fail_status", 503}});
   auto ids = b.submit(10);
   json br;
