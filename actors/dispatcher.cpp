@@ -31,6 +31,8 @@ int64_t due_of(const delivery_job& job) {
 void decide(dispatcher_ptr self, delivery_outcome out) {
   auto& st = self->state;
   auto i = st.jobs.find(out.id);
+  if (out.outcome != "deferred" && out.attempt_key.empty())
+    out.attempt_key = st.attempt_prefix + std::to_string(++st.attempt_seq);
   if (out.status.empty()) {
     if (i != st.jobs.end()) {
       auto& hj = i->second;
@@ -121,8 +123,18 @@ void flush(dispatcher_ptr self) {
   if (st.flushing || st.outcomes.empty())
     return;
   st.flushing = true;
+  // Bounded: a huge statement holds its row locks long and, past the store
+  // timeout, is sent again (harmless thanks to attempt keys, but wasted).
   auto batch = std::make_shared<std::vector<delivery_outcome>>();
-  batch->swap(st.outcomes);
+  if (st.outcomes.size() <= st.settings.outcome_batch) {
+    batch->swap(st.outcomes);
+  } else {
+    auto split = st.outcomes.begin()
+                 + static_cast<std::ptrdiff_t>(st.settings.outcome_batch);
+    batch->assign(std::make_move_iterator(st.outcomes.begin()),
+                  std::make_move_iterator(split));
+    st.outcomes.erase(st.outcomes.begin(), split);
+  }
   self->request(st.store, st.settings.store_timeout, atom::outcome_v, *batch)
     .then(
       [self, batch](int64_t fenced) {
@@ -247,6 +259,8 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
     seed = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
   st.policy = std::make_unique<outcome_policy>(st.settings.outcomes,
                                                make_unit_random(seed));
+  st.attempt_prefix = st.settings.node + "/" + std::to_string(now_ms()) + "/"
+                      + std::to_string(seed % 1000000) + "/";
   st.scheduler = self->spawn<caf::linked>(retry_scheduler, me,
                                           st.settings.node);
   self->send(self, atom::sweep_v);

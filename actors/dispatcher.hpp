@@ -27,6 +27,7 @@ struct dispatcher_settings {
   caf::timespan renew_interval = std::chrono::seconds(20);
   caf::timespan store_timeout = std::chrono::seconds(10);
   int claim_batch = 1000;                           // rows per claim
+  size_t outcome_batch = 1000;                      // outcomes per store call
   outcome_policy_settings outcomes;                 // retries, horizon
   uint64_t random_seed = 0;                         // 0 = std::random_device
 };
@@ -71,6 +72,9 @@ struct dispatcher_state {
   uint64_t dead_lettered = 0;
   uint64_t deferred = 0;
   uint64_t fenced_out = 0;
+  /// attempt_key = prefix + counter: unique per call across restarts.
+  std::string attempt_prefix;
+  uint64_t attempt_seq = 0;
   uint64_t store_errors = 0;
 };
 

@@ -127,6 +127,9 @@ struct delivery_outcome {
   /// failed: the provider's Retry-After in ms, -1 = none. deferred: how long
   /// until the provider may be called again (the breaker's cool-down).
   int64_t retry_after_ms = -1;
+  /// Unique per real call (set by the dispatcher; "" for deferred): the
+  /// store records a call once even if its batch is sent again.
+  std::string attempt_key;
 
   // -- the dispatcher's decision --
   /// The notification's new status: delivered | retry_scheduled |
@@ -148,7 +151,7 @@ typename Inspector::result_type inspect(Inspector& f, delivery_outcome& x) {
   return f(caf::meta::type_name("delivery_outcome"), x.id, x.tenant_id,
            x.fence, x.outcome, x.http_status, x.error, x.node, x.provider,
            x.started_at_ms, x.duration_us, x.retryable, x.retry_after_ms,
-           x.status, x.next_attempt_ms, x.keep_lease, x.reason);
+           x.attempt_key, x.status, x.next_attempt_ms, x.keep_lease, x.reason);
 }
 
 /// One row of delivery_attempts.

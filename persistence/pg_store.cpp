@@ -143,10 +143,15 @@ const std::string k_claim =
   + ", n.fence, t.webhook_secret, n.attempts - n.attempts_base"
     " FROM c AS n JOIN tenants t ON t.id = n.tenant_id ORDER BY n.id";
 
+// Rows are locked in id order, as lock_outcome_rows does: two statements
+// locking the same rows in different orders can deadlock.
 const std::string k_renew_leases =
-  "UPDATE notifications"
+  "UPDATE notifications u"
   "   SET lease_until = now() + $2::bigint * interval '1 millisecond'"
-  " WHERE lease_owner = $1 AND status IN " HERALD_OPEN_STATUSES;
+  "  FROM (SELECT id FROM notifications"
+  "         WHERE lease_owner = $1 AND status IN " HERALD_OPEN_STATUSES
+  "         ORDER BY id FOR UPDATE) AS held"
+  " WHERE u.id = held.id";
 
 // Only 'queued' and 'retry_scheduled' rows: a row in 'sending' is on the
 // wire right now and its outcome will still come back to this node. A
@@ -183,17 +188,19 @@ const std::string k_record_outcomes =
   "  SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[],"
   "                       $5::integer[], $6::text[], $7::text[], $8::text[],"
   "                       $9::bigint[], $10::bigint[], $11::text[],"
-  "                       $12::bigint[], $13::integer[], $14::text[])"
+  "                       $12::bigint[], $13::integer[], $14::text[],"
+  "                       $15::text[])"
   "    WITH ORDINALITY AS o(id, tenant_id, fence, outcome, http_status, error,"
   "                         node, provider, started_ms, duration_us, status,"
-  "                         next_attempt_ms, keep_lease, reason, seq)"
+  "                         next_attempt_ms, keep_lease, reason, attempt_key,"
+  "                         seq)"
   "), known AS ("
   "  SELECT o.*, n.fence AS current_fence, n.status AS current_status"
   "    FROM o JOIN notifications n ON n.id = o.id AND n.tenant_id = o.tenant_id"
   "), ins AS ("
   "  INSERT INTO delivery_attempts (notification_id, number, at, node,"
   "                                 provider, outcome, http_status, error,"
-  "                                 duration_us)"
+  "                                 duration_us, attempt_key)"
   "  SELECT k.id,"
   "         coalesce((SELECT max(d.number) FROM delivery_attempts d"
   "                    WHERE d.notification_id = k.id), 0)"
@@ -202,8 +209,10 @@ const std::string k_record_outcomes =
   "              THEN 'epoch'::timestamptz + k.started_ms * interval '1 millisecond'"
   "              ELSE now() END,"
   "         k.node, nullif(k.provider, ''), k.outcome, nullif(k.http_status, 0),"
-  "         nullif(k.error, ''), k.duration_us"
+  "         nullif(k.error, ''), k.duration_us, nullif(k.attempt_key, '')"
   "    FROM known k WHERE k.outcome <> 'deferred'"
+  "  ON CONFLICT (attempt_key) WHERE attempt_key IS NOT NULL DO NOTHING"
+  "  RETURNING attempt_key"
   "), matched AS ("
   "  SELECT k.*, count(*) OVER (PARTITION BY k.id) AS applied,"
   "         count(*) FILTER (WHERE k.outcome <> 'deferred')"
@@ -213,6 +222,9 @@ const std::string k_record_outcomes =
   "    FROM known k"
   "   WHERE k.fence = k.current_fence"
   "     AND k.current_status IN ('queued', 'sending', 'retry_scheduled')"
+  // A call recorded before (a batch sent again) counts once.
+  "     AND (k.outcome = 'deferred' OR k.attempt_key = ''"
+  "          OR k.attempt_key IN (SELECT i.attempt_key FROM ins i))"
   "), winners AS ("
   "  SELECT DISTINCT ON (m.id) m.* FROM matched m ORDER BY m.id, m.seq DESC"
   "), upd AS ("
@@ -919,7 +931,7 @@ int64_t pg_store::record_outcomes(const std::vector<delivery_outcome>& xs) {
   // Ids that are not UUIDs name no notification: they cannot be recorded,
   // and must not fail the rest of the batch with a cast error.
   std::vector<std::string> ids, tenants, outcomes, errors, nodes, providers,
-    statuses, reasons;
+    statuses, reasons, attempt_keys;
   std::vector<int64_t> fences, started, durations, next_attempts;
   std::vector<int32_t> http_statuses, keep_leases;
   for (const auto& x : xs) {
@@ -947,6 +959,7 @@ int64_t pg_store::record_outcomes(const std::vector<delivery_outcome>& xs) {
     next_attempts.push_back(x.next_attempt_ms);
     keep_leases.push_back(x.keep_lease ? 1 : 0);
     reasons.push_back(x.reason);
+    attempt_keys.push_back(x.attempt_key);
   }
   const auto total = static_cast<int64_t>(xs.size());
   if (ids.empty())
@@ -961,7 +974,7 @@ int64_t pg_store::record_outcomes(const std::vector<delivery_outcome>& xs) {
       text_array(nodes), text_array(providers), number_array(started),
       number_array(durations), text_array(statuses),
       number_array(next_attempts), number_array(keep_leases),
-      text_array(reasons));
+      text_array(reasons), text_array(attempt_keys));
     tx.commit();
     return total - r[0][0].as<int64_t>();
   });

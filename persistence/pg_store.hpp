@@ -125,7 +125,9 @@ public:
   int64_t release_leases(const lease_spec& lease);
 
   /// Records outcomes in one transaction. Per outcome: a delivery_attempts
-  /// row unless outcome == "deferred" (no call was made). For outcomes
+  /// row unless outcome == "deferred" (no call was made) or its non-empty
+  /// attempt_key was recorded before (then the outcome changes nothing: a
+  /// batch sent again after a timeout is not counted twice). For outcomes
   /// whose fence still matches a row in 'queued', 'sending' or
   /// 'retry_scheduled': status = o.status (delivered | retry_scheduled |
   /// dead_lettered), attempts + the number of non-deferred outcomes for the

@@ -1121,6 +1121,43 @@ CAF_TEST(record_outcomes applies the dispatcher decisions) {
                     "retry_scheduled>delivered:"}));
 }
 
+CAF_TEST(a batch recorded twice counts its calls once) {
+  // The dispatcher sends a batch again when its first try timed out on its
+  // side; that first try may have committed all the same.
+  auto t = new_tenant();
+  auto a = new_owner();
+  auto xs = make_many(t.id, 2, "webhook");
+  store->insert_notifications(xs, a);
+  delivery_job j0;
+  j0.n = xs[0];
+  j0.fence = 1;
+  delivery_job j1 = j0;
+  j1.n = xs[1];
+  auto retry = outcome(j0, a.owner, "failed");
+  retry.keep_lease = true;
+  retry.attempt_key = "n1/1/1";
+  auto done = outcome(j1, a.owner, "delivered");
+  done.attempt_key = "n1/1/2";
+  std::vector<delivery_outcome> batch{retry, done};
+  CAF_CHECK_EQUAL(store->record_outcomes(batch), 0);
+  // Again: nothing applies, nothing is inserted.
+  CAF_CHECK_EQUAL(store->record_outcomes(batch), 2);
+  auto n0 = store->get_notification(t.id, xs[0].id);
+  CAF_CHECK_EQUAL(n0->status, "retry_scheduled");
+  CAF_CHECK_EQUAL(n0->attempts, 1);
+  CAF_CHECK_EQUAL(store->list_attempts(t.id, xs[0].id)->size(), 1u);
+  auto n1 = store->get_notification(t.id, xs[1].id);
+  CAF_CHECK_EQUAL(n1->attempts, 1);
+  CAF_CHECK_EQUAL(store->list_attempts(t.id, xs[1].id)->size(), 1u);
+  // The next call of the same row has a new key and counts.
+  auto next = outcome(j0, a.owner, "delivered");
+  next.attempt_key = "n1/1/3";
+  CAF_CHECK_EQUAL(store->record_outcomes({next}), 0);
+  n0 = store->get_notification(t.id, xs[0].id);
+  CAF_CHECK_EQUAL(n0->attempts, 2);
+  CAF_CHECK_EQUAL(store->list_attempts(t.id, xs[0].id)->size(), 2u);
+}
+
 CAF_TEST(a retried dead letter gets a fresh budget and is parked again) {
   auto t = new_tenant();
   auto a = new_owner();

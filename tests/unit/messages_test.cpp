@@ -75,7 +75,8 @@ CAF_TEST(every message type round-trips) {
   check_round_trip(delivery_job{n, 7, "whsec_abc", 2});
   delivery_outcome o{n.id, "acme", 7, "failed", 503, "HTTP 503", "node-1",
                      "https://example.org:443", 1700000000000, 1234, true,
-                     2500, "retry_scheduled", 1700000060000, true,
+                     2500, "node-1/1700000000000/42/7", "retry_scheduled",
+                     1700000060000, true,
                      "retry: HTTP 503"};
   check_round_trip(o);
   attempt a{n.id, 2, 1700000000000, "node-1", "https://example.org:443",
