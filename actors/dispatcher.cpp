@@ -117,12 +117,16 @@ void recorded(dispatcher_ptr self, std::vector<delivery_outcome>& batch) {
 }
 
 /// Records buffered outcomes in one store call; the next batch starts when
-/// this one is answered, so batches grow with load (like group commit).
+/// this one is answered, so batches grow with load (like group commit). A
+/// second call may run alongside when a backlog has built up (the store has
+/// several connections). Two batches never hold outcomes of one row: a
+/// retry is sent only after its outcome is recorded.
 void flush(dispatcher_ptr self) {
   auto& st = self->state;
-  if (st.flushing || st.outcomes.empty())
+  if (st.outcomes.empty() || st.flushing >= st.settings.max_flushes
+      || (st.flushing > 0 && st.outcomes.size() < 100))
     return;
-  st.flushing = true;
+  ++st.flushing;
   // Bounded: a huge statement holds its row locks long and, past the store
   // timeout, is sent again (harmless thanks to attempt keys, but wasted).
   auto batch = std::make_shared<std::vector<delivery_outcome>>();
@@ -139,7 +143,7 @@ void flush(dispatcher_ptr self) {
     .then(
       [self, batch](int64_t fenced) {
         auto& st = self->state;
-        st.flushing = false;
+        --st.flushing;
         st.fenced_out += static_cast<uint64_t>(fenced);
         recorded(self, *batch);
         flush(self);
@@ -152,7 +156,7 @@ void flush(dispatcher_ptr self) {
       [self, batch](caf::error& err) {
         // Keep the outcomes (the rows are still leased to us) and retry.
         auto& st = self->state;
-        st.flushing = false;
+        --st.flushing;
         ++st.store_errors;
         HERALD_LOG(warn, "dispatcher", "recording ", batch->size(),
                    " outcomes failed, retrying: ", self->system().render(err));
@@ -204,7 +208,7 @@ void sweep(dispatcher_ptr self) {
 
 void maybe_finish_drain(dispatcher_ptr self) {
   auto& st = self->state;
-  if (!st.draining || st.pools_draining > 0 || st.flushing
+  if (!st.draining || st.pools_draining > 0 || st.flushing > 0
       || !st.outcomes.empty() || !st.drain_rp.pending())
     return;
   // Everything sent is recorded: hand back what is still only queued.

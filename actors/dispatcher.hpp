@@ -28,6 +28,7 @@ struct dispatcher_settings {
   caf::timespan store_timeout = std::chrono::seconds(10);
   int claim_batch = 1000;                           // rows per claim
   size_t outcome_batch = 1000;                      // outcomes per store call
+  int max_flushes = 2;                              // store calls at once
   outcome_policy_settings outcomes;                 // retries, horizon
   uint64_t random_seed = 0;                         // 0 = std::random_device
 };
@@ -56,7 +57,7 @@ struct dispatcher_state {
   /// settings.capacity, which bounds memory.
   int64_t held = 0;
   std::vector<delivery_outcome> outcomes; // waiting to be recorded
-  bool flushing = false;
+  int flushing = 0;          // outcome batches being recorded
   bool claiming = false;
   bool backlog = false;       // the last claim was full: more may be due
   bool reclaimed_own = false; // the first claim takes back our old leases
