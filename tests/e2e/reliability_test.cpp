@@ -652,6 +652,33 @@ CAF_TEST(a cancelled notification is never delivered and a delivered one cannot 
                   int_field(b.get(retrying), "attempts") + 1);
 }
 
+// -- 4b. retries survive a crash -------------------------------------------------------------
+
+CAF_TEST(retries waiting on a crashed node are reloaded at its restart) {
+  rig b{"restart", {{"herald.retry.max-delay", "1min"}}};
+  // Every call fails and asks for 4 s: each notification waits for its
+  // retry on a timer of the node (4 s is within the 10 s retry horizon),
+  // its next_attempt_at and lease in PostgreSQL.
+  b.faults({{"fail_rate", 1.0}, {"fail_status", 503}, {"retry_after", "4"}});
+  auto ids = b.submit(20);
+  for (auto& id : ids)
+    b.await_status(id, {"retry_scheduled"});
+  CAF_CHECK_EQUAL(int_field(b.stats(), "received"), 20);
+  b.node.kill_hard(); // the timers die with it
+  b.faults({{"fail_rate", 0.0}});
+  if (!b.node.start()) // same node name: it takes its own leases back
+    CAF_FAIL(b.node.error());
+  b.api = b.node.api(30s);
+  b.api->set_keep_alive(true);
+  for (auto& id : ids) {
+    auto n = b.await_status(id, {"delivered"}, 30s);
+    CAF_CHECK_EQUAL(int_field(n, "attempts"), 2); // the budget was kept
+  }
+  auto s = b.stats();
+  CAF_CHECK_EQUAL(int_field(s, "received"), 40);
+  CAF_CHECK_EQUAL(int_field(s, "duplicates"), 0);
+}
+
 // -- 5. breaker admin --------------------------------------------------------------------------
 
 CAF_TEST(a receiver failing every call opens its breaker and an operator resets it) {

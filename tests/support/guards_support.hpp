@@ -211,6 +211,12 @@ public:
     return proc_ && proc_->running();
   }
 
+  /// SIGKILL: a crash, nothing handed back.
+  void kill_hard() {
+    if (proc_)
+      proc_->kill_hard();
+  }
+
   const std::string& error() const {
     return error_;
   }
