@@ -77,6 +77,8 @@ SUMMARY=$LOGS/summary.txt
 
 say() { echo "$*" | tee -a "$SUMMARY"; }
 log() { echo "reliability.sh: $*" >&2; }
+# wait_quiet, field, median, port_from, sql, admin
+source "$ROOT/bench/lib.sh"
 
 NODE_PID=
 PROV_PID=
@@ -98,47 +100,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- helpers (the conventions of bench/run.sh) ------------------------------------
-
-wait_quiet() { # prints the 1-minute load at which the run starts ("!": never quiet)
-  local waited=0 load
-  while :; do
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    if awk -v l="$load" -v m="$LOAD_MAX" 'BEGIN { exit !(l < m) }'; then
-      echo "$load"; return
-    fi
-    if [ "$waited" -ge "$LOAD_WAIT_MAX" ]; then
-      log "load still $load after ${waited}s; measuring anyway (flagged)"
-      echo "${load}!"; return
-    fi
-    [ $((waited % 60)) = 0 ] && log "waiting for load < $LOAD_MAX (now $load)"
-    sleep 5; waited=$((waited + 5))
-  done
-}
-
-field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
-
-median() {
-  grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
-    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-port_from() { # FILE PATTERN -> the port of "PATTERN HOST:PORT"
-  local file=$1 pattern=$2 line
-  for _ in $(seq 1 300); do
-    line=$(grep -m1 "$pattern" "$file" 2>/dev/null || true)
-    if [ -n "$line" ]; then echo "${line##*:}"; return; fi
-    sleep 0.1
-  done
-  log "no '$pattern' in $file:"; tail -n 20 "$file" >&2; exit 1
-}
-
-sql() { PGOPTIONS="-c client_min_messages=warning" "$PSQL" "$DB_URL" -Atqc "$1"; }
-
-admin() { # METHOD PATH [BODY]
-  curl -sS -X "$1" -H "Authorization: Bearer $ADMIN_TOKEN" \
-    -H 'Content-Type: application/json' ${3:+-d "$3"} \
-    "http://127.0.0.1:$ADMIN_PORT$2"
-}
 
 control() { # PATH [BODY]: POST to the fake provider's control port
   local body='{}'

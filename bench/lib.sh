@@ -1,0 +1,52 @@
+# Helpers shared by the benchmark scripts (bench/run.sh, bench/reliability.sh).
+# Sourced after the caller has defined log() and set LOAD_MAX,
+# LOAD_WAIT_MAX, PSQL, DB_URL, ADMIN_TOKEN and ADMIN_PORT as it needs.
+
+# Waits until the 1-minute load average is below $LOAD_MAX (at most
+# $LOAD_WAIT_MAX seconds); prints the load at which the run starts, with "!"
+# if it never got there.
+wait_quiet() {
+  local waited=0 load
+  while :; do
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    if awk -v l="$load" -v m="$LOAD_MAX" 'BEGIN { exit !(l < m) }'; then
+      echo "$load"; return
+    fi
+    if [ "$waited" -ge "$LOAD_WAIT_MAX" ]; then
+      log "load still $load after ${waited}s; measuring anyway (flagged)"
+      echo "${load}!"; return
+    fi
+    [ $((waited % 60)) = 0 ] && log "waiting for load < $LOAD_MAX (now $load)"
+    sleep 5; waited=$((waited + 5))
+  done
+}
+
+# field NAME LINE: value of NAME=... in a RESULT line
+field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+# The median of the non-empty lines on stdin (a failed run gives an empty
+# value); "n/a" if there are none.
+median() {
+  grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# Waits for "PATTERN HOST:PORT" in FILE; prints PORT.
+port_from() {
+  local file=$1 pattern=$2 line
+  for _ in $(seq 1 300); do
+    line=$(grep -m1 "$pattern" "$file" 2>/dev/null || true)
+    if [ -n "$line" ]; then echo "${line##*:}"; return; fi
+    sleep 0.1
+  done
+  log "no '$pattern' in $file:"; tail -n 20 "$file" >&2; exit 1
+}
+
+sql() { PGOPTIONS="-c client_min_messages=warning" "$PSQL" "$DB_URL" -Atqc "$1"; }
+
+# admin METHOD PATH [BODY]: the node's admin API
+admin() {
+  curl -sS -X "$1" -H "Authorization: Bearer $ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' ${3:+-d "$3"} \
+    "http://127.0.0.1:$ADMIN_PORT$2"
+}
