@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include "actors/actors.hpp"
+#include "http/raw_header_server.hpp"
 
 namespace herald {
 
@@ -58,7 +59,7 @@ private:
   void submit_batch(const httplib::Request& req, httplib::Response& res);
 
   api_context ctx_;
-  httplib::Server svr_;
+  raw_header_server svr_; // handlers see header values as sent
   std::thread thread_;
   std::atomic<bool> accepting_{true};
 };
