@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# Ingress guards benchmark (issue 3): what the tenant rate limiter and the
+# idempotency guard cost on the submission path. Everything on this machine:
+# a private PostgreSQL, one node, the fake provider and wrk, all on loopback;
+# every load run is bounded in time.
+#
+#   bench/guards.sh [BUILD_DIR]          (default: $BUILD or build/)
+#
+# Phases (each repeated $RUNS times, medians reported; wrk -t1 --latency):
+#   plain   POST /v1/notifications without Idempotency-Key (auth + limiter),
+#           $CONNS connections, $DURATION, bench/submit.lua; delivered to the
+#           fake provider as in bench/run.sh phase a. rate = 202 answers/s.
+#   keyed   the same with a fresh Idempotency-Key per request
+#           (bench/submit_keyed.lua, IDEM_PREFIX per run): both guards.
+#           rate = 202 answers/s.
+#   replay  the same request with one Idempotency-Key over and over
+#           (bench/replay.lua, IDEM_KEY per run): after the first commit
+#           every answer is a replay. rate = answers marked
+#           Idempotent-Replayed per s; the table must then hold 1 row.
+#   batch   POST /v1/notifications/batch, $BATCH_ITEMS items per request,
+#           $BATCH_CONNS connections, send_at an hour ahead (durable
+#           acceptance, not delivery), bench/batch.lua. rate = rows in
+#           `notifications` when wrk returns / wrk's elapsed time; wrk's own
+#           figure (202 answers x items / s) is reported next to it.
+# p50/p99 are wrk's latency distribution (closed loop, from send; for batch
+# per request of $BATCH_ITEMS items).
+#
+# Checks per run (ok=yes, or ok=NO:<reasons>): no socket errors; no
+# non-202 answers (replay: the 409s of the first request's twins are
+# expected and only counted); rows in the database >= 202 answers (x items
+# for batch), counted once in-flight requests have settled; keyed: every row
+# carries a key; replay: exactly 1 row and 202 answers = 1 + replays.
+#
+# Every run gets a fresh node process and empty notification tables
+# (notifications, its dependants and notification_events); tenant and API
+# key stay. Before every run the script waits until the 1-minute load
+# average is below $LOAD_MAX (at most $LOAD_WAIT_MAX s, then measures
+# anyway, flagged "!"); the load is recorded with each run. The tenant's
+# limit is raised out of the way (rate_per_sec = burst = 1000000).
+#
+# Environment (defaults in brackets):
+#   BUILD [build]  RUNS [3]  PHASES ["plain keyed replay batch"]
+#   DURATION [10s]  CONNS [64]  BATCH_CONNS [8]  BATCH_ITEMS [1000]
+#   LOAD_MAX [1.5]  LOAD_WAIT_MAX [1800]  WORK [.work/bench-guards]
+#   PGPORT [55474; run.sh uses 55470, reliability.sh 55472]
+#   NODE_OPTS [extra --herald.x=y flags]
+# Output: a summary on stdout and in $WORK/logs/<stamp>/summary.txt: one
+#   RESULT phase=... run=... rate=... p50_ms=... p99_ms=... load=... line
+# per run and one MEDIAN line per phase; the raw output of every run sits
+# next to it.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-${BUILD:-$ROOT/build}}
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+RUNS=${RUNS:-3}
+PHASES=${PHASES:-"plain keyed replay batch"}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+BATCH_CONNS=${BATCH_CONNS:-8}
+BATCH_ITEMS=${BATCH_ITEMS:-1000}
+LOAD_MAX=${LOAD_MAX:-1.5}
+LOAD_WAIT_MAX=${LOAD_WAIT_MAX:-1800}
+WORK=${WORK:-$ROOT/.work/bench-guards}
+PGPORT=${PGPORT:-55474}
+NODE_OPTS=${NODE_OPTS:-}
+ADMIN_TOKEN=bench-guards-admin-token
+TENANT=bench
+
+HERALD=$BUILD/herald
+PROVIDER=$BUILD/fake-provider
+for b in "$HERALD" "$PROVIDER"; do
+  [ -x "$b" ] || { echo "guards.sh: $b missing; build it: ninja -C $BUILD herald fake-provider" >&2; exit 1; }
+done
+command -v wrk >/dev/null || { echo "guards.sh: wrk not installed (apt-get install wrk)" >&2; exit 1; }
+for p in $PHASES; do
+  case "$p" in plain|keyed|replay|batch) ;; *) echo "guards.sh: unknown phase $p (plain keyed replay batch)" >&2; exit 2 ;; esac
+done
+PSQL=$(ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1)
+[ -n "$PSQL" ] || PSQL=psql
+
+STAMP=$(date +%Y%m%d-%H%M%S)
+LOGS=$WORK/logs/$STAMP
+mkdir -p "$LOGS"
+SUMMARY=$LOGS/summary.txt
+: >"$SUMMARY"
+
+say() { echo "$*" | tee -a "$SUMMARY"; }
+log() { echo "guards.sh: $*" >&2; }
+# wait_quiet, field, median, port_from, sql, admin
+source "$ROOT/bench/lib.sh"
+
+NODE_PID=
+PROV_PID=
+WRK_PID=
+stop_node() {
+  [ -n "$NODE_PID" ] || return 0
+  kill -TERM "$NODE_PID" 2>/dev/null || true
+  for _ in $(seq 1 300); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$NODE_PID" 2>/dev/null || true
+  wait "$NODE_PID" 2>/dev/null || true
+  NODE_PID=
+}
+cleanup() {
+  set +e
+  if [ -n "$WRK_PID" ]; then kill -TERM "$WRK_PID" 2>/dev/null; wait "$WRK_PID" 2>/dev/null; fi
+  stop_node
+  if [ -n "$PROV_PID" ]; then kill -TERM "$PROV_PID" 2>/dev/null; wait "$PROV_PID" 2>/dev/null; fi
+  bash "$ROOT/scripts/pg.sh" stop "$WORK/pg" >/dev/null 2>&1
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- helpers (the conventions of bench/run.sh) -------------------------------------
+
+start_node() { # LOGFILE
+  "$HERALD" --config-file="$WORK/node.ini" $NODE_OPTS >"$1" 2>&1 &
+  NODE_PID=$!
+  API_PORT=$(port_from "$1" "api listening on")
+  ADMIN_PORT=$(port_from "$1" "admin listening on")
+}
+
+# A fresh node on empty notification tables (tenants and keys stay).
+# notification_events has no foreign key, so CASCADE does not reach it.
+fresh_node() { # LOGFILE
+  stop_node
+  sql "TRUNCATE notifications, notification_events CASCADE" >/dev/null
+  start_node "$1"
+}
+
+# run_wrk NAME LUA CONNS URL [VAR=VALUE...]: one wrk run with the tenant's
+# key and the provider's webhook URL in the environment (plus VAR=VALUE);
+# its output goes to $LOGS/NAME-wrk.txt. In the background, so a signal
+# reaches the traps at once and cleanup can stop it.
+run_wrk() {
+  local name=$1 lua=$2 conns=$3 url=$4; shift 4
+  env HERALD_KEY="$KEY" HERALD_TARGET="$TARGET" "$@" \
+    wrk -t1 -c"$conns" -d"$DURATION" --latency -s "$ROOT/bench/$lua" "$url" \
+    >"$LOGS/$name-wrk.txt" 2>&1 &
+  WRK_PID=$!
+  wait "$WRK_PID" || log "wrk exited with status $? ($LOGS/$name-wrk.txt)"
+  WRK_PID=
+}
+
+# The command line of a run, for the record (key and ports elided).
+wrk_cmd() { # LUA CONNS PATH [VAR=VALUE...]
+  local lua=$1 conns=$2 path=$3; shift 3
+  echo "HERALD_KEY=\$KEY HERALD_TARGET=$TARGET $* wrk -t1 -c$conns -d$DURATION --latency -s $ROOT/bench/$lua http://127.0.0.1:\$API_PORT$path"
+}
+
+# wrk's standard output, parsed. Times in wrk's units (us, ms, s, m, h) are
+# converted to ms.
+#   wrk_latency FILE PCT   the PCT% line of "Latency Distribution", in ms
+#   wrk_elapsed FILE       seconds: requests / Requests/sec (both printed by
+#                          wrk; "N requests in 10.00s" has only 2 decimals,
+#                          the fallback)
+#   wrk_rps FILE           Requests/sec
+#   wrk_non2xx FILE        "Non-2xx or 3xx responses: N" (0 if absent)
+#   wrk_sockerr FILE       the sum of "Socket errors: connect a, read b, ..."
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    if (v == "") exit
+    n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1
+    else if (v ~ /s$/) n *= 1000; else if (v ~ /m$/) n *= 60000; else if (v ~ /h$/) n *= 3600000
+    printf "%.3f\n", n }'
+}
+wrk_latency() { to_ms "$(awk -v p="$2%" '$1 == p && NF == 2 { print $2; exit }' "$1")"; }
+wrk_elapsed() {
+  local n t rps
+  n=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' "$1" | head -n1)
+  t=$(sed -n 's/^ *[0-9]* requests in \([0-9.]*[a-z]*\),.*/\1/p' "$1" | head -n1)
+  rps=$(wrk_rps "$1")
+  [ -n "$t" ] || return 0
+  awk -v n="$n" -v rps="$rps" -v ms="$(to_ms "$t")" 'BEGIN {
+    if (n > 0 && rps > 0) printf "%.3f\n", n / rps; else printf "%.3f\n", ms / 1000 }'
+}
+wrk_rps() { awk '$1 == "Requests/sec:" { print $2; exit }' "$1"; }
+wrk_non2xx() { awk '/Non-2xx or 3xx responses:/ { n = $NF } END { print n + 0 }' "$1"; }
+wrk_sockerr() {
+  awk '/Socket errors:/ { gsub(/,/, ""); s = $4 + $6 + $8 + $10 } END { print s + 0 }' "$1"
+}
+# The median of the arguments; "n/a" if all are empty (lib.sh's median then
+# prints n/a but fails under pipefail: a failed run must not end the script).
+med() { printf '%s\n' "$@" | median || true; }
+
+# The RESULT line the lua script's done() printed.
+lua_result() { grep -m1 '^RESULT' "$1" || true; }
+
+per_s() { # COUNT SECONDS
+  awk -v n="$1" -v s="$2" 'BEGIN { if (n == "" || s == "" || s <= 0) exit; printf "%.0f\n", n / s }'
+}
+
+# Rows in notifications once in-flight requests have settled: wrk abandons
+# the requests still open at the end of the run; the node finishes (and may
+# commit) them. Two equal counts 0.5 s apart, at most ~15 s.
+settled_count() {
+  local prev=-1 n
+  for _ in $(seq 1 30); do
+    n=$(sql "SELECT count(*) FROM notifications")
+    [ "$n" = "$prev" ] && break
+    prev=$n; sleep 0.5
+  done
+  echo "$n"
+}
+
+# --- setup ---------------------------------------------------------------------------
+
+log "logs in $LOGS"
+DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
+log "PostgreSQL: $DB_URL"
+
+cat >"$WORK/node.ini" <<EOF
+; Written by bench/guards.sh: defaults except ports, token and log level.
+[herald.node]
+name = "bench-guards-node"
+[herald.api]
+host = "127.0.0.1"
+port = 0
+[herald.admin]
+host = "127.0.0.1"
+port = 0
+token = "$ADMIN_TOKEN"
+[herald.db]
+url = "$DB_URL"
+[herald.log]
+level = "warn"
+EOF
+cp "$WORK/node.ini" "$LOGS/node.ini"
+
+"$PROVIDER" --port=0 --control-port=0 >"$LOGS/provider.log" 2>&1 &
+PROV_PID=$!
+PROV_PORT=$(port_from "$LOGS/provider.log" "webhooks on")
+PROV_CTRL=$(port_from "$LOGS/provider.log" "control on")
+TARGET=http://127.0.0.1:$PROV_PORT/hook
+
+start_node "$LOGS/node-setup.log"
+admin PUT /admin/tenants/$TENANT '{"name":"bench guards","rate_per_sec":1000000,"burst":1000000}' >"$LOGS/tenant.json"
+KEY=$(admin POST /admin/tenants/$TENANT/keys '{}' | sed -n 's/.*"key" *: *"\([^"]*\)".*/\1/p')
+[ -n "$KEY" ] || { log "could not create an API key"; cat "$LOGS/tenant.json" >&2; exit 1; }
+stop_node
+
+say "Herald ingress guards benchmark $STAMP"
+say "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
+say "build: $BUILD ($(grep -m1 CMAKE_BUILD_TYPE: "$BUILD/CMakeCache.txt" 2>/dev/null | cut -d= -f2))"
+say "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
+say "command: RUNS=$RUNS PHASES=\"$PHASES\" DURATION=$DURATION CONNS=$CONNS BATCH_CONNS=$BATCH_CONNS BATCH_ITEMS=$BATCH_ITEMS LOAD_MAX=$LOAD_MAX LOAD_WAIT_MAX=$LOAD_WAIT_MAX PGPORT=$PGPORT NODE_OPTS=\"$NODE_OPTS\" bash bench/guards.sh $BUILD"
+say "node: $HERALD --config-file=$WORK/node.ini $NODE_OPTS"
+say "provider: $PROVIDER --port=0 --control-port=0 (webhooks :$PROV_PORT, control :$PROV_CTRL)"
+say "tenant: $TENANT, rate_per_sec = burst = 1000000"
+say "wrk: $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
+say "runs: $RUNS per phase, load limit $LOAD_MAX"
+say ""
+
+# --- one run ----------------------------------------------------------------------------
+
+# run_phase PHASE I: one run of PHASE on a fresh node; prints its RESULT line
+# into the summary and sets RATE P50 P99 (and WRK_RATE for batch).
+run_phase() {
+  local p=$1 i=$2 name="$1-$2" file load res elapsed s202 other non2xx sockerr
+  local rows=0 rows_end='' extra='' bad=() replayed=
+  file=$LOGS/$name-wrk.txt
+  fresh_node "$LOGS/node-$name.log"
+  load=$(wait_quiet)
+  case "$p" in
+    plain)  run_wrk "$name" submit.lua "$CONNS" "http://127.0.0.1:$API_PORT/v1/notifications" ;;
+    keyed)  run_wrk "$name" submit_keyed.lua "$CONNS" "http://127.0.0.1:$API_PORT" \
+              IDEM_PREFIX="guards-$STAMP-$i" ;;
+    replay) run_wrk "$name" replay.lua "$CONNS" "http://127.0.0.1:$API_PORT" \
+              IDEM_KEY="guards-replay-$STAMP-$i" ;;
+    batch)  run_wrk "$name" batch.lua "$BATCH_CONNS" "http://127.0.0.1:$API_PORT" \
+              BATCH_ITEMS="$BATCH_ITEMS" HERALD_SEND_AT="$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)"
+            # Committed while wrk ran (each batch is one transaction, answered
+            # after its commit): the figure. Counted again once settled below.
+            rows_end=$(sql "SELECT count(*) FROM notifications") ;;
+  esac
+  rows=$(settled_count)
+  res=$(lua_result "$file")
+  elapsed=$(wrk_elapsed "$file")
+  s202=$(field s202 "$res"); other=$(field other "$res")
+  non2xx=$(wrk_non2xx "$file"); sockerr=$(wrk_sockerr "$file")
+  P50=$(wrk_latency "$file" 50); P99=$(wrk_latency "$file" 99)
+
+  [ -n "$res" ] && [ -n "$elapsed" ] || bad+=("no-wrk-result")
+  [ "$sockerr" = 0 ] || bad+=("socket-errors")
+  case "$p" in
+    plain|keyed)
+      RATE=$(per_s "$s202" "$elapsed")
+      [ "${other:-x}" = 0 ] || bad+=("non-202")
+      [ "$rows" -ge "${s202:-0}" ] || bad+=("rows<202s")
+      if [ "$p" = keyed ]; then
+        local keyed_rows; keyed_rows=$(sql "SELECT count(*) FROM notifications WHERE idempotency_key IS NOT NULL")
+        [ "$keyed_rows" = "$rows" ] || bad+=("rows-without-key")
+      fi ;;
+    replay)
+      replayed=$(field replayed "$res")
+      RATE=$(per_s "$replayed" "$elapsed")
+      [ "$rows" = 1 ] || bad+=("rows!=1")
+      [ -n "$s202" ] && [ "$s202" = $(( ${replayed:-0} + 1 )) ] || bad+=("202s!=1+replays")
+      extra=" replayed=$replayed s409_etc=$other" ;;
+    batch)
+      RATE=$(per_s "$rows_end" "$elapsed")
+      WRK_RATE=$(per_s "$(( ${s202:-0} * BATCH_ITEMS ))" "$elapsed")
+      [ "${other:-x}" = 0 ] || bad+=("non-202")
+      [ "$rows" -ge $(( ${s202:-0} * BATCH_ITEMS )) ] || bad+=("rows<202s*items")
+      extra=" wrk_rate=$WRK_RATE rows_end=$rows_end wrk_items=$(( ${s202:-0} * BATCH_ITEMS ))" ;;
+  esac
+  local ok=yes
+  [ ${#bad[@]} = 0 ] || ok="NO:$(IFS=,; echo "${bad[*]}")"
+  say "RESULT phase=$p run=$i rate=${RATE:-} p50_ms=${P50:-} p99_ms=${P99:-} load=$load elapsed_s=${elapsed:-} requests_per_s=$(wrk_rps "$file") s202=${s202:-} non2xx=$non2xx socket_errors=$sockerr db_rows=$rows$extra ok=$ok"
+  stop_node
+}
+
+# --- phases -----------------------------------------------------------------------------
+
+declare -A MED_RATE MED_P50 MED_P99 MED_WRK
+for p in $PHASES; do
+  case "$p" in
+    plain)  say "== plain: single submissions, no Idempotency-Key (auth + limiter), $CONNS connections, $DURATION; rate = accepted/s =="
+            say "   $(wrk_cmd submit.lua "$CONNS" /v1/notifications)" ;;
+    keyed)  say "== keyed: single submissions, a fresh Idempotency-Key each (both guards), $CONNS connections, $DURATION; rate = accepted/s =="
+            say "   $(wrk_cmd submit_keyed.lua "$CONNS" "" IDEM_PREFIX=guards-$STAMP-\$RUN)" ;;
+    replay) say "== replay: one Idempotency-Key over and over, $CONNS connections, $DURATION; rate = replays/s (202 + Idempotent-Replayed) =="
+            say "   $(wrk_cmd replay.lua "$CONNS" "" IDEM_KEY=guards-replay-$STAMP-\$RUN)" ;;
+    batch)  say "== batch: $BATCH_ITEMS items per request, send_at +1 h, $BATCH_CONNS connections, $DURATION; rate = rows committed / wrk's elapsed time (wrk_rate = 202s x items / elapsed) =="
+            say "   $(wrk_cmd batch.lua "$BATCH_CONNS" "" BATCH_ITEMS=$BATCH_ITEMS HERALD_SEND_AT=\$NOW+1h)" ;;
+  esac
+  rates=() p50s=() p99s=() wrks=()
+  for i in $(seq 1 "$RUNS"); do
+    RATE='' P50='' P99='' WRK_RATE=
+    run_phase "$p" "$i"
+    rates+=("$RATE"); p50s+=("$P50"); p99s+=("$P99"); wrks+=("$WRK_RATE")
+  done
+  MED_RATE[$p]=$(med "${rates[@]}")
+  MED_P50[$p]=$(med "${p50s[@]}")
+  MED_P99[$p]=$(med "${p99s[@]}")
+  MED_WRK[$p]=$(med "${wrks[@]}")
+  say "MEDIAN phase=$p rate=${MED_RATE[$p]} p50_ms=${MED_P50[$p]} p99_ms=${MED_P99[$p]}$([ "$p" = batch ] && echo " wrk_rate=${MED_WRK[$p]}") runs=$(IFS=,; echo "${rates[*]}")"
+  say ""
+done
+
+say "== summary (medians of $RUNS runs) =="
+for p in $PHASES; do
+  case "$p" in
+    plain)  say "   plain   accepted/s ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms" ;;
+    keyed)  say "   keyed   accepted/s ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms" ;;
+    replay) say "   replay  replays/s  ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms" ;;
+    batch)  say "   batch   notifications/s ${MED_RATE[$p]} in the database (wrk: ${MED_WRK[$p]})   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms per request of $BATCH_ITEMS" ;;
+  esac
+done
+grep -q ' ok=NO' "$SUMMARY" && say "   some runs failed their checks: grep ok=NO $SUMMARY"
+say "logs: $LOGS"
