@@ -159,6 +159,11 @@ using idempotency_guard_actor = inspectable_actor::extend<
   caf::reacts_to<atom::complete, std::string, std::string, std::string, std::string>,
   // The claim's request failed before any commit: release it (tenant, key).
   caf::reacts_to<atom::abandon, std::string, std::string>,
+  // The claim's insert was refused by the unique (tenant, key) index (or
+  // a batch holding it was): drops the claim and answers from the stored
+  // row (tenant, key, hash): "replay", "mismatch"; "new" (claimed again)
+  // if no row holds the key; "in_flight" if a twin claimed it meanwhile.
+  caf::replies_to<atom::resolve, std::string, std::string, std::string>::with<idem_verdict>,
   // INTERNAL: drop expired entries from memory.
   caf::reacts_to<atom::purge>>;
 

@@ -139,7 +139,8 @@ idem_table::time_point expiry_of(guard_ptr self, const idem_record& rec) {
   return now + std::clamp(left, std::chrono::milliseconds{0}, cap);
 }
 
-/// Asks the store about a key this guard does not know and answers `rp`.
+/// Asks the store about a key the unique index refused and answers `rp`
+/// from the stored row, which memory then keeps too.
 void look_up(guard_ptr self, const std::string& tenant, const std::string& key,
              const std::string& hash,
              caf::typed_response_promise<idem_verdict> rp) {
@@ -169,9 +170,11 @@ void look_up(guard_ptr self, const std::string& tenant, const std::string& key,
         auto& st = self->state;
         st.lookups.erase(k);
         if (is(err, ec::not_found)) {
+          // No row holds the key (its key expired and was released, or the
+          // refusal came from a twin's insert that then failed). Memory may
+          // know by now (a complete came in meanwhile); else the key is
+          // free and claimed for the caller.
           auto now = self->clock().now();
-          // A complete may have come in meanwhile (a claim that had timed
-          // out finished after all).
           auto known = st.table.check(tenant, key, hash, now);
           if (!known.kind.empty()) {
             rp.deliver(count(st, known));
@@ -204,6 +207,7 @@ std::string state_json(const idempotency_guard_state& st) {
          + ",\"replays\":" + std::to_string(st.replays)
          + ",\"mismatches\":" + std::to_string(st.mismatches)
          + ",\"in_flight\":" + std::to_string(st.in_flight)
+         + ",\"refused_inserts\":" + std::to_string(st.refused)
          + ",\"store_lookups\":" + std::to_string(st.store_lookups)
          + ",\"store_errors\":" + std::to_string(st.store_errors)
          + ",\"stale_claims\":" + std::to_string(st.stale_claims)
@@ -231,6 +235,21 @@ idempotency_guard_actor::behavior_type idempotency_guard(
       auto& st = self->state;
       if (key.empty())
         return make_error(ec::invalid_input, "empty idempotency key");
+      auto now = self->clock().now();
+      auto known = st.table.check(tenant, key, hash, now);
+      if (!known.kind.empty())
+        return count(st, known);
+      if (st.lookups.count(idem_table::id(tenant, key)) > 0)
+        return count(st, {"in_flight", ""});
+      // Unknown here: the unique index decides at the insert (resolve).
+      st.table.claim(tenant, key, hash, now);
+      return count(st, {"new", ""});
+    },
+    [self](atom::resolve, const std::string& tenant, const std::string& key,
+           const std::string& hash) -> caf::result<idem_verdict> {
+      auto& st = self->state;
+      st.table.abandon(tenant, key);
+      ++st.refused;
       auto known = st.table.check(tenant, key, hash, self->clock().now());
       if (!known.kind.empty())
         return count(st, known);

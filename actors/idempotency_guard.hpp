@@ -2,17 +2,25 @@
 
 // The idempotency guard (DESIGN.md invariant 4, API.md Idempotency-Key): one
 // actor per key shard answers claims from memory (recent keys, in-flight
-// claims) and asks the store only for keys it has not seen. The unique index
-// on notifications (tenant_id, idempotency_key) stays the last word: when
-// the guard forgets or a shard moves, a second insert is refused as a
-// conflict, never committed.
+// claims). A key it has not seen is answered "new" at once, without asking
+// the database: the unique index on notifications (tenant_id,
+// idempotency_key) is the last word and refuses the insert of a key taken
+// before (before a restart, on another node, or forgotten here). Only then
+// does the guard ask the store, remember the stored answer and give the
+// verdict. Fresh keys, the common case, thus cost no database round trip;
+// a replay costs none while its key is in memory.
 //
 // Flow for a request with a key (the HTTP layer):
-//   claim ─▶ "new"       insert ─▶ complete (committed) | abandon (failed)
+//   claim ─▶ "new"       insert ─▶ complete (committed)
+//                               ─▶ abandon  (failed, nothing written)
+//                               ─▶ resolve  (refused by the unique index)
+//                                  ─▶ "replay" | "mismatch" | "in_flight"
+//                                  ─▶ "new": no row holds the key (a batch
+//                                     refused for another item's key)
 //         ─▶ "replay"    answer the original notification id
 //         ─▶ "mismatch"  422
 //         ─▶ "in_flight" 409 + Retry-After
-//         ─▶ error       ec::db_unavailable (store down or slow): 503
+//   resolve ─▶ error     ec::db_unavailable (store down or slow): 503
 
 #include <chrono>
 #include <cstddef>
@@ -42,15 +50,15 @@ struct idempotency_guard_settings {
   /// applies each tenant's retention (at least 24 h) on its own.
   caf::timespan retention = std::chrono::hours(24);
   /// Recent keys kept in memory; beyond it the oldest are forgotten first
-  /// (a forgotten key costs one store look-up, nothing else).
+  /// (a replay of a forgotten key costs a refused insert and one store
+  /// look-up, nothing else).
   size_t max_entries = 100000;
   /// An in-flight claim older than this counts as abandoned: its request
   /// died without complete/abandon (or is very slow; the unique index still
   /// refuses a second notification then).
   caf::timespan claim_timeout = std::chrono::seconds(30);
-  /// Finite timeout of the store look-up; keep it below the HTTP layer's
-  /// timeout for a claim, or a late "new" leaves a claim nobody completes
-  /// (it then blocks twins until claim_timeout).
+  /// Finite timeout of the store look-up of a resolve; keep it below the
+  /// HTTP layer's timeout for a call.
   caf::timespan store_timeout = std::chrono::seconds(5);
   /// Period of the purge of expired keys and stale claims from memory.
   caf::timespan purge_interval = std::chrono::seconds(10);
@@ -132,21 +140,22 @@ struct idempotency_guard_state {
   idempotency_guard_settings settings;
   size_t shard = 0;        // for inspect output
   idem_table table;
-  /// Keys whose store look-up is pending (id(tenant, key)): a twin arriving
-  /// meanwhile is answered "in_flight" instead of asking again.
+  /// Keys whose store look-up (resolve) is pending (id(tenant, key)): a twin
+  /// arriving meanwhile is answered "in_flight".
   std::unordered_set<std::string> lookups;
   // Counters for inspect.
   uint64_t claims = 0;     // "new" verdicts
   uint64_t replays = 0;
   uint64_t mismatches = 0;
   uint64_t in_flight = 0;
+  uint64_t refused = 0;    // resolves: inserts the unique index refused
   uint64_t store_lookups = 0;
   uint64_t store_errors = 0;
   uint64_t stale_claims = 0; // claims dropped by the timeout
 };
 
-/// A guard for one key shard. Asks `store` (`lookup, idem`) for keys it does
-/// not know; purges its memory every settings.purge_interval.
+/// A guard for one key shard. Asks `store` (`lookup, idem`) about keys the
+/// unique index refused; purges its memory every settings.purge_interval.
 idempotency_guard_actor::behavior_type idempotency_guard(
   idempotency_guard_actor::stateful_pointer<idempotency_guard_state> self,
   store_actor store, idempotency_guard_settings settings, size_t shard);

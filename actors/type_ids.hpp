@@ -89,5 +89,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_ATOM(herald, herald::atom, breakers, "breakers")
   CAF_ADD_ATOM(herald, herald::atom, reset, "reset")
   CAF_ADD_ATOM(herald, herald::atom, probe, "probe")
+  CAF_ADD_ATOM(herald, herald::atom, resolve, "resolve")
 
 CAF_END_TYPE_ID_BLOCK(herald)

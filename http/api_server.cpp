@@ -344,21 +344,26 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
     reply_json(res, 202, accepted_body(id));
     return;
   }
-  if (guard)
-    self->send(guard, atom::abandon_v, t->id, key);
   if (guard && is(committed.error(), ec::conflict)) {
-    // The key was taken outside this guard's knowledge (another node, or a
-    // twin whose claim expired): answer from the stored notification.
-    auto rec = call<idem_record>(self, ctx_.timeout, ctx_.store, atom::lookup_v,
-                                 atom::idem_v, t->id, key);
-    if (rec)
-      answer_verdict(rec->request_hash == hash
-                       ? idem_verdict{"replay", rec->notification_id}
-                       : idem_verdict{"mismatch", ""});
-    else
+    // The unique index refused the key: it was taken before the guard knew
+    // it (before a restart, on another node, or forgotten). The guard
+    // answers from the stored notification and remembers it.
+    auto verdict = call<idem_verdict>(self, ctx_.timeout, guard, atom::resolve_v,
+                                      t->id, key, hash);
+    if (!verdict) {
+      reply_error(res, verdict.error());
+    } else if (verdict->kind == "new") {
+      // Free again already (the row's key expired in between): the client
+      // retries rather than this request committing a second time.
+      self->send(guard, atom::abandon_v, t->id, key);
       answer_verdict(idem_verdict{"in_flight", ""});
+    } else {
+      answer_verdict(*verdict);
+    }
     return;
   }
+  if (guard)
+    self->send(guard, atom::abandon_v, t->id, key);
   reply_error(res, committed.error());
 }
 
@@ -457,6 +462,20 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
       valid.resize(granted);
     }
   }
+  // An item's idempotency verdict other than "new", as its answer.
+  auto answer_claim = [&](size_t i, const caf::expected<idem_verdict>& v) {
+    if (!v) {
+      reject(i, 503, "idempotency check unavailable; retry later");
+    } else if (v->kind == "replay") {
+      answers[i]["status"] = 202;
+      answers[i]["id"] = v->notification_id;
+      answers[i]["idempotent_replayed"] = true;
+    } else if (v->kind == "mismatch") {
+      reject(i, 422, "this idempotency_key was used with a different request body");
+    } else {
+      reject(i, 409, "an item with this idempotency_key is still being processed");
+    }
+  };
   // Idempotency claims, item by item (a twin inside the batch gets 409).
   std::vector<pending_item> go;
   for (auto& p : valid) {
@@ -467,22 +486,12 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
     p.guard = ctx_.guards[guard_shard(t->id, p.key, ctx_.guards.size())];
     auto v = call<idem_verdict>(self, ctx_.timeout, p.guard, atom::claim_v, t->id,
                                 p.key, p.hash);
-    if (!v) {
-      reject(p.index, 503, "idempotency check unavailable; retry later");
-    } else if (v->kind == "new") {
+    if (v && v->kind == "new") {
       p.job.n.idempotency_key = p.key;
       p.job.n.idempotency_hash = p.hash;
       go.push_back(std::move(p));
-    } else if (v->kind == "replay") {
-      answers[p.index]["status"] = 202;
-      answers[p.index]["id"] = v->notification_id;
-      answers[p.index]["idempotent_replayed"] = true;
-    } else if (v->kind == "mismatch") {
-      reject(p.index, 422,
-             "this idempotency_key was used with a different request body");
     } else {
-      reject(p.index, 409,
-             "an item with this idempotency_key is still being processed");
+      answer_claim(p.index, v);
     }
   }
   // All accepted items in one request to the writer: one transaction.
@@ -505,23 +514,62 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
   };
   auto err = go.empty() ? caf::error{} : commit(all);
   if (err && is(err, ec::conflict)) {
-    // A key was taken elsewhere: commit item by item to isolate it.
-    err = caf::error{};
+    // Keys taken before their guards knew them (a batch sent again after a
+    // restart, say): nothing was written. Each guard answers its keyed
+    // items from the store; those still free ("new") go again in one
+    // transaction, and item by item only if that is refused too (a twin
+    // committed meanwhile).
+    std::vector<pending_item*> again;
     for (auto& p : go) {
-      auto e = commit({&p});
-      if (!e) {
-        answers[p.index]["status"] = 202;
-        answers[p.index]["id"] = p.job.n.id;
-        if (p.guard)
-          self->send(p.guard, atom::complete_v, t->id, p.key, p.hash, p.job.n.id);
-      } else {
-        if (p.guard)
-          self->send(p.guard, atom::abandon_v, t->id, p.key);
-        reject(p.index, is(e, ec::conflict) ? 409 : 503,
-               is(e, ec::conflict) ? "this idempotency_key is already taken"
-                                   : "temporarily unable to store the item");
+      if (!p.guard) {
+        again.push_back(&p);
+        continue;
+      }
+      auto v = call<idem_verdict>(self, ctx_.timeout, p.guard, atom::resolve_v,
+                                  t->id, p.key, p.hash);
+      if (v && v->kind == "new")
+        again.push_back(&p);
+      else
+        answer_claim(p.index, v);
+    }
+    auto accepted = [&](pending_item& p) {
+      answers[p.index]["status"] = 202;
+      answers[p.index]["id"] = p.job.n.id;
+      if (p.guard)
+        self->send(p.guard, atom::complete_v, t->id, p.key, p.hash, p.job.n.id);
+    };
+    err = again.empty() ? caf::error{} : commit(again);
+    if (!err) {
+      for (auto* p : again)
+        accepted(*p);
+    } else if (!is(err, ec::conflict)) {
+      // Nothing of this request is durable: the whole request failed.
+      for (auto* p : again)
+        if (p->guard)
+          self->send(p->guard, atom::abandon_v, t->id, p->key);
+      reply_error(res, err);
+      return;
+    } else {
+      for (auto* p : again) {
+        auto e = commit({p});
+        if (!e) {
+          accepted(*p);
+        } else if (p->guard && is(e, ec::conflict)) {
+          auto v = call<idem_verdict>(self, ctx_.timeout, p->guard,
+                                      atom::resolve_v, t->id, p->key, p->hash);
+          if (v && v->kind == "new") {
+            self->send(p->guard, atom::abandon_v, t->id, p->key);
+            v = idem_verdict{"in_flight", ""};
+          }
+          answer_claim(p->index, v);
+        } else {
+          if (p->guard)
+            self->send(p->guard, atom::abandon_v, t->id, p->key);
+          reject(p->index, 503, "temporarily unable to store the item");
+        }
       }
     }
+    err = caf::error{};
   } else if (err) {
     // Nothing of this request is durable: the whole request failed.
     abandon_all();

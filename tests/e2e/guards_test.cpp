@@ -1201,6 +1201,65 @@ CAF_TEST(batch items with idempotency keys are replayed or refused or conflict i
     CAF_FAIL("batch 3: " << r->body);
   }
   CAF_CHECK_EQUAL(count_notifications(*api, t.key), 4);
+  // After a restart the guards know no key: the batch's insert is refused by
+  // the unique index, the guards answer the taken keys from the database,
+  // and the rest is committed (as when a client sends a batch again after
+  // a node crashed).
+  api.reset();
+  {
+    auto rc = node.stop();
+    if (rc != 0)
+      CAF_MESSAGE(node.error());
+    CAF_REQUIRE_EQUAL(rc, 0);
+  }
+  start_or_fail(node);
+  api = node.api();
+  auto k5 = "b5-" + random_suffix();
+  r = submit_batch(*api, t.key,
+                   json::array({keyed(note(1, "bidem"), k1),
+                                keyed(note(98, "bidem"), k2),
+                                keyed(note(5, "bidem"), k5),
+                                note(6, "bidem"),
+                                keyed(note(3, "bidem"), k3)}));
+  CAF_REQUIRE(r);
+  if (r->status != 207)
+    CAF_MESSAGE("batch after the restart: " << describe(r));
+  CAF_REQUIRE_EQUAL(r->status, 207);
+  doc = body_of(*r);
+  CAF_REQUIRE(doc.contains("items") && doc["items"].size() == 5);
+  auto& b = doc["items"];
+  CAF_CHECK_EQUAL(num(b[0], "status"), 202);
+  CAF_CHECK_EQUAL(str(b[0], "id"), id1);
+  CAF_CHECK_EQUAL(b[0].value("idempotent_replayed", false), true);
+  CAF_CHECK_EQUAL(num(b[1], "status"), 422);
+  CAF_CHECK(is_problem(b[1].value("problem", json{}), 422));
+  CAF_CHECK_EQUAL(num(b[2], "status"), 202);
+  auto id5 = str(b[2], "id");
+  CAF_CHECK_EQUAL(id5.size(), 36u);
+  CAF_CHECK(!b[2].value("idempotent_replayed", false));
+  CAF_CHECK_EQUAL(num(b[3], "status"), 202);
+  CAF_CHECK_EQUAL(str(b[3], "id").size(), 36u);
+  CAF_CHECK_EQUAL(num(b[4], "status"), 202);
+  CAF_CHECK_EQUAL(str(b[4], "id"), id3);
+  CAF_CHECK_EQUAL(b[4].value("idempotent_replayed", false), true);
+  CAF_CHECK_EQUAL(num(doc, "accepted"), 4);
+  CAF_CHECK_EQUAL(num(doc, "rejected"), 1);
+  CAF_CHECK_EQUAL(count_notifications(*api, t.key), 6);
+  // The guards remember what the database told them: the same batch again
+  // is answered from memory, with the new item k5 replayed too.
+  r = submit_batch(*api, t.key, json::array({keyed(note(1, "bidem"), k1),
+                                             keyed(note(5, "bidem"), k5)}));
+  CAF_REQUIRE(r);
+  CAF_CHECK_EQUAL(r->status, 202);
+  doc = body_of(*r);
+  if (doc.contains("items") && doc["items"].size() == 2) {
+    CAF_CHECK_EQUAL(str(doc["items"][0], "id"), id1);
+    CAF_CHECK_EQUAL(str(doc["items"][1], "id"), id5);
+    CAF_CHECK_EQUAL(doc["items"][1].value("idempotent_replayed", false), true);
+  } else {
+    CAF_FAIL("batch again: " << r->body);
+  }
+  CAF_CHECK_EQUAL(count_notifications(*api, t.key), 6);
   api.reset();
   stop_and_check(node);
 }

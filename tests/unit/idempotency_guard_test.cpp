@@ -1,6 +1,7 @@
-// The idempotency guard: verdicts from memory, store look-ups only for keys
-// it has not seen (coalesced), claims that cannot leak, bounded memory with
-// expiry on the actor clock.
+// The idempotency guard: verdicts from memory, "new" for keys it has not
+// seen (the unique index decides at the insert), store look-ups only for
+// keys the index refused (resolve), claims that cannot leak, bounded memory
+// with expiry on the actor clock.
 #define CAF_SUITE idempotency_guard
 
 #include <caf/test/dsl.hpp>
@@ -126,6 +127,31 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
     return answers.back();
   }
 
+  /// Like claim, for a resolve (the insert of a claimed key was refused).
+  void resolve(const std::string& tenant, const std::string& key,
+               const std::string& hash) {
+    sys.spawn([this, tenant, key, hash](caf::event_based_actor* client) {
+      client->request(guard, caf::infinite, atom::resolve_v, tenant, key, hash)
+        .then(
+          [this](idem_verdict& v) {
+            answers.push_back(v.notification_id.empty()
+                                ? v.kind
+                                : v.kind + " " + v.notification_id);
+          },
+          [this](caf::error& err) { answers.push_back(sys.render(err)); });
+    });
+  }
+
+  std::string resolve_now(const std::string& tenant, const std::string& key,
+                          const std::string& hash) {
+    auto before = answers.size();
+    resolve(tenant, key, hash);
+    drain();
+    if (answers.size() != before + 1)
+      return "<no answer>";
+    return answers.back();
+  }
+
   void complete(const std::string& tenant, const std::string& key,
                 const std::string& hash, const std::string& id) {
     self->send(guard, atom::complete_v, tenant, key, hash, id);
@@ -158,7 +184,6 @@ CAF_TEST_FIXTURE_SCOPE(idempotency_guard_tests, fixture)
 CAF_TEST(new then in_flight then replay from memory then mismatch) {
   start();
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "new");
-  CAF_CHECK_EQUAL(store_state().idem_lookups, 1);
   // A twin while the first is being processed, with any body.
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "in_flight");
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h2), "in_flight");
@@ -168,11 +193,10 @@ CAF_TEST(new then in_flight then replay from memory then mismatch) {
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "replay id-1");
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "replay id-1");
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h2), "mismatch");
-  // None of that needed the store.
-  CAF_CHECK_EQUAL(store_state().idem_lookups, 1);
   // The same key of another tenant is another key.
   CAF_CHECK_EQUAL(claim_now("other", "k1", h1), "new");
-  CAF_CHECK_EQUAL(store_state().idem_lookups, 2);
+  // None of that needed the store: unknown keys are "new" at once.
+  CAF_CHECK_EQUAL(store_state().idem_lookups, 0);
   auto& st = guard_state();
   CAF_CHECK_EQUAL(st.claims, 2u);
   CAF_CHECK_EQUAL(st.replays, 2u);
@@ -195,61 +219,87 @@ CAF_TEST(abandon releases the claim) {
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h2), "replay id-2");
 }
 
-CAF_TEST(a key known only to the store costs one look-up) {
+CAF_TEST(a key known only to the store costs one look-up when its insert is refused) {
   // As after a restart: the row is in PostgreSQL, the guard's memory empty.
   store_state().idem[{"acme", "k1"}] = {h1, "id-db", now_ms() + 3600 * 1000};
   start();
-  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "replay id-db");
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "new");
+  CAF_CHECK_EQUAL(store_state().idem_lookups, 0);
+  // The unique index refused the insert: the stored row answers, and memory
+  // keeps it.
+  CAF_CHECK_EQUAL(resolve_now("acme", "k1", h1), "replay id-db");
+  CAF_CHECK_EQUAL(guard_state().table.claims_size(), 0u);
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h2), "mismatch");
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "replay id-db");
   CAF_CHECK_EQUAL(store_state().idem_lookups, 1);
   // Mismatch first works the same way.
   store_state().idem[{"acme", "k2"}] = {h1, "id-db2", now_ms() + 3600 * 1000};
-  CAF_CHECK_EQUAL(claim_now("acme", "k2", h2), "mismatch");
+  CAF_CHECK_EQUAL(claim_now("acme", "k2", h2), "new");
+  CAF_CHECK_EQUAL(resolve_now("acme", "k2", h2), "mismatch");
   CAF_CHECK_EQUAL(claim_now("acme", "k2", h1), "replay id-db2");
   CAF_CHECK_EQUAL(store_state().idem_lookups, 2);
   // Rows stored without a hash replay whatever the body.
   store_state().idem[{"acme", "k3"}] = {"", "id-old", now_ms() + 3600 * 1000};
-  CAF_CHECK_EQUAL(claim_now("acme", "k3", h2), "replay id-old");
+  CAF_CHECK_EQUAL(claim_now("acme", "k3", h2), "new");
+  CAF_CHECK_EQUAL(resolve_now("acme", "k3", h2), "replay id-old");
   // The stored expiry (1 h here) bounds how long memory keeps the key.
   advance_time(1h + 1s);
   drain();
   CAF_CHECK_EQUAL(guard_state().table.recent_size(), 0u);
-  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "replay id-db");
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "new");
+  CAF_CHECK_EQUAL(resolve_now("acme", "k1", h1), "replay id-db");
   CAF_CHECK_EQUAL(store_state().idem_lookups, 4);
+  CAF_CHECK_EQUAL(guard_state().refused, 4u);
 }
 
-CAF_TEST(concurrent claims of an unknown key cost one look-up) {
+CAF_TEST(a resolve of a key no row holds claims it again) {
+  // A batch refused because of another item's key: this item's key is free.
+  start();
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "new");
+  CAF_CHECK_EQUAL(resolve_now("acme", "k1", h1), "new");
+  CAF_CHECK_EQUAL(store_state().idem_lookups, 1);
+  CAF_CHECK_EQUAL(guard_state().table.claims_size(), 1u);
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "in_flight");
+  complete("acme", "k1", h1, "id-1");
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "replay id-1");
+  // A resolve the memory can answer asks nobody.
+  CAF_CHECK_EQUAL(resolve_now("acme", "k1", h2), "mismatch");
+  CAF_CHECK_EQUAL(store_state().idem_lookups, 1);
+}
+
+CAF_TEST(concurrent claims of an unknown key give one new and ask nobody) {
   start();
   for (int i = 0; i < 5; ++i)
     claim("acme", "k1", i % 2 == 0 ? h1 : h2);
   drain();
-  CAF_CHECK_EQUAL(store_state().idem_lookups, 1);
+  CAF_CHECK_EQUAL(store_state().idem_lookups, 0);
   std::multiset<std::string> got(answers.begin(), answers.end());
   CAF_CHECK_EQUAL(got.count("new"), 1u);
   CAF_CHECK_EQUAL(got.count("in_flight"), 4u);
 }
 
-CAF_TEST(twins wait for nothing while the look-up is pending) {
+CAF_TEST(twins wait for nothing while a resolve is pending) {
   start_held();
-  claim("acme", "k1", h1);
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "new");
+  resolve("acme", "k1", h1);
   drain();
-  CAF_CHECK(answers.empty());
+  CAF_CHECK_EQUAL(answers.size(), 1u);
   CAF_CHECK_EQUAL(held_state().held.size(), 1u);
   CAF_CHECK_EQUAL(guard_state().lookups.size(), 1u);
   // Twins are answered at once and ask nobody.
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "in_flight");
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h2), "in_flight");
   CAF_CHECK_EQUAL(held_state().lookups, 1);
-  // Not found: the first claimer gets the claim.
+  // Not found: the resolver gets the claim back.
   caf::anon_send(held, atom::ping_v);
   drain();
-  CAF_REQUIRE_EQUAL(answers.size(), 3u);
+  CAF_REQUIRE_EQUAL(answers.size(), 4u);
   CAF_CHECK_EQUAL(answers.back(), "new");
   CAF_CHECK_EQUAL(guard_state().lookups.size(), 0u);
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "in_flight");
   // Found: cached, so the next claim asks nobody.
-  claim("acme", "k2", h2);
+  CAF_CHECK_EQUAL(claim_now("acme", "k2", h2), "new");
+  resolve("acme", "k2", h2);
   drain();
   caf::anon_send(held, atom::put_v, idem_record{h1, "id-db", now_ms() + 3600000});
   drain();
@@ -260,53 +310,57 @@ CAF_TEST(twins wait for nothing while the look-up is pending) {
 
 CAF_TEST(a complete during the look-up wins over not found) {
   start_held();
-  // A claim that outlived the timeout completes while a twin's look-up
-  // is pending (its row was not yet visible to the look-up).
-  claim("acme", "k1", h1);
+  // A twin's claim completes while a resolve's look-up is pending (its row
+  // was not yet visible to the look-up).
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "new");
+  resolve("acme", "k1", h1);
   drain();
   complete("acme", "k1", h1, "id-late");
   caf::anon_send(held, atom::ping_v);
   drain();
-  CAF_REQUIRE_EQUAL(answers.size(), 1u);
-  CAF_CHECK_EQUAL(answers[0], "replay id-late");
+  CAF_REQUIRE_EQUAL(answers.size(), 2u);
+  CAF_CHECK_EQUAL(answers[1], "replay id-late");
   CAF_CHECK_EQUAL(guard_state().table.claims_size(), 0u);
 }
 
 CAF_TEST(store errors are answered and leave no claim) {
   start_held();
-  claim("acme", "k1", h1);
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "new");
+  resolve("acme", "k1", h1);
   drain();
   caf::anon_send(held, atom::release_v);
   drain();
-  CAF_REQUIRE_EQUAL(answers.size(), 1u);
-  CAF_CHECK(answers[0].find("db_unavailable") != std::string::npos);
+  CAF_REQUIRE_EQUAL(answers.size(), 2u);
+  CAF_CHECK(answers[1].find("db_unavailable") != std::string::npos);
   CAF_CHECK_EQUAL(guard_state().table.claims_size(), 0u);
   CAF_CHECK_EQUAL(guard_state().lookups.size(), 0u);
   CAF_CHECK_EQUAL(guard_state().store_errors, 1u);
   // A store that never answers: the look-up times out as db_unavailable.
-  claim("acme", "k1", h1);
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "new");
+  resolve("acme", "k1", h1);
   drain();
   CAF_CHECK_EQUAL(held_state().lookups, 2);
   advance_time(settings.store_timeout + 1s);
   drain();
-  CAF_REQUIRE_EQUAL(answers.size(), 2u);
-  CAF_CHECK(answers[1].find("db_unavailable") != std::string::npos);
+  CAF_REQUIRE_EQUAL(answers.size(), 4u);
+  CAF_CHECK(answers[3].find("db_unavailable") != std::string::npos);
   CAF_CHECK_EQUAL(guard_state().lookups.size(), 0u);
   // The answer that comes too late changes nothing.
   caf::anon_send(held, atom::ping_v);
   drain();
-  CAF_CHECK_EQUAL(answers.size(), 2u);
+  CAF_CHECK_EQUAL(answers.size(), 4u);
   CAF_CHECK_EQUAL(guard_state().table.claims_size(), 0u);
   // An empty key is refused (the HTTP layer validates keys first).
   CAF_CHECK(claim_now("acme", "", h1).find("invalid_input")
             != std::string::npos);
 }
 
-CAF_TEST(a dead store is db_unavailable) {
+CAF_TEST(a dead store costs fresh keys nothing and a resolve is db_unavailable) {
   start();
   self->send_exit(store, caf::exit_reason::kill);
   drain();
-  CAF_CHECK(claim_now("acme", "k1", h1).find("db_unavailable")
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "new");
+  CAF_CHECK(resolve_now("acme", "k1", h1).find("db_unavailable")
             != std::string::npos);
 }
 
@@ -323,7 +377,7 @@ CAF_TEST(stale claims expire) {
   CAF_CHECK_EQUAL(guard_state().table.claims_size(), 0u);
   CAF_CHECK_EQUAL(guard_state().stale_claims, 1u);
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "new");
-  CAF_CHECK_EQUAL(store_state().idem_lookups, 2);
+  CAF_CHECK_EQUAL(store_state().idem_lookups, 0);
 }
 
 CAF_TEST(a stale claim does not block even before the purge) {
@@ -342,13 +396,12 @@ CAF_TEST(recent keys expire) {
   advance_time(settings.retention - 1min);
   drain();
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "replay id-1");
-  CAF_CHECK_EQUAL(store_state().idem_lookups, 1);
   advance_time(2min);
   drain();
   CAF_CHECK_EQUAL(guard_state().table.recent_size(), 0u);
-  // Forgotten here; the (fake) store does not know it either.
+  // Forgotten here: the unique index decides at the insert.
   CAF_CHECK_EQUAL(claim_now("acme", "k1", h2), "new");
-  CAF_CHECK_EQUAL(store_state().idem_lookups, 2);
+  CAF_CHECK_EQUAL(store_state().idem_lookups, 0);
 }
 
 CAF_TEST(memory is bounded and drops the oldest keys first) {
@@ -361,9 +414,9 @@ CAF_TEST(memory is bounded and drops the oldest keys first) {
   CAF_CHECK_EQUAL(claim_now("acme", "k4", h1), "replay id-4");
   CAF_CHECK_EQUAL(claim_now("acme", "k2", h1), "replay id-2");
   CAF_CHECK_EQUAL(store_state().idem_lookups, 0);
-  // Evicted: the store decides again.
+  // Evicted: the unique index decides again.
   CAF_CHECK_EQUAL(claim_now("acme", "k0", h1), "new");
-  CAF_CHECK_EQUAL(store_state().idem_lookups, 1);
+  CAF_CHECK_EQUAL(store_state().idem_lookups, 0);
 }
 
 CAF_TEST(inspect reports the state of the guard) {
@@ -380,7 +433,8 @@ CAF_TEST(inspect reports the state of the guard) {
   auto& s = answers[1];
   CAF_CHECK_EQUAL(s.rfind("idempotency-guard/3 {", 0), 0u);
   CAF_CHECK(s.find("\"claims\":1") != std::string::npos);
-  CAF_CHECK(s.find("\"store_lookups\":1") != std::string::npos);
+  CAF_CHECK(s.find("\"store_lookups\":0") != std::string::npos);
+  CAF_CHECK(s.find("\"refused_inserts\":0") != std::string::npos);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
