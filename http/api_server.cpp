@@ -108,15 +108,22 @@ delivery_job make_job(notification n, const tenant& t) {
   return job;
 }
 
+/// The tenant's limits: its own, else the node's defaults.
+int32_t rate_of(const api_context& ctx, const tenant& t) {
+  return t.rate_per_sec > 0 ? t.rate_per_sec : ctx.default_rate;
+}
+
+int32_t burst_of(const api_context& ctx, const tenant& t) {
+  return t.burst > 0 ? t.burst : ctx.default_burst;
+}
+
 /// Takes tokens from the tenant's limiter. A limiter may stop for idleness
 /// just as a request reaches it (sec::request_receiver_down): the registry
 /// then spawns a fresh, full one, so asking once more is exact.
 caf::expected<rate_decision> acquire(caf::scoped_actor& self,
                                      const api_context& ctx, const tenant& t,
                                      int32_t tokens) {
-  rate_request rq{t.id, tokens,
-                  t.rate_per_sec > 0 ? t.rate_per_sec : ctx.default_rate,
-                  t.burst > 0 ? t.burst : ctx.default_burst};
+  rate_request rq{t.id, tokens, rate_of(ctx, t), burst_of(ctx, t)};
   auto d = call<rate_decision>(self, ctx.timeout, ctx.limiters, atom::acquire_v, rq);
   if (!d && d.error() == caf::sec::request_receiver_down)
     d = call<rate_decision>(self, ctx.timeout, ctx.limiters, atom::acquire_v, rq);
@@ -266,11 +273,20 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
                   {{"Idempotency-Key", "1 to 255 printable ASCII characters"}});
     return;
   }
-  // 1. The tenant's rate limit (its owner actor).
-  auto decision = acquire(self, ctx_, *t, 1);
-  if (!decision) {
-    reply_error(res, decision.error());
-    return;
+  // 1. The tenant's rate limit (its owner actor). While a denial is known
+  // to hold (until the next token), it is answered without asking.
+  auto rate = rate_of(ctx_, *t);
+  auto burst = burst_of(ctx_, *t);
+  caf::expected<rate_decision> decision{rate_decision{}};
+  if (auto known = denials_.denial(t->id, rate, burst, denial_memo::clock::now())) {
+    decision = *known;
+  } else {
+    decision = acquire(self, ctx_, *t, 1);
+    if (!decision) {
+      reply_error(res, decision.error());
+      return;
+    }
+    denials_.note(t->id, rate, burst, *decision, denial_memo::clock::now());
   }
   set_rate_headers(res, *decision);
   if (!decision->allowed) {

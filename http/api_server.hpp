@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include "actors/actors.hpp"
+#include "http/denial_memo.hpp"
 #include "http/raw_header_server.hpp"
 
 namespace herald {
@@ -62,6 +63,7 @@ private:
   raw_header_server svr_; // handlers see header values as sent
   std::thread thread_;
   std::atomic<bool> accepting_{true};
+  denial_memo denials_; // tenants refused until their next token
 };
 
 } // namespace herald
