@@ -35,11 +35,21 @@ void commit(writer_ptr self, store_actor conn,
   };
   auto insert = [self, conn, rows, timeout, finish](
                   std::vector<writer_state::pending> batch, bool leased) {
+    // The rows go to the store by copy only when the jobs are needed again:
+    // for the dispatcher (leased) or for a retry after a refused key.
+    bool keep = leased;
+    for (auto& p : batch)
+      for (auto& j : p.jobs)
+        keep = keep || !j.n.idempotency_key.empty();
     std::vector<notification> ns;
     ns.reserve(rows);
     for (auto& p : batch)
-      for (auto& j : p.jobs)
-        ns.push_back(j.n);
+      for (auto& j : p.jobs) {
+        if (keep)
+          ns.push_back(j.n);
+        else
+          ns.push_back(std::move(j.n));
+      }
     auto shared = std::make_shared<std::vector<writer_state::pending>>(
       std::move(batch));
     self->request(conn, timeout, atom::insert_v, std::move(ns), leased)

@@ -418,7 +418,8 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
     answers.push_back({{"index", i}});
   struct pending_item {
     size_t index;
-    delivery_job job;
+    delivery_job job; // handed to the writer at the commit (unless keyed)
+    std::string id;   // the new notification's id
     std::string key;
     std::string hash;
     idempotency_guard_actor guard;
@@ -456,7 +457,8 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
       reject(i, 422, "the notification has invalid fields", sub.errors);
       continue;
     }
-    pending_item p{i, make_job(std::move(sub.n), *t), key, "", {}};
+    pending_item p{i, make_job(std::move(sub.n), *t), {}, key, "", {}};
+    p.id = p.job.n.id;
     if (!key.empty())
       p.hash = request_hash(item);
     valid.push_back(std::move(p));
@@ -512,10 +514,14 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
   }
   // All accepted items in one request to the writer: one transaction.
   auto commit = [&](std::vector<pending_item*> xs) -> caf::error {
+    // A commit may have to go again only if a key is refused: without
+    // keys the jobs are handed over, not copied.
+    bool keyed = std::any_of(xs.begin(), xs.end(),
+                             [](pending_item* p) { return bool{p->guard}; });
     std::vector<delivery_job> jobs;
     jobs.reserve(xs.size());
     for (auto* p : xs)
-      jobs.push_back(p->job);
+      jobs.push_back(keyed ? p->job : std::move(p->job));
     auto ok = call<bool>(self, ctx_.timeout, ctx_.writer, atom::submit_v,
                          std::move(jobs));
     return ok ? caf::error{} : ok.error();
@@ -550,9 +556,9 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
     }
     auto accepted = [&](pending_item& p) {
       answers[p.index]["status"] = 202;
-      answers[p.index]["id"] = p.job.n.id;
+      answers[p.index]["id"] = p.id;
       if (p.guard)
-        self->send(p.guard, atom::complete_v, t->id, p.key, p.hash, p.job.n.id);
+        self->send(p.guard, atom::complete_v, t->id, p.key, p.hash, p.id);
     };
     err = again.empty() ? caf::error{} : commit(again);
     if (!err) {
@@ -594,9 +600,9 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
   } else {
     for (auto& p : go) {
       answers[p.index]["status"] = 202;
-      answers[p.index]["id"] = p.job.n.id;
+      answers[p.index]["id"] = p.id;
       if (p.guard)
-        self->send(p.guard, atom::complete_v, t->id, p.key, p.hash, p.job.n.id);
+        self->send(p.guard, atom::complete_v, t->id, p.key, p.hash, p.id);
     }
   }
   nlohmann::json body{{"accepted", items.size() - rejected},
