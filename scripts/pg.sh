@@ -6,6 +6,7 @@
 #   scripts/pg.sh url   [DIR] [PORT]   print the connection URL (the running
 #                                      server's port if it runs, else PORT)
 #   scripts/pg.sh wipe  [DIR]          stop it and delete its data
+#   HERALD_PG_OPTS="-c name=value ..."   extra server settings at start (benchmarks)
 # initdb refuses root, so as root the server runs as user postgres (runuser).
 # If user postgres cannot reach DIR (e.g. a checkout under /root, mode 700) or
 # DIR is too long for a Unix socket path, the data lives in a folder under
@@ -63,7 +64,7 @@ case "$cmd" in
     actual=$(running_port)
     if [ -z "$actual" ]; then
       if ! as_pg "$bin/pg_ctl" -D "$home/data" -l "$home/server.log" -w -t 60 \
-          -o "-p $port -k $home/sock -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB" \
+          -o "-p $port -k $home/sock -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB ${HERALD_PG_OPTS:-}" \
           start >/dev/null 2>&1; then
         echo "pg.sh: PostgreSQL did not start on 127.0.0.1:$port; end of $home/server.log:" >&2
         tail -n 20 "$home/server.log" >&2 || true
