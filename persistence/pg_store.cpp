@@ -800,21 +800,39 @@ void pg_store::insert_notifications(const std::vector<notification>& xs,
       key_tenants.push_back(x.tenant_id);
       keys.push_back(x.idempotency_key);
     }
+  // A refusal by the unique (tenant, key) index; other unique violations
+  // (a duplicate id) are not about idempotency keys and stay errors.
+  auto key_taken = [](const pqxx::sql_error& e) {
+    return e.sqlstate() == "23505"
+           && std::string_view{e.what()}.find(k_idempotency_index)
+                != std::string_view::npos;
+  };
   guarded(conn_, "insert_notifications", [&] {
+    // Keys are new in the common case: the rows go in at once. Only when
+    // the index refuses one are keys past their retention released (their
+    // rows keep the notification, lose the key) and the rows tried again,
+    // so the release costs nothing on the hot path.
     try {
       pqxx::work tx{conn()};
-      if (!keys.empty())
-        tx.exec_prepared("release_expired_keys", text_array(key_tenants),
-                         text_array(keys));
+      copy_notifications(tx, xs, lease);
+      tx.commit();
+      return;
+    } catch (const pqxx::sql_error& e) {
+      // The transaction is gone, nothing of the batch was written.
+      if (!key_taken(e))
+        throw;
+    }
+    try {
+      pqxx::work tx{conn()};
+      auto released = tx.exec_prepared("release_expired_keys",
+                                       text_array(key_tenants), text_array(keys));
+      if (released.affected_rows() == 0)
+        throw conflict_error("idempotency key already taken");
       copy_notifications(tx, xs, lease);
       tx.commit();
     } catch (const pqxx::sql_error& e) {
-      // The transaction is gone, nothing of the batch was written. Other
-      // unique violations (a duplicate id) are not about idempotency keys:
-      // they stay errors. The message names the key: not repeated here.
-      if (e.sqlstate() == "23505"
-          && std::string_view{e.what()}.find(k_idempotency_index)
-               != std::string_view::npos)
+      // The message names the key: not repeated here.
+      if (key_taken(e))
         throw conflict_error("idempotency key already taken");
       throw;
     }
