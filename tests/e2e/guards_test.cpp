@@ -86,6 +86,16 @@ void start_or_fail(herald_node& node) {
     CAF_FAIL(node.error());
 }
 
+/// Stops a node cleanly (exit code 0) and starts it again on the same
+/// database, or fails the test.
+void restart_or_fail(herald_node& node) {
+  auto rc = node.stop();
+  if (rc != 0)
+    CAF_MESSAGE(node.error());
+  CAF_REQUIRE_EQUAL(rc, 0);
+  start_or_fail(node);
+}
+
 void stop_and_check(herald_node& node) {
   if (!node.running())
     return;
@@ -517,13 +527,7 @@ CAF_TEST(one idempotency key makes one notification across 50 concurrent twins a
   CAF_CHECK_EQUAL(count_notifications(*api, t.key), 2);
   // Restart on the same database: the key is stored with its notification.
   api.reset();
-  {
-    auto rc = node.stop();
-    if (rc != 0)
-      CAF_MESSAGE(node.error());
-    CAF_REQUIRE_EQUAL(rc, 0);
-  }
-  start_or_fail(node);
+  restart_or_fail(node);
   api = node.api();
   expect_replay(submit_with_key(*api, t.key, key, body.dump()), id,
                 "replay after a restart");
@@ -1200,13 +1204,7 @@ CAF_TEST(batch items with idempotency keys are replayed or refused or conflict i
   // and the rest is committed (as when a client sends a batch again after
   // a node crashed).
   api.reset();
-  {
-    auto rc = node.stop();
-    if (rc != 0)
-      CAF_MESSAGE(node.error());
-    CAF_REQUIRE_EQUAL(rc, 0);
-  }
-  start_or_fail(node);
+  restart_or_fail(node);
   api = node.api();
   auto k5 = "b5-" + random_suffix();
   r = submit_batch(*api, t.key,

@@ -100,12 +100,13 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
       ; // nop
   }
 
-  /// Claims from a client actor; the answer lands in `answers` as
-  /// "kind[ id]" or the rendered error.
-  void claim(const std::string& tenant, const std::string& key,
-             const std::string& hash) {
-    sys.spawn([this, tenant, key, hash](caf::event_based_actor* client) {
-      client->request(guard, caf::infinite, atom::claim_v, tenant, key, hash)
+  /// Asks the guard `what` (claim or resolve) from a client actor; the
+  /// answer lands in `answers` as "kind[ id]" or the rendered error.
+  template <class Atom>
+  void ask(Atom what, const std::string& tenant, const std::string& key,
+           const std::string& hash) {
+    sys.spawn([this, what, tenant, key, hash](caf::event_based_actor* client) {
+      client->request(guard, caf::infinite, what, tenant, key, hash)
         .then(
           [this](idem_verdict& v) {
             answers.push_back(v.notification_id.empty()
@@ -116,40 +117,37 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
     });
   }
 
-  /// Claims and runs until answered; returns the answer.
-  std::string claim_now(const std::string& tenant, const std::string& key,
-                        const std::string& hash) {
+  /// Asks and runs until answered; returns the answer.
+  template <class Atom>
+  std::string ask_now(Atom what, const std::string& tenant,
+                      const std::string& key, const std::string& hash) {
     auto before = answers.size();
-    claim(tenant, key, hash);
+    ask(what, tenant, key, hash);
     drain();
     if (answers.size() != before + 1)
       return "<no answer>";
     return answers.back();
   }
 
-  /// Like claim, for a resolve (the insert of a claimed key was refused).
+  void claim(const std::string& tenant, const std::string& key,
+             const std::string& hash) {
+    ask(atom::claim_v, tenant, key, hash);
+  }
+
+  std::string claim_now(const std::string& tenant, const std::string& key,
+                        const std::string& hash) {
+    return ask_now(atom::claim_v, tenant, key, hash);
+  }
+
+  /// The insert of a claimed key was refused.
   void resolve(const std::string& tenant, const std::string& key,
                const std::string& hash) {
-    sys.spawn([this, tenant, key, hash](caf::event_based_actor* client) {
-      client->request(guard, caf::infinite, atom::resolve_v, tenant, key, hash)
-        .then(
-          [this](idem_verdict& v) {
-            answers.push_back(v.notification_id.empty()
-                                ? v.kind
-                                : v.kind + " " + v.notification_id);
-          },
-          [this](caf::error& err) { answers.push_back(sys.render(err)); });
-    });
+    ask(atom::resolve_v, tenant, key, hash);
   }
 
   std::string resolve_now(const std::string& tenant, const std::string& key,
                           const std::string& hash) {
-    auto before = answers.size();
-    resolve(tenant, key, hash);
-    drain();
-    if (answers.size() != before + 1)
-      return "<no answer>";
-    return answers.back();
+    return ask_now(atom::resolve_v, tenant, key, hash);
   }
 
   void complete(const std::string& tenant, const std::string& key,
