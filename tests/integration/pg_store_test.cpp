@@ -491,6 +491,12 @@ CAF_TEST(a failing batch leaves nothing behind) {
     [&] { store->insert_notifications(dup, lease_spec{}); }));
   for (const auto& x : xs)
     CAF_CHECK(!store->get_notification(t.id, x.id).has_value());
+  // An id that is no UUID ends the COPY early; nothing of the batch stays.
+  auto bad = xs;
+  bad[5].id = "not-a-uuid";
+  CAF_CHECK(throws<std::exception>(
+    [&] { store->insert_notifications(bad, lease_spec{}); }));
+  CAF_CHECK(!store->get_notification(t.id, xs[0].id).has_value());
   // The same instance goes on working.
   store->insert_notifications(xs, lease_spec{});
   CAF_CHECK(store->get_notification(t.id, xs[3].id).has_value());
