@@ -6,7 +6,8 @@
 #
 #   bench/guards.sh [BUILD_DIR]          (default: $BUILD or build/)
 #
-# Phases (each repeated $RUNS times, medians reported; wrk -t1 --latency):
+# Phases ($RUNS rounds, each round runs every phase once in the order of
+# $PHASES; medians reported; wrk -t1 --latency):
 #   plain   POST /v1/notifications without Idempotency-Key (auth + limiter),
 #           $CONNS connections, $DURATION, bench/submit.lua; delivered to the
 #           fake provider as in bench/run.sh phase a. rate = 202 answers/s.
@@ -23,7 +24,8 @@
 #           `notifications` when wrk returns / wrk's elapsed time; wrk's own
 #           figure (202 answers x items / s) is reported next to it.
 # p50/p99 are wrk's latency distribution (closed loop, from send; for batch
-# per request of $BATCH_ITEMS items).
+# per request of $BATCH_ITEMS items). With plain and keyed, a COST line gives
+# keyed/plain per round and its median: what a fresh Idempotency-Key costs.
 #
 # Checks per run (ok=yes, or ok=NO:<reasons>): no socket errors; no
 # non-202 answers (replay: the 409s of the first request's twins are
@@ -313,7 +315,12 @@ run_phase() {
 
 # --- phases -----------------------------------------------------------------------------
 
-declare -A MED_RATE MED_P50 MED_P99 MED_WRK
+# Rounds: every round runs each phase once, in the order of $PHASES, so a
+# machine that gets slower or faster during the benchmark (other jobs, the
+# page cache, PostgreSQL's own state) shifts all phases alike instead of
+# whichever phase happened to run then. The guard cost is the median of the
+# per-round ratios keyed/plain, next to the ratio of the medians.
+declare -A MED_RATE MED_P50 MED_P99 MED_WRK RUN_RATE RUN_P50 RUN_P99 RUN_WRK
 for p in $PHASES; do
   case "$p" in
     plain)  say "== plain: single submissions, no Idempotency-Key (auth + limiter), $CONNS connections, $DURATION; rate = accepted/s =="
@@ -325,25 +332,46 @@ for p in $PHASES; do
     batch)  say "== batch: $BATCH_ITEMS items per request, send_at +1 h, $BATCH_CONNS connections, $DURATION; rate = rows committed / wrk's elapsed time (wrk_rate = 202s x items / elapsed) =="
             say "   $(wrk_cmd batch.lua "$BATCH_CONNS" "" BATCH_ITEMS=$BATCH_ITEMS HERALD_SEND_AT=\$NOW+1h)" ;;
   esac
-  rates=() p50s=() p99s=() wrks=()
-  for i in $(seq 1 "$RUNS"); do
+done
+say ""
+for i in $(seq 1 "$RUNS"); do
+  for p in $PHASES; do
     RATE='' P50='' P99='' WRK_RATE=
     run_phase "$p" "$i"
-    rates+=("$RATE"); p50s+=("$P50"); p99s+=("$P99"); wrks+=("$WRK_RATE")
+    RUN_RATE[$p,$i]=$RATE; RUN_P50[$p,$i]=$P50; RUN_P99[$p,$i]=$P99; RUN_WRK[$p,$i]=$WRK_RATE
+  done
+done
+say ""
+for p in $PHASES; do
+  rates=() p50s=() p99s=() wrks=()
+  for i in $(seq 1 "$RUNS"); do
+    rates+=("${RUN_RATE[$p,$i]}"); p50s+=("${RUN_P50[$p,$i]}")
+    p99s+=("${RUN_P99[$p,$i]}"); wrks+=("${RUN_WRK[$p,$i]}")
   done
   MED_RATE[$p]=$(med "${rates[@]}")
   MED_P50[$p]=$(med "${p50s[@]}")
   MED_P99[$p]=$(med "${p99s[@]}")
   MED_WRK[$p]=$(med "${wrks[@]}")
   say "MEDIAN phase=$p rate=${MED_RATE[$p]} p50_ms=${MED_P50[$p]} p99_ms=${MED_P99[$p]}$([ "$p" = batch ] && echo " wrk_rate=${MED_WRK[$p]}") runs=$(IFS=,; echo "${rates[*]}")"
-  say ""
 done
+# keyed/plain per round: what a fresh Idempotency-Key costs.
+COST=
+if [[ " $PHASES " == *" plain "* && " $PHASES " == *" keyed "* ]]; then
+  ratios=()
+  for i in $(seq 1 "$RUNS"); do
+    ratios+=("$(awk -v k="${RUN_RATE[keyed,$i]}" -v p="${RUN_RATE[plain,$i]}" \
+      'BEGIN { if (k != "" && p > 0) printf "%.3f\n", k / p }')")
+  done
+  COST=$(med "${ratios[@]}")
+  say "COST keyed/plain per round=$(IFS=,; echo "${ratios[*]}") median=$COST (median keyed / median plain = $(awk -v k="${MED_RATE[keyed]}" -v p="${MED_RATE[plain]}" 'BEGIN { if (p > 0) printf "%.3f", k / p }'))"
+fi
+say ""
 
 say "== summary (medians of $RUNS runs) =="
 for p in $PHASES; do
   case "$p" in
     plain)  say "   plain   accepted/s ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms" ;;
-    keyed)  say "   keyed   accepted/s ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms" ;;
+    keyed)  say "   keyed   accepted/s ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms${COST:+   (keyed/plain per round, median: $COST)}" ;;
     replay) say "   replay  replays/s  ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms" ;;
     batch)  say "   batch   notifications/s ${MED_RATE[$p]} in the database (wrk: ${MED_WRK[$p]})   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms per request of $BATCH_ITEMS" ;;
   esac
