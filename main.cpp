@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <malloc.h>
 #include <map>
 #include <pthread.h>
 #include <signal.h>
@@ -65,9 +66,23 @@ bool migrate(const node_config& cfg, const sigset_t& signals) {
   }
 }
 
+// glibc's defaults hand every block above its (dynamic) mmap threshold back
+// to the kernel on free and trim the heap whenever 128 KiB at its top are
+// free. A batch allocates and frees several such blocks per request (the
+// body, the parsed items, the COPY buffer), so the HTTP threads spent a good
+// part of their time in mmap/munmap, page faults and malloc_consolidate.
+// Keeping freed memory for reuse made batches ~25 % faster
+// (bench/RESULTS-guards.md); the price is that a node keeps up to the trim
+// threshold of free heap after a burst. GLIBC_TUNABLES cannot override this.
+void tune_malloc() {
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
+  tune_malloc();
   auto parsed = parse_command_line(argc, argv);
   if (parsed.help) {
     std::cout << help_text();
