@@ -182,9 +182,8 @@ wrk_non2xx() { awk '/Non-2xx or 3xx responses:/ { n = $NF } END { print n + 0 }'
 wrk_sockerr() {
   awk '/Socket errors:/ { gsub(/,/, ""); s = $4 + $6 + $8 + $10 } END { print s + 0 }' "$1"
 }
-# The median of the arguments; "n/a" if all are empty (lib.sh's median then
-# prints n/a but fails under pipefail: a failed run must not end the script).
-med() { printf '%s\n' "$@" | median || true; }
+# The median of the arguments; "n/a" if all are empty (every run failed).
+med() { printf '%s\n' "$@" | median; }
 
 # The RESULT line the lua script's done() printed.
 lua_result() { grep -m1 '^RESULT' "$1" || true; }

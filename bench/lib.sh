@@ -27,7 +27,7 @@ field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<" $2"; }
 # The median of the non-empty lines on stdin (a failed run gives an empty
 # value); "n/a" if there are none.
 median() {
-  grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+  { grep -v '^$' || true; } | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
     if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
