@@ -425,6 +425,7 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
     idempotency_guard_actor guard;
   };
   std::vector<pending_item> valid;
+  valid.reserve(items.size());
   size_t rejected = 0;
   auto reject = [&](size_t i, int status, const std::string& detail,
                     const std::vector<field_error>& errors = {}) {
@@ -434,18 +435,24 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
   };
   for (size_t i = 0; i < items.size(); ++i) {
     auto prefix = "items[" + std::to_string(i) + "].";
-    auto item = items[i];
+    // The item is read in place; only a keyed one is copied, to validate and
+    // hash it without its key.
+    const nlohmann::json* item_ptr = &items[i];
+    nlohmann::json without_key;
     std::string key;
-    if (item.is_object() && item.contains("idempotency_key")) {
-      auto& k = item["idempotency_key"];
+    if (items[i].is_object() && items[i].contains("idempotency_key")) {
+      auto& k = items[i]["idempotency_key"];
       if (!k.is_string() || !valid_idempotency_key(k.get<std::string>())) {
         reject(i, 422, "invalid idempotency_key",
                {{prefix + "idempotency_key", "1 to 255 printable ASCII characters"}});
         continue;
       }
       key = k.get<std::string>();
-      item.erase("idempotency_key");
+      without_key = items[i];
+      without_key.erase("idempotency_key");
+      item_ptr = &without_key;
     }
+    const auto& item = *item_ptr;
     auto sub = parse_submission_json(item, prefix);
     if (!sub.malformed.empty()) {
       reject(i, 422, sub.malformed, {{prefix.substr(0, prefix.size() - 1),
