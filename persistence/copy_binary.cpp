@@ -1,5 +1,7 @@
 #include "persistence/copy_binary.hpp"
 
+#include "channels/crypto.hpp"
+
 namespace herald {
 
 namespace {
@@ -10,16 +12,6 @@ constexpr char k_signature[] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n',
 
 // 2000-01-01T00:00:00Z in Unix epoch milliseconds: PostgreSQL's epoch.
 constexpr int64_t k_pg_epoch_ms = 946684800000;
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
 } // namespace
 
@@ -49,26 +41,19 @@ void copy_binary::jsonb(std::string_view x) {
 }
 
 bool copy_binary::uuid(std::string_view x) {
-  if (x.size() != 36)
+  if (x.size() != 36 || x[8] != '-' || x[13] != '-' || x[18] != '-'
+      || x[23] != '-')
     return false;
-  char bytes[16];
-  size_t out = 0;
-  for (size_t i = 0; i < x.size();) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (x[i] != '-')
-        return false;
-      ++i;
-      continue;
-    }
-    auto hi = hex_value(x[i]);
-    auto lo = hex_value(x[i + 1]);
-    if (hi < 0 || lo < 0)
-      return false;
-    bytes[out++] = static_cast<char>((hi << 4) | lo);
-    i += 2;
-  }
+  std::string digits;
+  digits.reserve(32);
+  for (size_t i = 0; i < x.size(); ++i)
+    if (i != 8 && i != 13 && i != 18 && i != 23)
+      digits += x[i];
+  auto bytes = crypto::hex_decode(digits);
+  if (!bytes)
+    return false;
   be32(16);
-  buf_.append(bytes, sizeof(bytes));
+  buf_ += *bytes;
   return true;
 }
 
