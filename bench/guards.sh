@@ -78,31 +78,15 @@ command -v wrk >/dev/null || { echo "guards.sh: wrk not installed (apt-get insta
 for p in $PHASES; do
   case "$p" in plain|keyed|replay|batch) ;; *) echo "guards.sh: unknown phase $p (plain keyed replay batch)" >&2; exit 2 ;; esac
 done
-PSQL=$(ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1)
-[ -n "$PSQL" ] || PSQL=psql
-
-STAMP=$(date +%Y%m%d-%H%M%S)
-LOGS=$WORK/logs/$STAMP
-mkdir -p "$LOGS"
-SUMMARY=$LOGS/summary.txt
-: >"$SUMMARY"
-
-say() { echo "$*" | tee -a "$SUMMARY"; }
-log() { echo "guards.sh: $*" >&2; }
-# wait_quiet, field, median, port_from, sql, admin
+# PSQL, say, log, stop_node, wait_quiet, field, median, port_from, sql, admin;
+# bench_logs sets STAMP, LOGS and SUMMARY.
+BENCH_NAME=guards.sh
 source "$ROOT/bench/lib.sh"
+bench_logs
 
 NODE_PID=
 PROV_PID=
 WRK_PID=
-stop_node() {
-  [ -n "$NODE_PID" ] || return 0
-  kill -TERM "$NODE_PID" 2>/dev/null || true
-  for _ in $(seq 1 300); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$NODE_PID" 2>/dev/null || true
-  wait "$NODE_PID" 2>/dev/null || true
-  NODE_PID=
-}
 cleanup() {
   set +e
   if [ -n "$WRK_PID" ]; then kill -TERM "$WRK_PID" 2>/dev/null; wait "$WRK_PID" 2>/dev/null; fi

@@ -1,6 +1,35 @@
-# Helpers shared by the benchmark scripts (bench/run.sh, bench/reliability.sh).
-# Sourced after the caller has defined log() and set LOAD_MAX,
-# LOAD_WAIT_MAX, PSQL, DB_URL, ADMIN_TOKEN and ADMIN_PORT as it needs.
+# Helpers shared by the benchmark scripts (bench/run.sh, bench/reliability.sh,
+# bench/guards.sh). Sourced with BENCH_NAME set (the script's name, for log
+# lines); the functions read WORK, LOAD_MAX, LOAD_WAIT_MAX, DB_URL,
+# ADMIN_TOKEN, ADMIN_PORT and NODE_PID as they need.
+
+# The newest installed psql (the scripts run their own PostgreSQL 15).
+PSQL=$(ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1)
+[ -n "$PSQL" ] || PSQL=psql
+export PSQL
+
+# A fresh log directory $WORK/logs/<stamp> (LOGS) with an empty summary
+# (SUMMARY) that say() writes to as well as stdout.
+bench_logs() {
+  STAMP=$(date +%Y%m%d-%H%M%S)
+  LOGS=$WORK/logs/$STAMP
+  mkdir -p "$LOGS"
+  SUMMARY=$LOGS/summary.txt
+  : >"$SUMMARY"
+}
+
+say() { echo "$*" | tee -a "$SUMMARY"; }
+log() { echo "$BENCH_NAME: $*" >&2; }
+
+# Stops the node $NODE_PID: TERM, up to 30 s to drain, then KILL.
+stop_node() {
+  [ -n "$NODE_PID" ] || return 0
+  kill -TERM "$NODE_PID" 2>/dev/null || true
+  for _ in $(seq 1 300); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$NODE_PID" 2>/dev/null || true
+  wait "$NODE_PID" 2>/dev/null || true
+  NODE_PID=
+}
 
 # Waits until the 1-minute load average is below $LOAD_MAX (at most
 # $LOAD_WAIT_MAX seconds); prints the load at which the run starts, with "!"

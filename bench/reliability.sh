@@ -65,31 +65,14 @@ PROVIDER=$BUILD/fake-provider
 for b in "$HERALD" "$PROVIDER"; do
   [ -x "$b" ] || { echo "reliability.sh: $b missing; build it: ninja -C $BUILD herald fake-provider" >&2; exit 1; }
 done
-PSQL=$(ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1)
-[ -n "$PSQL" ] || PSQL=psql
-export PSQL
-
-STAMP=$(date +%Y%m%d-%H%M%S)
-LOGS=$WORK/logs/$STAMP
-mkdir -p "$LOGS"
-SUMMARY=$LOGS/summary.txt
-: >"$SUMMARY"
-
-say() { echo "$*" | tee -a "$SUMMARY"; }
-log() { echo "reliability.sh: $*" >&2; }
-# wait_quiet, field, median, port_from, sql, admin
+# PSQL, say, log, stop_node, wait_quiet, field, median, port_from, sql, admin;
+# bench_logs sets STAMP, LOGS and SUMMARY.
+BENCH_NAME=reliability.sh
 source "$ROOT/bench/lib.sh"
+bench_logs
 
 NODE_PID=
 PROV_PID=
-stop_node() {
-  [ -n "$NODE_PID" ] || return 0
-  kill -TERM "$NODE_PID" 2>/dev/null || true
-  for _ in $(seq 1 300); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$NODE_PID" 2>/dev/null || true
-  wait "$NODE_PID" 2>/dev/null || true
-  NODE_PID=
-}
 cleanup() {
   set +e
   stop_node

@@ -64,19 +64,11 @@ if [ "$WRK" = 1 ] && ! command -v wrk >/dev/null; then
   echo "run.sh: wrk not installed; phase a uses herald-loadgen only" >&2
   WRK=0
 fi
-PSQL=$(ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1)
-[ -n "$PSQL" ] || PSQL=psql
-
-STAMP=$(date +%Y%m%d-%H%M%S)
-LOGS=$WORK/logs/$STAMP
-mkdir -p "$LOGS"
-SUMMARY=$LOGS/summary.txt
-: >"$SUMMARY"
-
-say() { echo "$*" | tee -a "$SUMMARY"; }
-log() { echo "run.sh: $*" >&2; }
-# wait_quiet, field, median, port_from, sql, admin
+# PSQL, say, log, stop_node, wait_quiet, field, median, port_from, sql, admin;
+# bench_logs sets STAMP, LOGS and SUMMARY.
+BENCH_NAME=run.sh
 source "$ROOT/bench/lib.sh"
+bench_logs
 
 NODE_PID=
 PROV_PID=
@@ -84,11 +76,7 @@ SLOW_PID=
 cleanup() {
   set +e
   for p in $SLOW_PID $PROV_PID; do kill -TERM "$p" 2>/dev/null; done
-  if [ -n "$NODE_PID" ]; then
-    kill -TERM "$NODE_PID" 2>/dev/null
-    for _ in $(seq 1 200); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$NODE_PID" 2>/dev/null
-  fi
+  stop_node
   for p in $SLOW_PID $PROV_PID; do wait "$p" 2>/dev/null; done
   bash "$ROOT/scripts/pg.sh" stop "$WORK/pg" >/dev/null 2>&1
 }
@@ -111,14 +99,6 @@ start_node() { # LOGFILE
   ADMIN_PORT=$(port_from "$1" "admin listening on")
 }
 
-stop_node() {
-  [ -n "$NODE_PID" ] || return 0
-  kill -TERM "$NODE_PID" 2>/dev/null || true
-  for _ in $(seq 1 300); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$NODE_PID" 2>/dev/null || true
-  wait "$NODE_PID" 2>/dev/null || true
-  NODE_PID=
-}
 
 mem_of() { # PID -> "rss_mb hwm_mb threads"
   awk '/^VmRSS/ { r = $2 } /^VmHWM/ { h = $2 } /^Threads/ { t = $2 }
