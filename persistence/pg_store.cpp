@@ -672,18 +672,22 @@ struct raw_connection_of : pqxx::largeobject {
 
 // Throws what libpqxx would have thrown for the failed `res` (a
 // pqxx::sql_error with its SQLSTATE, or pqxx::broken_connection), so callers
-// and guarded() treat the COPY like any other statement.
+// and guarded() treat the COPY like any other statement. Without a result
+// (sending the data or its end failed) the connection may still be in the
+// middle of the COPY: it counts as broken, so guarded() drops it.
 [[noreturn]] void throw_copy_error(PGconn* conn, PGresult* res,
                                    const std::string& query) {
   std::string msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
-  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-  std::string sqlstate = state ? state : "";
-  if (res)
-    PQclear(res);
   if (msg.empty())
     msg = "COPY into notifications failed";
-  if (PQstatus(conn) == CONNECTION_BAD)
+  if (res == nullptr || PQstatus(conn) == CONNECTION_BAD) {
+    if (res)
+      PQclear(res);
     throw pqxx::broken_connection(msg);
+  }
+  const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+  std::string sqlstate = state ? state : "";
+  PQclear(res);
   throw pqxx::sql_error(msg, query, sqlstate.empty() ? nullptr : sqlstate.c_str());
 }
 
@@ -717,18 +721,18 @@ void copy_notifications(pqxx::work& tx, const std::vector<notification>& xs,
   // COPY with an error message aborts it the same way.
   const char* refusal = nullptr;
   copy_binary w;
+  auto text_or_null = [&w](const std::string& v) {
+    if (v.empty())
+      w.null();
+    else
+      w.text(v);
+  };
   for (const auto& x : xs) {
     w.row(static_cast<int16_t>(k_copy_columns.size()));
     if (!w.uuid(x.id)) {
       refusal = "invalid notification id (not a UUID)";
       break;
     }
-    auto text_or_null = [&w](const std::string& v) {
-      if (v.empty())
-        w.null();
-      else
-        w.text(v);
-    };
     w.text(x.tenant_id);
     w.text(x.channel);
     w.text(x.to);
