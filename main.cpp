@@ -69,11 +69,12 @@ bool migrate(const node_config& cfg, const sigset_t& signals) {
 // glibc's defaults hand every block above its (dynamic) mmap threshold back
 // to the kernel on free and trim the heap whenever 128 KiB at its top are
 // free. A batch allocates and frees several such blocks per request (the
-// body, the parsed items, the COPY buffer), so the HTTP threads spent a good
-// part of their time in mmap/munmap, page faults and malloc_consolidate.
-// Keeping freed memory for reuse made batches ~25 % faster
-// (bench/RESULTS-guards.md); the price is that a node keeps up to the trim
-// threshold of free heap after a burst. GLIBC_TUNABLES cannot override this.
+// body, the parsed items, the COPY buffer), and perf showed
+// malloc_consolidate and page faults among the node's top entries.
+// Keeping freed memory for reuse takes that out (its own share of the batch
+// figures in bench/RESULTS-guards.md is not measured apart from the binary
+// COPY); the price is that a node keeps up to the trim threshold of free
+// heap after a burst. GLIBC_TUNABLES cannot override this.
 void tune_malloc() {
   mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
