@@ -110,7 +110,7 @@ start_node() { # LOGFILE
 # notification_events has no foreign key, so CASCADE does not reach it.
 fresh_node() { # LOGFILE
   stop_node
-  sql "TRUNCATE notifications, notification_events CASCADE" >/dev/null
+  sql "TRUNCATE notifications, notification_events, idempotency_keys CASCADE" >/dev/null
   start_node "$1"
 }
 

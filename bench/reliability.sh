@@ -234,7 +234,7 @@ for sc in $SCENARIOS; do
   drains=() rates=()
   for i in $(seq 1 "$RUNS"); do
     stop_node
-    sql "TRUNCATE notifications, notification_events CASCADE" >/dev/null
+    sql "TRUNCATE notifications, notification_events, idempotency_keys CASCADE" >/dev/null
     # shellcheck disable=SC2046
     start_node "$LOGS/node-$sc-$i.log" $(scenario_opts "$sc")
     control /reset

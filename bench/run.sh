@@ -108,7 +108,7 @@ mem_of() { # PID -> "rss_mb hwm_mb threads"
 # A fresh node on empty notification tables (tenants and keys stay).
 fresh_node() { # LOGFILE
   stop_node
-  sql "TRUNCATE notifications, notification_events CASCADE" >/dev/null
+  sql "TRUNCATE notifications, notification_events, idempotency_keys CASCADE" >/dev/null
   start_node "$1"
 }
 

@@ -405,49 +405,61 @@ const std::string k_ping = "SELECT 1";
 
 // -- idempotency keys --
 
-// When a key of `n` (joined with its tenant `t`) stops being retained. The
+// When a key `k` (joined with its tenant `t`) stops being retained. The
 // contract is "at least 24 h": a tenant's 0 (node default) or any smaller
 // value means 24 h. Keep the 24 in step with HERALD_IDEM_MIN_AGE.
 #define HERALD_IDEM_EXPIRES                                                    \
-  "(n.created_at + greatest(24, t.idempotency_retention_hours)"               \
+  "(k.created_at + greatest(24, t.idempotency_retention_hours)"               \
   " * interval '1 hour')"
 // Implied by an expired key whatever its tenant's retention; lets the purge
-// range-scan notifications_idempotency_created_idx.
-#define HERALD_IDEM_MIN_AGE "n.created_at <= now() - interval '24 hours'"
+// range-scan idempotency_keys_created_idx.
+#define HERALD_IDEM_MIN_AGE "k.created_at <= now() - interval '24 hours'"
 
-// The unique index that enforces invariant 4 (0001_init.sql): a violation of
-// it, and only of it, is a conflict_error.
-constexpr std::string_view k_idempotency_index = "notifications_idempotency_idx";
+// The primary key that enforces invariant 4 (0007_idempotency_keys_table.sql):
+// a violation of it, and only of it, is a conflict_error.
+constexpr std::string_view k_idempotency_index = "idempotency_keys_pkey";
 
 const std::string k_lookup_idempotency =
-  "SELECT coalesce(n.idempotency_hash, ''), n.id::text, "
+  "SELECT coalesce(k.request_hash, ''), k.notification_id::text, "
   HERALD_MS(HERALD_IDEM_EXPIRES)
-  " FROM notifications n JOIN tenants t ON t.id = n.tenant_id"
-  " WHERE n.tenant_id = $1 AND n.idempotency_key = $2"
+  " FROM idempotency_keys k JOIN tenants t ON t.id = k.tenant_id"
+  " WHERE k.tenant_id = $1 AND k.key = $2"
   "   AND " HERALD_IDEM_EXPIRES " > now()";
+
+// The keys of a batch, written in the transaction of its COPY. Parallel
+// arrays (tenant, key, hash or '', notification id, the notification's
+// created_at in epoch ms or 0 for $6, the transaction's now in epoch ms).
+const std::string k_insert_keys =
+  "INSERT INTO idempotency_keys (tenant_id, key, request_hash,"
+  "                              notification_id, created_at)"
+  " SELECT x.tenant_id, x.key, nullif(x.hash, ''), x.id::uuid,"
+  "        timestamptz 'epoch'"
+  "          + (CASE WHEN x.ms = 0 THEN $6 ELSE x.ms END)"
+  "            * interval '1 millisecond'"
+  "   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+  "               $5::bigint[]) AS x(tenant_id, key, hash, id, ms)";
 
 // Before a batch takes its keys: an expired key that the purge has not
 // reached yet must not refuse its reuse. Parallel arrays (tenant, key).
 const std::string k_release_expired_keys =
-  "UPDATE notifications n"
-  "   SET idempotency_key = NULL, idempotency_hash = NULL"
-  "  FROM unnest($1::text[], $2::text[]) AS k(tenant_id, key), tenants t"
-  " WHERE n.tenant_id = k.tenant_id AND n.idempotency_key = k.key"
-  "   AND t.id = n.tenant_id AND " HERALD_IDEM_EXPIRES " <= now()";
+  "DELETE FROM idempotency_keys k"
+  " USING unnest($1::text[], $2::text[]) AS x(tenant_id, key), tenants t"
+  " WHERE k.tenant_id = x.tenant_id AND k.key = x.key"
+  "   AND t.id = k.tenant_id AND " HERALD_IDEM_EXPIRES " <= now()";
 
-// One short transaction per call: at most $1 rows, none that another
+// One short transaction per call: at most $1 keys, none that another
 // transaction holds (SKIP LOCKED), so the purge never waits on or blocks
 // ingestion for long. MATERIALIZED as in k_claim.
 const std::string k_purge_idempotency =
   "WITH picked AS MATERIALIZED ("
-  "  SELECT n.id FROM notifications n JOIN tenants t ON t.id = n.tenant_id"
-  "   WHERE n.idempotency_hash IS NOT NULL AND n.idempotency_key IS NOT NULL"
-  "     AND " HERALD_IDEM_MIN_AGE
+  "  SELECT k.tenant_id, k.key"
+  "    FROM idempotency_keys k JOIN tenants t ON t.id = k.tenant_id"
+  "   WHERE " HERALD_IDEM_MIN_AGE
   "     AND " HERALD_IDEM_EXPIRES " <= now()"
-  "   LIMIT $1 FOR UPDATE OF n SKIP LOCKED"
-  ") UPDATE notifications u"
-  "     SET idempotency_key = NULL, idempotency_hash = NULL"
-  "    FROM picked WHERE u.id = picked.id";
+  "   LIMIT $1 FOR UPDATE OF k SKIP LOCKED"
+  ") DELETE FROM idempotency_keys d"
+  "    USING picked WHERE d.tenant_id = picked.tenant_id"
+  "                   AND d.key = picked.key";
 
 #undef HERALD_IDEM_MIN_AGE
 #undef HERALD_IDEM_EXPIRES
@@ -487,6 +499,7 @@ const std::pair<const char*, const std::string*> k_prepared[] = {
   {"count_by_status", &k_count_by_status},
   {"ping", &k_ping},
   {"lookup_idempotency", &k_lookup_idempotency},
+  {"insert_keys", &k_insert_keys},
   {"release_expired_keys", &k_release_expired_keys},
   {"purge_idempotency", &k_purge_idempotency},
   {"applied_versions", &k_applied_versions},
@@ -692,13 +705,11 @@ struct raw_connection_of : pqxx::largeobject {
 }
 
 // Streams `xs` into notifications with a binary COPY inside `tx` (see
-// pg_store::insert_notifications for the lease rules). On any error the
-// server has aborted `tx`; it must not be committed.
+// pg_store::insert_notifications for the lease rules); `now_ms` is the
+// database's now() of `tx`. On any error the server has aborted `tx`; it
+// must not be committed.
 void copy_notifications(pqxx::work& tx, const std::vector<notification>& xs,
-                        const lease_spec& lease) {
-  // The first statement also opens the transaction on the server, before
-  // the COPY goes around libpqxx.
-  const auto now_ms = tx.exec_prepared("db_now_ms")[0][0].as<int64_t>();
+                        const lease_spec& lease, int64_t now_ms) {
   const bool leased = !lease.owner.empty();
   const std::string_view status = leased ? "queued" : "accepted";
   const int64_t fence = leased ? 1 : 0;
@@ -879,28 +890,44 @@ void pg_store::insert_notifications(const std::vector<notification>& xs,
                                     const lease_spec& lease) {
   if (xs.empty())
     return;
-  std::vector<std::string> key_tenants, keys;
+  // The keys of the batch as parallel arrays for insert_keys.
+  std::vector<std::string> key_tenants, keys, hashes, key_ids, key_created;
   for (const auto& x : xs)
     if (!x.idempotency_key.empty()) {
       key_tenants.push_back(x.tenant_id);
       keys.push_back(x.idempotency_key);
+      hashes.push_back(x.idempotency_hash);
+      key_ids.push_back(x.id);
+      key_created.push_back(std::to_string(x.created_at_ms));
     }
-  // A refusal by the unique (tenant, key) index; other unique violations
-  // (a duplicate id) are not about idempotency keys and stay errors.
+  // A refusal by the primary key of idempotency_keys; other unique
+  // violations (a duplicate id) are not about idempotency keys and stay
+  // errors.
   auto key_taken = [](const pqxx::sql_error& e) {
     return e.sqlstate() == "23505"
            && std::string_view{e.what()}.find(k_idempotency_index)
                 != std::string_view::npos;
   };
+  // Keys first: a taken key aborts the transaction before any row is sent.
+  // The first statement also opens the transaction on the server, before
+  // the COPY goes around libpqxx.
+  auto write = [&](pqxx::work& tx) {
+    const auto now_ms = tx.exec_prepared("db_now_ms")[0][0].as<int64_t>();
+    if (!keys.empty())
+      tx.exec_prepared("insert_keys", text_array(key_tenants), text_array(keys),
+                       text_array(hashes), text_array(key_ids),
+                       text_array(key_created), now_ms);
+    copy_notifications(tx, xs, lease, now_ms);
+    tx.commit();
+  };
   guarded(conn_, "insert_notifications", [&] {
     // Keys are new in the common case: the rows go in at once. Only when
-    // the index refuses one are keys past their retention released (their
-    // rows keep the notification, lose the key) and the rows tried again,
-    // so the release costs nothing on the hot path.
+    // the primary key refuses one are keys past their retention released
+    // (their notifications keep the record of the key) and the batch tried
+    // again, so the release costs nothing on the hot path.
     try {
       pqxx::work tx{conn()};
-      copy_notifications(tx, xs, lease);
-      tx.commit();
+      write(tx);
       return;
     } catch (const pqxx::sql_error& e) {
       // The transaction is gone, nothing of the batch was written.
@@ -913,8 +940,7 @@ void pg_store::insert_notifications(const std::vector<notification>& xs,
                                        text_array(key_tenants), text_array(keys));
       if (released.affected_rows() == 0)
         throw conflict_error("idempotency key already taken");
-      copy_notifications(tx, xs, lease);
-      tx.commit();
+      write(tx);
     } catch (const pqxx::sql_error& e) {
       // The message names the key: not repeated here.
       if (key_taken(e))

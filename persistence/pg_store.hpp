@@ -74,17 +74,20 @@ public:
 
   // -- notifications ----------------------------------------------------------
 
-  /// Throws conflict_error if an idempotency key is already taken, by an
-  /// earlier batch or twice within this one (nothing of the batch is written
-  /// then; the caller retries rows alone to find the offender). A key whose
-  /// retention has expired is taken over even if not yet purged. Rows store
-  /// idempotency_hash only together with a key.
-  /// Inserts all rows in ONE transaction with COPY (pqxx::stream_to).
-  /// With a lease owner the rows are stored as status 'queued', leased to
-  /// that owner until now + ttl with fence 1; otherwise as 'accepted' with no
-  /// lease and fence 0. Returns once committed (synchronous_commit on).
-  /// The caller has filled id, tenant_id, channel, to, subject, body, data,
-  /// priority, send_at_ms, provider, created_at_ms, idempotency_key/hash.
+  /// Inserts all rows in ONE transaction with a binary COPY, and the keys of
+  /// keyed rows into idempotency_keys in the same transaction (before the
+  /// COPY). Throws conflict_error if an idempotency key is already taken, by
+  /// an earlier batch or twice within this one (nothing of the batch is
+  /// written then; the caller retries rows alone to find the offender). A
+  /// key whose retention has expired is taken over even if not yet purged.
+  /// The rows keep idempotency_key/hash as the record of what the request
+  /// carried (a hash only together with a key); idempotency_keys is what
+  /// guards them. With a lease owner the rows are stored as status 'queued',
+  /// leased to that owner until now + ttl with fence 1; otherwise as
+  /// 'accepted' with no lease and fence 0. Returns once committed
+  /// (synchronous_commit on). The caller has filled id, tenant_id, channel,
+  /// to, subject, body, data, priority, send_at_ms, provider, created_at_ms,
+  /// idempotency_key/hash.
   void insert_notifications(const std::vector<notification>& xs,
                             const lease_spec& lease);
 
@@ -211,11 +214,11 @@ public:
   std::optional<idem_record> lookup_idempotency(const std::string& tenant_id,
                                                 const std::string& key);
 
-  /// Forgets expired keys (sets idempotency_key/hash to NULL) in
-  /// transactions of at most `batch` rows, so no lock is held long, until a
-  /// transaction finds fewer than `batch` or after `max_batches` of them
-  /// (0 = no limit; a limit bounds how long one call occupies the worker).
-  /// Rows locked by others are skipped. Returns how many keys were forgotten.
+  /// Forgets expired keys (deletes them from idempotency_keys; their
+  /// notifications keep the record) in transactions of at most `batch` keys,
+  /// so no lock is held long, until a transaction finds fewer than `batch`
+  /// or after `max_batches` of them (0 = no limit; a limit bounds how long
+  /// one call occupies the worker). Keys locked by others are skipped. Returns how many keys were forgotten.
   int64_t purge_idempotency(int batch, int max_batches = 0);
 
   // -- counters for /metrics and /admin --------------------------------------

@@ -130,7 +130,8 @@ struct fixture {
                 " lease_until = NULL WHERE lease_owner IN ("
                 + sql_list(tx, owners) + ")");
       if (!tenants.empty()) {
-        for (auto table : {"notification_events", "dead_letters", "notifications"})
+        for (auto table : {"notification_events", "dead_letters", "idempotency_keys",
+                           "notifications"})
           tx.exec(std::string{"DELETE FROM "} + table + " WHERE tenant_id IN ("
                   + sql_list(tx, tenants) + ")");
         tx.exec("DELETE FROM tenants WHERE id IN (" + sql_list(tx, tenants)
@@ -194,6 +195,16 @@ struct fixture {
     return n ? n->idempotency_hash : "<no such notification>";
   }
 
+  /// Rows of idempotency_keys for (tenant, key), expired or not: 0 or 1.
+  int64_t stored_key_count(const std::string& tenant_id,
+                           const std::string& key) {
+    pqxx::read_transaction tx{*admin};
+    return tx
+      .exec("SELECT count(*) FROM idempotency_keys WHERE tenant_id = "
+            + tx.quote(tenant_id) + " AND key = " + tx.quote(key))[0][0]
+      .as<int64_t>();
+  }
+
   int32_t retention_of(const std::string& tenant_id) {
     auto t = store->get_tenant(tenant_id);
     return t ? t->idempotency_retention_hours : -1;
@@ -205,12 +216,15 @@ struct fixture {
     return rec ? rec->notification_id : "";
   }
 
-  /// Moves a row's created_at `hours` into the past (idempotency expiry).
+  /// Moves a row's created_at, and its key's, `hours` into the past
+  /// (idempotency expiry).
   void age(const std::string& id, double hours) {
     pqxx::work tx{*admin};
-    tx.exec("UPDATE notifications SET created_at = now() - "
-            + std::to_string(hours) + " * interval '1 hour' WHERE id = "
-            + tx.quote(id));
+    auto at = "now() - " + std::to_string(hours) + " * interval '1 hour'";
+    tx.exec("UPDATE notifications SET created_at = " + at
+            + " WHERE id = " + tx.quote(id));
+    tx.exec("UPDATE idempotency_keys SET created_at = " + at
+            + " WHERE notification_id = " + tx.quote(id));
     tx.commit();
   }
 
@@ -1686,7 +1700,7 @@ CAF_TEST(lookup_idempotency sees only live keys of the tenant) {
   CAF_CHECK(store->lookup_idempotency(t.id, x.idempotency_key).has_value());
   age(x.id, 24.1);
   CAF_CHECK(!store->lookup_idempotency(t.id, x.idempotency_key).has_value());
-  // The row itself is still there and still holds the key until the purge.
+  // The row itself is still there, with the record of its key.
   CAF_CHECK_EQUAL(key_of(t.id, x.id), x.idempotency_key);
 }
 
@@ -1705,10 +1719,11 @@ CAF_TEST(an expired key may be reused before the purge reached it) {
   CAF_REQUIRE(rec.has_value());
   CAF_CHECK_EQUAL(rec->notification_id, fresh.id);
   CAF_CHECK_EQUAL(rec->request_hash, fresh.idempotency_hash);
+  // The old notification keeps the record of the key it was created with.
   auto forgotten = store->get_notification(t.id, old.id);
   CAF_REQUIRE(forgotten.has_value());
-  CAF_CHECK_EQUAL(forgotten->idempotency_key, "");
-  CAF_CHECK_EQUAL(forgotten->idempotency_hash, "");
+  CAF_CHECK_EQUAL(forgotten->idempotency_key, old.idempotency_key);
+  CAF_CHECK_EQUAL(forgotten->idempotency_hash, old.idempotency_hash);
   // A live key is not taken over.
   auto third = make(t.id);
   third.idempotency_key = old.idempotency_key;
@@ -1779,6 +1794,53 @@ CAF_TEST(retention is per tenant and never below 24 hours) {
   CAF_CHECK(!store->lookup_idempotency(t.id, z.idempotency_key).has_value());
 }
 
+CAF_TEST(migration 7 moves keys stored on notifications to their table) {
+  // The migrations up to 6 in a schema of their own, inside a transaction
+  // that is rolled back: a database as it was before keys had a table.
+  pqxx::work tx{*admin};
+  auto schema = "m7_" + random_hex(8);
+  tx.exec("CREATE SCHEMA " + schema);
+  tx.exec("SET LOCAL search_path = " + schema);
+  const migration* seventh = nullptr;
+  for (const auto& m : migrations()) {
+    if (m.version <= 6)
+      tx.exec(m.sql);
+    else if (m.version == 7)
+      seventh = &m;
+  }
+  CAF_REQUIRE(seventh != nullptr);
+  tx.exec("INSERT INTO tenants (id, name, webhook_secret)"
+          " VALUES ('t1', 'T', 's')");
+  auto id = test_id();
+  auto bare_id = test_id();
+  tx.exec("INSERT INTO notifications (id, tenant_id, channel, to_addr, body,"
+          " status, idempotency_key, idempotency_hash, created_at) VALUES ("
+          + tx.quote(id) + ", 't1', 'sms', '+1', 'b', 'delivered', 'k1',"
+          " 'h1', '2026-01-02 03:04:05+00'), ("
+          + tx.quote(bare_id) + ", 't1', 'sms', '+1', 'b', 'accepted', NULL,"
+          " NULL, now())");
+  tx.exec(seventh->sql);
+  auto r = tx.exec("SELECT tenant_id, key, request_hash, notification_id::text,"
+                   " created_at = '2026-01-02 03:04:05+00' FROM idempotency_keys");
+  CAF_REQUIRE_EQUAL(r.size(), 1u);
+  CAF_CHECK_EQUAL(r[0][0].as<std::string>(), "t1");
+  CAF_CHECK_EQUAL(r[0][1].as<std::string>(), "k1");
+  CAF_CHECK_EQUAL(r[0][2].as<std::string>(), "h1");
+  CAF_CHECK_EQUAL(r[0][3].as<std::string>(), id);
+  CAF_CHECK(r[0][4].as<bool>());
+  // The old indexes are gone; the key stays on its notification as a record.
+  CAF_CHECK_EQUAL(tx.exec("SELECT count(*) FROM pg_indexes WHERE schemaname = "
+                          + tx.quote(schema)
+                          + " AND indexname LIKE 'notifications_idempotency%'")[0][0]
+                    .as<int>(),
+                  0);
+  CAF_CHECK_EQUAL(tx.exec("SELECT idempotency_key FROM notifications WHERE id = "
+                          + tx.quote(id))[0][0]
+                    .as<std::string>(),
+                  "k1");
+  tx.abort();
+}
+
 CAF_TEST(purge forgets only expired keys in small batches) {
   auto t = new_tenant();
   auto longer = new_tenant();
@@ -1808,10 +1870,10 @@ CAF_TEST(purge forgets only expired keys in small batches) {
   age(kept_longer.id, 30);
   for (size_t i = 0; i < live.size(); ++i)
     age(live[i].id, 20 + static_cast<double>(i));
-  // One row is locked by a concurrent transaction: skipped, not waited for.
+  // One key is locked by a concurrent transaction: skipped, not waited for.
   pqxx::connection locker{url};
   pqxx::work lock_tx{locker};
-  lock_tx.exec("SELECT 1 FROM notifications WHERE id = "
+  lock_tx.exec("SELECT 1 FROM idempotency_keys WHERE notification_id = "
                + lock_tx.quote(expired[6].id) + " FOR UPDATE");
   // max_batches bounds one call; 7 expired rows (at least: the database is
   // shared) take several batches of 3.
@@ -1819,15 +1881,18 @@ CAF_TEST(purge forgets only expired keys in small batches) {
   auto purged = store->purge_idempotency(3);
   CAF_CHECK(purged >= 3);
   for (size_t i = 0; i < 6; ++i) {
+    CAF_CHECK_EQUAL(stored_key_count(t.id, expired[i].idempotency_key), 0);
     auto n = store->get_notification(t.id, expired[i].id);
-    CAF_CHECK_EQUAL(n->idempotency_key, "");
-    CAF_CHECK_EQUAL(n->idempotency_hash, "");
-    CAF_CHECK_EQUAL(n->status, "accepted"); // nothing else changed
+    CAF_REQUIRE(n.has_value());
+    // The notification is untouched and keeps the record of its key.
+    CAF_CHECK_EQUAL(n->idempotency_key, expired[i].idempotency_key);
+    CAF_CHECK_EQUAL(n->idempotency_hash, expired[i].idempotency_hash);
+    CAF_CHECK_EQUAL(n->status, "accepted");
   }
-  CAF_CHECK_EQUAL(key_of(t.id, expired[6].id), expired[6].idempotency_key);
+  CAF_CHECK_EQUAL(stored_key_count(t.id, expired[6].idempotency_key), 1);
   lock_tx.commit();
   CAF_CHECK(store->purge_idempotency(1000) >= 1);
-  CAF_CHECK_EQUAL(key_of(t.id, expired[6].id), "");
+  CAF_CHECK_EQUAL(stored_key_count(t.id, expired[6].idempotency_key), 0);
   for (auto& x : live) {
     auto rec = store->lookup_idempotency(t.id, x.idempotency_key);
     CAF_REQUIRE(rec.has_value());
