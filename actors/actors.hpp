@@ -40,8 +40,11 @@ using inspectable_actor = caf::typed_actor<
 /// one connection) and by the store router in front of a pool of workers.
 /// Connectivity problems answer ec::db_unavailable, missing rows ec::not_found.
 using store_actor = inspectable_actor::extend<
-  // Commits all rows in one transaction (COPY); leased = held by this node.
-  caf::replies_to<atom::insert, std::vector<notification>, bool>::with<bool>,
+  // Commits all rows in one transaction (COPY). With leased, the rows due by
+  // the bound (epoch ms, see due_by) are held by this node; the others, and
+  // all rows without leased, are stored unleased for a sweeper to claim.
+  caf::replies_to<atom::insert, std::vector<notification>, bool,
+                  int64_t>::with<bool>,
   // One notification of a tenant (tenant id, notification id).
   caf::replies_to<atom::get, std::string, std::string>::with<notification>,
   // A page of a tenant's notifications, newest first.

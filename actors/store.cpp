@@ -89,13 +89,13 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
       return {"store-worker", "", self->state.settings.lease.owner,
               state_json(self->state)};
     },
-    [&st](atom::insert, std::vector<notification>& xs,
-          bool leased) -> caf::result<bool> {
+    [&st](atom::insert, std::vector<notification>& xs, bool leased,
+          int64_t due_by_ms) -> caf::result<bool> {
       return guarded(st, [&] {
         auto lease = st.settings.lease;
         if (!leased)
           lease.owner.clear();
-        st.db->insert_notifications(xs, lease);
+        st.db->insert_notifications(xs, lease, due_by_ms);
         return true;
       });
     },
@@ -227,8 +227,10 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
       return {"store", "", "",
               "{\"workers\":" + std::to_string(self->state.workers.size()) + "}"};
     },
-    [self, next](atom::insert, std::vector<notification>& xs, bool leased) {
-      return self->delegate(next(), atom::insert_v, std::move(xs), leased);
+    [self, next](atom::insert, std::vector<notification>& xs, bool leased,
+                 int64_t due_by_ms) {
+      return self->delegate(next(), atom::insert_v, std::move(xs), leased,
+                            due_by_ms);
     },
     [self, next](atom::get, std::string& tenant_id, std::string& id) {
       return self->delegate(next(), atom::get_v, std::move(tenant_id), std::move(id));

@@ -4,6 +4,7 @@
 
 #include "actors/error.hpp"
 #include "actors/log.hpp"
+#include "http/codec.hpp"
 
 namespace herald {
 
@@ -13,9 +14,12 @@ using writer_ptr = writer_actor::stateful_pointer<writer_state>;
 
 void try_commit(writer_ptr self);
 
-/// Hands one batch to `conn` after asking the dispatcher how many of its rows
-/// it can hold: rows it holds are inserted leased to this node and delivered
-/// from memory; otherwise all rows are inserted unleased for the sweeper.
+/// Hands one batch to `conn` after asking the dispatcher whether it can hold
+/// the batch's rows that are due within the lease horizon: if so, those are
+/// inserted leased to this node and delivered from memory; otherwise, and
+/// for rows scheduled later (send_at), they are inserted unleased for a
+/// sweeper to claim when they come due. Rows scheduled hours ahead thus
+/// never fill the dispatcher and hold up work due now.
 void commit(writer_ptr self, store_actor conn,
             std::vector<writer_state::pending> batch, size_t rows) {
   auto timeout = self->state.settings.timeout;
@@ -33,7 +37,14 @@ void commit(writer_ptr self, store_actor conn,
     st.idle.push_back(conn);
     try_commit(self);
   };
-  auto insert = [self, conn, rows, timeout, finish](
+  // Rows due by this bound are the ones leased (due_by, the same test the
+  // store applies to the same number).
+  const int64_t due_by_ms = now_ms() + self->state.settings.lease_horizon_ms;
+  size_t due = 0;
+  for (auto& p : batch)
+    for (auto& j : p.jobs)
+      due += due_by(j.n, due_by_ms) ? 1 : 0;
+  auto insert = [self, conn, rows, due, timeout, finish, due_by_ms](
                   std::vector<writer_state::pending> batch, bool leased) {
     // The rows go to the store by copy only when the jobs are needed again:
     // for the dispatcher (leased) or for a retry after a refused key.
@@ -52,30 +63,31 @@ void commit(writer_ptr self, store_actor conn,
       }
     auto shared = std::make_shared<std::vector<writer_state::pending>>(
       std::move(batch));
-    self->request(conn, timeout, atom::insert_v, std::move(ns), leased)
+    self
+      ->request(conn, timeout, atom::insert_v, std::move(ns), leased, due_by_ms)
       .then(
-        [self, shared, rows, leased, finish](bool) {
+        [self, shared, rows, leased, due_by_ms, finish](bool) {
           auto& st = self->state;
           ++st.commits;
           st.rows += rows;
           st.largest_batch = std::max(st.largest_batch, rows);
           if (leased) {
             std::vector<delivery_job> jobs;
-            jobs.reserve(rows);
             for (auto& p : *shared)
-              for (auto& j : p.jobs) {
-                j.fence = 1; // the fence of a row inserted leased
-                jobs.push_back(std::move(j));
-              }
+              for (auto& j : p.jobs)
+                if (due_by(j.n, due_by_ms)) {
+                  j.fence = 1; // the fence of a row inserted leased
+                  jobs.push_back(std::move(j));
+                }
             self->send(st.dispatcher, atom::dispatch_v, std::move(jobs));
           }
           finish(*shared, caf::error{});
         },
-        [self, conn, shared, rows, leased, finish](caf::error& err) {
+        [self, conn, shared, rows, due, leased, finish](caf::error& err) {
           auto& st = self->state;
           if (leased)
             self->send(st.dispatcher, atom::release_v,
-                       static_cast<int32_t>(rows));
+                       static_cast<int32_t>(due));
           if (is(err, ec::conflict) && shared->size() > 1) {
             // Nothing was written. Retry each request alone so only the one
             // holding the taken key gets the conflict.
@@ -96,9 +108,14 @@ void commit(writer_ptr self, store_actor conn,
           finish(*shared, err);
         });
   };
+  if (due == 0) {
+    // Nothing to hold: no need to ask the dispatcher.
+    insert(std::move(batch), false);
+    return;
+  }
   auto shared = std::make_shared<std::vector<writer_state::pending>>(
     std::move(batch));
-  auto n = static_cast<int32_t>(rows);
+  auto n = static_cast<int32_t>(due);
   self
     ->request(self->state.dispatcher, std::chrono::seconds(1), atom::reserve_v, n)
     .then(

@@ -12,6 +12,10 @@ namespace herald {
 struct writer_settings {
   int max_batch = 2000;                           // rows per transaction
   caf::timespan timeout = std::chrono::seconds(10); // per commit
+  /// Rows due within this many ms (no send_at, or send_at up to now + this)
+  /// are leased at insert and handed to the dispatcher; later ones are left
+  /// to a sweeper. Same value as the claim horizon (herald.retry.horizon).
+  int64_t lease_horizon_ms = 10000;
 };
 
 struct writer_state {

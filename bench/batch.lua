@@ -5,6 +5,7 @@ local key = os.getenv("HERALD_KEY") or ""
 local target = os.getenv("HERALD_TARGET") or "http://127.0.0.1:18099/hook"
 local n = tonumber(os.getenv("BATCH_ITEMS") or "1000")
 local send_at = os.getenv("HERALD_SEND_AT")
+if send_at == "" then send_at = nil end
 local extra = ""
 if send_at then extra = ',"send_at":"' .. send_at .. '"' end
 local item = '{"channel":"webhook","to":"' .. target .. '","body":"benchmark"' .. extra .. '}'

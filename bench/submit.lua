@@ -1,7 +1,9 @@
 -- wrk script: POST one webhook notification per request over keep-alive.
 --   HERALD_KEY=KEY HERALD_TARGET=http://127.0.0.1:PORT/hook \
 --     wrk -t2 -c64 -d10s --latency -s bench/submit.lua http://127.0.0.1:8080/v1/notifications
--- HERALD_KEY: tenant API key; HERALD_TARGET: webhook URL to deliver to.
+-- HERALD_KEY: tenant API key; HERALD_TARGET: webhook URL to deliver to;
+-- HERALD_SEND_AT (optional): RFC 3339 send_at, e.g. an hour ahead, to measure
+-- acceptance without the delivery pipeline competing for the CPU.
 -- Prints accepted/s (202 answers only), latency percentiles (closed loop:
 -- wrk measures from send, so a stalled server hides in fewer requests; use
 -- herald-loadgen --rate for latency at a fixed arrival rate), status counts,
@@ -11,7 +13,10 @@ local target = os.getenv("HERALD_TARGET") or "http://127.0.0.1:18099/hook"
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. key
-wrk.body = '{"channel":"webhook","to":"' .. target .. '","body":"benchmark","data":{"n":1}}'
+local send_at = os.getenv("HERALD_SEND_AT")
+if send_at == "" then send_at = nil end
+local extra = send_at and (',"send_at":"' .. send_at .. '"') or ""
+wrk.body = '{"channel":"webhook","to":"' .. target .. '","body":"benchmark","data":{"n":1}' .. extra .. '}'
 
 -- Per-thread counters (each wrk thread has its own Lua state); done() reads
 -- them through the thread handles collected in setup().

@@ -1,9 +1,13 @@
 -- wrk script: like submit.lua, but every request carries a fresh
 -- Idempotency-Key, so both ingress guards do their full work (a key claim,
--- a store look-up for the unknown key, the key written with the row).
+-- the canonical-JSON hash, the key written with the row, the completion).
+-- The body is submit.lua's; HERALD_SEND_AT as there.
 local key = os.getenv("HERALD_KEY") or ""
 local target = os.getenv("HERALD_TARGET") or "http://127.0.0.1:18099/hook"
-local body = '{"channel":"webhook","to":"' .. target .. '","body":"benchmark"}'
+local send_at = os.getenv("HERALD_SEND_AT")
+if send_at == "" then send_at = nil end
+local extra = send_at and (',"send_at":"' .. send_at .. '"') or ""
+local body = '{"channel":"webhook","to":"' .. target .. '","body":"benchmark","data":{"n":1}' .. extra .. '}'
 local prefix = os.getenv("IDEM_PREFIX") or tostring(os.time())
 
 local threads = {}

@@ -426,18 +426,22 @@ const std::string k_lookup_idempotency =
   " WHERE k.tenant_id = $1 AND k.key = $2"
   "   AND " HERALD_IDEM_EXPIRES " > now()";
 
-// The keys of a batch, written in the transaction of its COPY. Parallel
-// arrays (tenant, key, hash or '', notification id, the notification's
-// created_at in epoch ms or 0 for $6, the transaction's now in epoch ms).
+// The keys of a batch, written in the transaction of its COPY, answering
+// what db_now_ms answers (one round trip for both). Parallel arrays (tenant,
+// key, hash or '', notification id, the notification's created_at in epoch
+// ms or 0 for the transaction's now).
 const std::string k_insert_keys =
-  "INSERT INTO idempotency_keys (tenant_id, key, request_hash,"
-  "                              notification_id, created_at)"
-  " SELECT x.tenant_id, x.key, nullif(x.hash, ''), x.id::uuid,"
-  "        timestamptz 'epoch'"
-  "          + (CASE WHEN x.ms = 0 THEN $6 ELSE x.ms END)"
-  "            * interval '1 millisecond'"
-  "   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-  "               $5::bigint[]) AS x(tenant_id, key, hash, id, ms)";
+  "WITH now_ms AS (SELECT " HERALD_MS("now()") " AS ms),"
+  " ins AS ("
+  "  INSERT INTO idempotency_keys (tenant_id, key, request_hash,"
+  "                                notification_id, created_at)"
+  "  SELECT x.tenant_id, x.key, nullif(x.hash, ''), x.id::uuid,"
+  "         timestamptz 'epoch'"
+  "           + (CASE WHEN x.ms = 0 THEN now_ms.ms ELSE x.ms END)"
+  "             * interval '1 millisecond'"
+  "    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+  "                $5::bigint[]) AS x(tenant_id, key, hash, id, ms), now_ms"
+  ") SELECT ms FROM now_ms";
 
 // Before a batch takes its keys: an expired key that the purge has not
 // reached yet must not refuse its reuse. Parallel arrays (tenant, key).
@@ -709,10 +713,9 @@ struct raw_connection_of : pqxx::largeobject {
 // database's now() of `tx`. On any error the server has aborted `tx`; it
 // must not be committed.
 void copy_notifications(pqxx::work& tx, const std::vector<notification>& xs,
-                        const lease_spec& lease, int64_t now_ms) {
-  const bool leased = !lease.owner.empty();
-  const std::string_view status = leased ? "queued" : "accepted";
-  const int64_t fence = leased ? 1 : 0;
+                        const lease_spec& lease, int64_t due_by_ms,
+                        int64_t now_ms) {
+  const bool owner = !lease.owner.empty();
   PGconn* conn = raw_connection_of::get(tx);
   static const std::string query = [] {
     std::string q = "COPY notifications (";
@@ -759,7 +762,8 @@ void copy_notifications(pqxx::work& tx, const std::vector<notification>& xs,
     else
       w.null();
     text_or_null(x.provider);
-    w.text(status);
+    const bool leased = owner && due_by(x, due_by_ms);
+    w.text(leased ? std::string_view{"queued"} : std::string_view{"accepted"});
     w.int4(0); // attempts
     w.timestamptz_ms(x.created_at_ms != 0 ? x.created_at_ms : now_ms);
     w.timestamptz_ms(now_ms); // updated_at
@@ -769,12 +773,14 @@ void copy_notifications(pqxx::work& tx, const std::vector<notification>& xs,
       w.null();
     else
       text_or_null(x.idempotency_hash);
-    text_or_null(lease.owner);
-    if (leased)
+    if (leased) {
+      w.text(lease.owner);
       w.timestamptz_ms(now_ms + lease.ttl_ms);
-    else
+    } else {
       w.null();
-    w.int8(fence);
+      w.null();
+    }
+    w.int8(leased ? 1 : 0); // fence
     // Pieces of ~256 KiB keep the buffer small for large batches.
     if (w.size() >= 256 * 1024)
       put(w.take());
@@ -887,7 +893,8 @@ bool pg_store::ping() {
 // -- notifications ------------------------------------------------------------
 
 void pg_store::insert_notifications(const std::vector<notification>& xs,
-                                    const lease_spec& lease) {
+                                    const lease_spec& lease,
+                                    int64_t due_by_ms) {
   if (xs.empty())
     return;
   // The keys of the batch as parallel arrays for insert_keys.
@@ -912,12 +919,12 @@ void pg_store::insert_notifications(const std::vector<notification>& xs,
   // The first statement also opens the transaction on the server, before
   // the COPY goes around libpqxx.
   auto write = [&](pqxx::work& tx) {
-    const auto now_ms = tx.exec_prepared("db_now_ms")[0][0].as<int64_t>();
-    if (!keys.empty())
-      tx.exec_prepared("insert_keys", text_array(key_tenants), text_array(keys),
-                       text_array(hashes), text_array(key_ids),
-                       text_array(key_created), now_ms);
-    copy_notifications(tx, xs, lease, now_ms);
+    auto r = keys.empty()
+               ? tx.exec_prepared("db_now_ms")
+               : tx.exec_prepared("insert_keys", text_array(key_tenants),
+                                  text_array(keys), text_array(hashes),
+                                  text_array(key_ids), text_array(key_created));
+    copy_notifications(tx, xs, lease, due_by_ms, r[0][0].as<int64_t>());
     tx.commit();
   };
   guarded(conn_, "insert_notifications", [&] {

@@ -38,6 +38,9 @@ struct conflict_error : std::runtime_error {
 };
 
 /// Lease settings for inserts and claims.
+/// insert_notifications' default bound: every row counts as due.
+inline constexpr int64_t k_due_always = INT64_MAX;
+
 struct lease_spec {
   std::string owner;     // node name; "" = insert unleased ('accepted')
   int64_t ttl_ms = 60000;
@@ -82,14 +85,16 @@ public:
   /// key whose retention has expired is taken over even if not yet purged.
   /// The rows keep idempotency_key/hash as the record of what the request
   /// carried (a hash only together with a key); idempotency_keys is what
-  /// guards them. With a lease owner the rows are stored as status 'queued',
-  /// leased to that owner until now + ttl with fence 1; otherwise as
-  /// 'accepted' with no lease and fence 0. Returns once committed
+  /// guards them. With a lease owner the rows due by `due_by_ms` (due_by in
+  /// actors/messages.hpp) are stored as status 'queued', leased to that
+  /// owner until now + ttl with fence 1; the others, and all rows without an
+  /// owner, as 'accepted' with no lease and fence 0. Returns once committed
   /// (synchronous_commit on). The caller has filled id, tenant_id, channel,
   /// to, subject, body, data, priority, send_at_ms, provider, created_at_ms,
   /// idempotency_key/hash.
   void insert_notifications(const std::vector<notification>& xs,
-                            const lease_spec& lease);
+                            const lease_spec& lease,
+                            int64_t due_by_ms = k_due_always);
 
   /// One notification of a tenant, or nullopt (also for other tenants' ids
   /// and for ids that are not UUIDs).

@@ -529,6 +529,34 @@ CAF_TEST(a failing batch leaves nothing behind) {
   CAF_CHECK(store->get_notification(other.id, b.id).has_value());
 }
 
+CAF_TEST(only rows due by the bound are inserted leased) {
+  auto t = new_tenant();
+  auto owner = new_owner();
+  auto now = now_ms();
+  auto due = make(t.id);
+  auto soon = make(t.id);
+  soon.send_at_ms = now + 5000;
+  auto later = make(t.id);
+  later.send_at_ms = now + 3600 * 1000;
+  store->insert_notifications({due, soon, later}, owner, now + 10000);
+  for (const auto* x : {&due, &soon}) {
+    auto r = row_of(x->id);
+    CAF_CHECK_EQUAL(r[0].as<std::string>(), "queued");
+    CAF_CHECK_EQUAL(r[1].as<int64_t>(), 1);
+    CAF_CHECK_EQUAL(r[2].as<std::string>(), owner.owner);
+    CAF_CHECK(r[3].as<bool>());
+  }
+  auto r = row_of(later.id);
+  CAF_CHECK_EQUAL(r[0].as<std::string>(), "accepted");
+  CAF_CHECK_EQUAL(r[1].as<int64_t>(), 0);
+  CAF_CHECK_EQUAL(r[2].as<std::string>(), "");
+  CAF_CHECK(!r[3].as<bool>());
+  // Without an owner the bound leases nothing.
+  auto bare = make(t.id);
+  store->insert_notifications({bare}, lease_spec{}, now + 10000);
+  CAF_CHECK_EQUAL(row_of(bare.id)[0].as<std::string>(), "accepted");
+}
+
 CAF_TEST(tenants see only their own notifications) {
   auto a = new_tenant();
   auto b = new_tenant();

@@ -27,6 +27,7 @@ struct fake_store_state {
   // What it saw.
   std::vector<std::vector<notification>> inserts;
   std::vector<bool> insert_leased;
+  std::vector<int64_t> insert_due_by;
   std::vector<std::vector<delivery_outcome>> outcomes;
   std::vector<std::pair<int32_t, bool>> claims;
   int lookups = 0;
@@ -43,8 +44,8 @@ inline store_actor::behavior_type
 fake_store(store_actor::stateful_pointer<fake_store_state> self) {
   return {
     [](atom::inspect) -> actor_info { return {"fake-store", "", "", "{}"}; },
-    [self](atom::insert, std::vector<notification>& xs,
-           bool leased) -> caf::result<bool> {
+    [self](atom::insert, std::vector<notification>& xs, bool leased,
+           int64_t due_by_ms) -> caf::result<bool> {
       auto& st = self->state;
       if (st.fail_inserts)
         return make_error(ec::db_unavailable, "fake outage");
@@ -54,6 +55,7 @@ fake_store(store_actor::stateful_pointer<fake_store_state> self) {
             return make_error(ec::conflict, "duplicate idempotency key");
       st.inserts.push_back(std::move(xs));
       st.insert_leased.push_back(leased);
+      st.insert_due_by.push_back(due_by_ms);
       if (st.hold_inserts) {
         auto rp = self->make_response_promise<bool>();
         st.held.push_back(rp);

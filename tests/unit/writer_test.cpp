@@ -8,6 +8,7 @@
 #include "actors/config.hpp"
 #include "actors/dispatcher.hpp"
 #include "actors/writer.hpp"
+#include "http/codec.hpp"
 #include "support/fake_store.hpp"
 
 using namespace herald;
@@ -119,6 +120,41 @@ CAF_TEST(committed leased rows go to the dispatcher and are recorded) {
   CAF_CHECK_EQUAL(store_state().outcomes[0][0].status, "dead_lettered");
   CAF_CHECK_EQUAL(store_state().outcomes[0][0].fence, 1);
   CAF_CHECK_EQUAL(state_of<dispatcher_state>(*this, disp).held, 0);
+}
+
+CAF_TEST(rows scheduled beyond the lease horizon are left to the sweeper) {
+  // writer_settings{}: a horizon of 10 s.
+  auto now = now_ms();
+  auto soon = make_job("soon");
+  soon.n.send_at_ms = now + 2000;
+  auto later = make_job("later");
+  later.n.send_at_ms = now + 3600 * 1000;
+  submit(std::vector<delivery_job>{make_job("now"), later, soon});
+  drain();
+  CAF_REQUIRE_EQUAL(store_state().insert_leased.size(), 1u);
+  CAF_CHECK(store_state().insert_leased[0]);
+  // The store gets the bound it must apply: the same rows count as due.
+  auto bound = store_state().insert_due_by[0];
+  CAF_CHECK(bound >= now + 10000 && bound < now + 3600 * 1000);
+  CAF_CHECK(!due_by(later.n, bound));
+  CAF_CHECK(due_by(soon.n, bound));
+  // Only the due rows reach the dispatcher: "now" is dead-lettered at once
+  // (no pool in this fixture), "soon" waits on its timer, "later" is not
+  // held at all.
+  CAF_REQUIRE_EQUAL(store_state().outcomes.size(), 1u);
+  CAF_CHECK_EQUAL(store_state().outcomes[0].size(), 1u);
+  CAF_CHECK_EQUAL(store_state().outcomes[0][0].id, "now");
+  CAF_CHECK_EQUAL(state_of<dispatcher_state>(*this, disp).held, 1);
+  // A batch with nothing due is inserted unleased without asking the
+  // dispatcher for room.
+  auto also_later = make_job("also-later");
+  also_later.n.send_at_ms = now + 7200 * 1000;
+  submit(std::vector<delivery_job>{also_later});
+  drain();
+  CAF_REQUIRE_EQUAL(store_state().insert_leased.size(), 2u);
+  CAF_CHECK(!store_state().insert_leased[1]);
+  CAF_CHECK_EQUAL(state_of<dispatcher_state>(*this, disp).held, 1);
+  CAF_CHECK_EQUAL(collect().size(), 2u);
 }
 
 CAF_TEST(a failed commit answers every request of the batch with the error) {
