@@ -14,6 +14,11 @@
 #   keyed   the same with a fresh Idempotency-Key per request
 #           (bench/submit_keyed.lua, IDEM_PREFIX per run): both guards.
 #           rate = 202 answers/s.
+#   plain-ahead, keyed-ahead
+#           plain and keyed with send_at an hour ahead: acceptance alone,
+#           without the delivery pipeline competing for the CPU (with
+#           delivery, whichever phase accepts less leaves more CPU to
+#           delivering its backlog, which blurs the comparison).
 #   replay  the same request with one Idempotency-Key over and over
 #           (bench/replay.lua, IDEM_KEY per run): after the first commit
 #           every answer is a replay. rate = answers marked
@@ -25,7 +30,8 @@
 #           figure (202 answers x items / s) is reported next to it.
 # p50/p99 are wrk's latency distribution (closed loop, from send; for batch
 # per request of $BATCH_ITEMS items). With plain and keyed, a COST line gives
-# keyed/plain per round and its median: what a fresh Idempotency-Key costs.
+# keyed/plain per round and its median: what a fresh Idempotency-Key costs
+# (and a second one for keyed-ahead/plain-ahead).
 #
 # Checks per run (ok=yes, or ok=NO:<reasons>): no socket errors; no
 # non-202 answers (replay: the 409s of the first request's twins are
@@ -41,7 +47,8 @@
 # limit is raised out of the way (rate_per_sec = burst = 1000000).
 #
 # Environment (defaults in brackets):
-#   BUILD [build]  RUNS [3]  PHASES ["plain keyed replay batch"]
+#   BUILD [build]  RUNS [3]
+#   PHASES ["plain keyed plain-ahead keyed-ahead replay batch"]
 #   DURATION [10s]  CONNS [64]  BATCH_CONNS [8]  BATCH_ITEMS [1000]
 #   LOAD_MAX [1.5]  LOAD_WAIT_MAX [1800]  WORK [.work/bench-guards]
 #   PGPORT [55474; run.sh uses 55470, reliability.sh 55472]
@@ -56,7 +63,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-${BUILD:-$ROOT/build}}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 RUNS=${RUNS:-3}
-PHASES=${PHASES:-"plain keyed replay batch"}
+PHASES=${PHASES:-"plain keyed plain-ahead keyed-ahead replay batch"}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 BATCH_CONNS=${BATCH_CONNS:-8}
@@ -76,7 +83,7 @@ for b in "$HERALD" "$PROVIDER"; do
 done
 command -v wrk >/dev/null || { echo "guards.sh: wrk not installed (apt-get install wrk)" >&2; exit 1; }
 for p in $PHASES; do
-  case "$p" in plain|keyed|replay|batch) ;; *) echo "guards.sh: unknown phase $p (plain keyed replay batch)" >&2; exit 2 ;; esac
+  case "$p" in plain|keyed|plain-ahead|keyed-ahead|replay|batch) ;; *) echo "guards.sh: unknown phase $p (plain keyed plain-ahead keyed-ahead replay batch)" >&2; exit 2 ;; esac
 done
 # PSQL, say, log, stop_node, wait_quiet, field, median, port_from, sql, admin;
 # bench_logs sets STAMP, LOGS and SUMMARY.
@@ -247,14 +254,21 @@ run_phase() {
   file=$LOGS/$name-wrk.txt
   fresh_node "$LOGS/node-$name.log"
   load=$(wait_quiet)
+  local ahead; ahead=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
   case "$p" in
     plain)  run_wrk "$name" submit.lua "$CONNS" "http://127.0.0.1:$API_PORT/v1/notifications" ;;
     keyed)  run_wrk "$name" submit_keyed.lua "$CONNS" "http://127.0.0.1:$API_PORT" \
               IDEM_PREFIX="guards-$STAMP-$i" ;;
+    plain-ahead)
+            run_wrk "$name" submit.lua "$CONNS" "http://127.0.0.1:$API_PORT/v1/notifications" \
+              HERALD_SEND_AT="$ahead" ;;
+    keyed-ahead)
+            run_wrk "$name" submit_keyed.lua "$CONNS" "http://127.0.0.1:$API_PORT" \
+              IDEM_PREFIX="guards-ahead-$STAMP-$i" HERALD_SEND_AT="$ahead" ;;
     replay) run_wrk "$name" replay.lua "$CONNS" "http://127.0.0.1:$API_PORT" \
               IDEM_KEY="guards-replay-$STAMP-$i" ;;
     batch)  run_wrk "$name" batch.lua "$BATCH_CONNS" "http://127.0.0.1:$API_PORT" \
-              BATCH_ITEMS="$BATCH_ITEMS" HERALD_SEND_AT="$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)"
+              BATCH_ITEMS="$BATCH_ITEMS" HERALD_SEND_AT="$ahead"
             # Committed while wrk ran (each batch is one transaction, answered
             # after its commit): the figure. Counted again once settled below.
             rows_end=$(sql "SELECT count(*) FROM notifications") ;;
@@ -269,11 +283,11 @@ run_phase() {
   [ -n "$res" ] && [ -n "$elapsed" ] || bad+=("no-wrk-result")
   [ "$sockerr" = 0 ] || bad+=("socket-errors")
   case "$p" in
-    plain|keyed)
+    plain|keyed|plain-ahead|keyed-ahead)
       RATE=$(per_s "$s202" "$elapsed")
       [ "${other:-x}" = 0 ] || bad+=("non-202")
       [ "$rows" -ge "${s202:-0}" ] || bad+=("rows<202s")
-      if [ "$p" = keyed ]; then
+      if [ "${p%-ahead}" = keyed ]; then
         local keyed_rows; keyed_rows=$(sql "SELECT count(*) FROM notifications WHERE idempotency_key IS NOT NULL")
         [ "$keyed_rows" = "$rows" ] || bad+=("rows-without-key")
       fi ;;
@@ -310,6 +324,12 @@ for p in $PHASES; do
             say "   $(wrk_cmd submit.lua "$CONNS" /v1/notifications)" ;;
     keyed)  say "== keyed: single submissions, a fresh Idempotency-Key each (both guards), $CONNS connections, $DURATION; rate = accepted/s =="
             say "   $(wrk_cmd submit_keyed.lua "$CONNS" "" IDEM_PREFIX=guards-$STAMP-\$RUN)" ;;
+    plain-ahead)
+            say "== plain-ahead: as plain, send_at +1 h (acceptance alone, no delivery) =="
+            say "   $(wrk_cmd submit.lua "$CONNS" /v1/notifications HERALD_SEND_AT=\$NOW+1h)" ;;
+    keyed-ahead)
+            say "== keyed-ahead: as keyed, send_at +1 h (acceptance alone, no delivery) =="
+            say "   $(wrk_cmd submit_keyed.lua "$CONNS" "" IDEM_PREFIX=guards-ahead-$STAMP-\$RUN HERALD_SEND_AT=\$NOW+1h)" ;;
     replay) say "== replay: one Idempotency-Key over and over, $CONNS connections, $DURATION; rate = replays/s (202 + Idempotent-Replayed) =="
             say "   $(wrk_cmd replay.lua "$CONNS" "" IDEM_KEY=guards-replay-$STAMP-\$RUN)" ;;
     batch)  say "== batch: $BATCH_ITEMS items per request, send_at +1 h, $BATCH_CONNS connections, $DURATION; rate = rows committed / wrk's elapsed time (wrk_rate = 202s x items / elapsed) =="
@@ -338,23 +358,30 @@ for p in $PHASES; do
   say "MEDIAN phase=$p rate=${MED_RATE[$p]} p50_ms=${MED_P50[$p]} p99_ms=${MED_P99[$p]}$([ "$p" = batch ] && echo " wrk_rate=${MED_WRK[$p]}") runs=$(IFS=,; echo "${rates[*]}")"
 done
 # keyed/plain per round: what a fresh Idempotency-Key costs.
-COST=
-if [[ " $PHASES " == *" plain "* && " $PHASES " == *" keyed "* ]]; then
-  ratios=()
+declare -A COST
+cost_line() { # cost_line KEYED PLAIN
+  local k=$1 p=$2 ratios=() i
+  [[ " $PHASES " == *" $p "* && " $PHASES " == *" $k "* ]] || return 0
   for i in $(seq 1 "$RUNS"); do
-    ratios+=("$(awk -v k="${RUN_RATE[keyed,$i]}" -v p="${RUN_RATE[plain,$i]}" \
+    ratios+=("$(awk -v k="${RUN_RATE[$k,$i]}" -v p="${RUN_RATE[$p,$i]}" \
       'BEGIN { if (k != "" && p > 0) printf "%.3f\n", k / p }')")
   done
-  COST=$(med "${ratios[@]}")
-  say "COST keyed/plain per round=$(IFS=,; echo "${ratios[*]}") median=$COST (median keyed / median plain = $(awk -v k="${MED_RATE[keyed]}" -v p="${MED_RATE[plain]}" 'BEGIN { if (p > 0) printf "%.3f", k / p }'))"
-fi
+  COST[$k]=$(med "${ratios[@]}")
+  say "COST $k/$p per round=$(IFS=,; echo "${ratios[*]}") median=${COST[$k]} (median $k / median $p = $(awk -v k="${MED_RATE[$k]}" -v p="${MED_RATE[$p]}" 'BEGIN { if (p > 0) printf "%.3f", k / p }'))"
+}
+cost_line keyed plain
+cost_line keyed-ahead plain-ahead
 say ""
 
 say "== summary (medians of $RUNS runs) =="
 for p in $PHASES; do
   case "$p" in
     plain)  say "   plain   accepted/s ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms" ;;
-    keyed)  say "   keyed   accepted/s ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms${COST:+   (keyed/plain per round, median: $COST)}" ;;
+    keyed)  say "   keyed   accepted/s ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms${COST[keyed]:+   (keyed/plain per round, median: ${COST[keyed]})}" ;;
+    plain-ahead)
+            say "   plain-ahead  accepted/s ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms" ;;
+    keyed-ahead)
+            say "   keyed-ahead  accepted/s ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms${COST[keyed-ahead]:+   (keyed-ahead/plain-ahead per round, median: ${COST[keyed-ahead]})}" ;;
     replay) say "   replay  replays/s  ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms" ;;
     batch)  say "   batch   notifications/s ${MED_RATE[$p]} in the database (wrk: ${MED_WRK[$p]})   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms per request of $BATCH_ITEMS" ;;
   esac
