@@ -156,6 +156,11 @@ using limiter_registry_actor = inspectable_actor::extend<
 /// The idempotency guard of a key shard: recent keys in memory, in-flight
 /// claims, the store behind it for keys it has not seen (after a restart).
 using idempotency_guard_actor = inspectable_actor::extend<
+  // Claims (tenant id, key, request hash) and, if the key is new, commits
+  // the job (its notification carries the key) through the writer: answers
+  // "accepted" + id once durable, else the verdict or the commit's error.
+  caf::replies_to<atom::submit, std::string, std::string, std::string,
+                  delivery_job>::with<idem_verdict>,
   // Claims (tenant id, key, request hash); answers the verdict.
   caf::replies_to<atom::claim, std::string, std::string, std::string>::with<idem_verdict>,
   // The claim's notification committed (tenant, key, hash, notification id).

@@ -139,11 +139,14 @@ idem_table::time_point expiry_of(guard_ptr self, const idem_record& rec) {
   return now + std::clamp(left, std::chrono::milliseconds{0}, cap);
 }
 
-/// Asks the store about a key the unique index refused and answers `rp`
-/// from the stored row, which memory then keeps too.
+/// Asks the store about a key the key's index refused and answers `rp`
+/// from the stored row, which memory then keeps too. If no row holds the
+/// key, it is claimed for the caller ("new") with `claim_if_free`, else the
+/// caller hears "in_flight" and tries again.
 void look_up(guard_ptr self, const std::string& tenant, const std::string& key,
              const std::string& hash,
-             caf::typed_response_promise<idem_verdict> rp) {
+             caf::typed_response_promise<idem_verdict> rp,
+             bool claim_if_free) {
   auto& st = self->state;
   auto k = idem_table::id(tenant, key);
   st.lookups.insert(k);
@@ -166,18 +169,23 @@ void look_up(guard_ptr self, const std::string& tenant, const std::string& key,
         else
           rp.deliver(count(st, {"mismatch", ""}));
       },
-      [self, k, tenant, key, hash, rp](caf::error& err) mutable {
+      [self, k, tenant, key, hash, rp, claim_if_free](caf::error& err) mutable {
         auto& st = self->state;
         st.lookups.erase(k);
         if (is(err, ec::not_found)) {
           // No row holds the key (its key expired and was released, or the
           // refusal came from a twin's insert that then failed). Memory may
           // know by now (a complete came in meanwhile); else the key is
-          // free and claimed for the caller.
+          // free: claimed for the caller, or the caller tries again (a
+          // submit does not commit twice in one request).
           auto now = self->clock().now();
           auto known = st.table.check(tenant, key, hash, now);
           if (!known.kind.empty()) {
             rp.deliver(count(st, known));
+            return;
+          }
+          if (!claim_if_free) {
+            rp.deliver(count(st, {"in_flight", ""}));
             return;
           }
           st.table.claim(tenant, key, hash, now);
@@ -199,6 +207,48 @@ void look_up(guard_ptr self, const std::string& tenant, const std::string& key,
       });
 }
 
+/// A submit whose key is claimed: commits its job through the writer and
+/// answers `rp` with "accepted" (the key remembered), the stored verdict if
+/// the key's index refused it, or the commit's error (claim released).
+void commit(guard_ptr self, const std::string& tenant, const std::string& key,
+            const std::string& hash, delivery_job job,
+            caf::typed_response_promise<idem_verdict> rp) {
+  auto& st = self->state;
+  auto id = job.n.id;
+  self
+    ->request(st.writer, st.settings.writer_timeout, atom::submit_v,
+              std::vector<delivery_job>{std::move(job)})
+    .then(
+      [self, tenant, key, hash, id, rp](bool) mutable {
+        auto& st = self->state;
+        ++st.commits;
+        st.table.remember(tenant, key, hash, id,
+                          self->clock().now() + st.settings.retention);
+        rp.deliver(idem_verdict{"accepted", id});
+      },
+      [self, tenant, key, hash, rp](caf::error& err) mutable {
+        auto& st = self->state;
+        st.table.abandon(tenant, key);
+        if (!is(err, ec::conflict)) {
+          ++st.commit_errors;
+          rp.deliver(err);
+          return;
+        }
+        // Taken before this guard knew it: the stored row answers.
+        ++st.refused;
+        auto known = st.table.check(tenant, key, hash, self->clock().now());
+        if (!known.kind.empty()) {
+          rp.deliver(count(st, known));
+          return;
+        }
+        if (st.lookups.count(idem_table::id(tenant, key)) > 0) {
+          rp.deliver(count(st, {"in_flight", ""}));
+          return;
+        }
+        look_up(self, tenant, key, hash, rp, false);
+      });
+}
+
 std::string state_json(const idempotency_guard_state& st) {
   return "{\"recent_keys\":" + std::to_string(st.table.recent_size())
          + ",\"claims\":" + std::to_string(st.table.claims_size())
@@ -208,6 +258,8 @@ std::string state_json(const idempotency_guard_state& st) {
          + ",\"mismatches\":" + std::to_string(st.mismatches)
          + ",\"in_flight\":" + std::to_string(st.in_flight)
          + ",\"refused_inserts\":" + std::to_string(st.refused)
+         + ",\"commits\":" + std::to_string(st.commits)
+         + ",\"commit_errors\":" + std::to_string(st.commit_errors)
          + ",\"store_lookups\":" + std::to_string(st.store_lookups)
          + ",\"store_errors\":" + std::to_string(st.store_errors)
          + ",\"stale_claims\":" + std::to_string(st.stale_claims)
@@ -218,9 +270,11 @@ std::string state_json(const idempotency_guard_state& st) {
 
 idempotency_guard_actor::behavior_type idempotency_guard(
   idempotency_guard_actor::stateful_pointer<idempotency_guard_state> self,
-  store_actor store, idempotency_guard_settings settings, size_t shard) {
+  store_actor store, writer_actor writer, idempotency_guard_settings settings,
+  size_t shard) {
   auto& st = self->state;
   st.store = std::move(store);
+  st.writer = std::move(writer);
   st.settings = settings;
   st.shard = shard;
   st.table = idem_table{settings.max_entries, settings.claim_timeout};
@@ -229,6 +283,24 @@ idempotency_guard_actor::behavior_type idempotency_guard(
     [self](atom::inspect) -> actor_info {
       return {"idempotency-guard", std::to_string(self->state.shard), "",
               state_json(self->state)};
+    },
+    [self](atom::submit, const std::string& tenant, const std::string& key,
+           const std::string& hash,
+           delivery_job& job) -> caf::result<idem_verdict> {
+      auto& st = self->state;
+      if (key.empty())
+        return make_error(ec::invalid_input, "empty idempotency key");
+      auto now = self->clock().now();
+      auto known = st.table.check(tenant, key, hash, now);
+      if (!known.kind.empty())
+        return count(st, known);
+      if (st.lookups.count(idem_table::id(tenant, key)) > 0)
+        return count(st, {"in_flight", ""});
+      st.table.claim(tenant, key, hash, now);
+      ++st.claims;
+      auto rp = self->make_response_promise<idem_verdict>();
+      commit(self, tenant, key, hash, std::move(job), rp);
+      return rp;
     },
     [self](atom::claim, const std::string& tenant, const std::string& key,
            const std::string& hash) -> caf::result<idem_verdict> {
@@ -256,7 +328,7 @@ idempotency_guard_actor::behavior_type idempotency_guard(
       if (st.lookups.count(idem_table::id(tenant, key)) > 0)
         return count(st, {"in_flight", ""});
       auto rp = self->make_response_promise<idem_verdict>();
-      look_up(self, tenant, key, hash, rp);
+      look_up(self, tenant, key, hash, rp, true);
       return rp;
     },
     [self](atom::complete, const std::string& tenant, const std::string& key,

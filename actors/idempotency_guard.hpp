@@ -2,18 +2,27 @@
 
 // The idempotency guard (DESIGN.md invariant 4, API.md Idempotency-Key): one
 // actor per key shard answers claims from memory (recent keys, in-flight
-// claims). A key it has not seen is answered "new" at once, without asking
-// the database: the unique index on notifications (tenant_id,
-// idempotency_key) is the last word and refuses the insert of a key taken
-// before (before a restart, on another node, or forgotten here). Only then
-// does the guard ask the store, remember the stored answer and give the
-// verdict. Fresh keys, the common case, thus cost no database round trip;
-// a replay costs none while its key is in memory.
+// claims). A key it has not seen is taken as new at once, without asking
+// the database: the primary key of idempotency_keys (tenant_id, key) is the
+// last word and refuses the insert of a key taken before (before a restart,
+// on another node, or forgotten here). Only then does the guard ask the
+// store, remember the stored answer and give the verdict. Fresh keys, the
+// common case, thus cost no database round trip; a replay costs none while
+// its key is in memory.
 //
-// Flow for a request with a key (the HTTP layer):
+// A single submission with a key (the HTTP layer) is one request, submit:
+// the guard claims the key and hands the notification to the writer itself,
+// so the caller waits once, not twice (claim, then commit):
+//   submit ─▶ known here  "replay" | "mismatch" | "in_flight"
+//          ─▶ new: writer ─▶ committed  remembered; "accepted" + id
+//                         ─▶ key taken  look-up: "replay" | "mismatch" |
+//                                       "in_flight" (no row holds the key:
+//                                       the client tries again)
+//                         ─▶ failed     claim released; the writer's error
+// A batch has many keys in one transaction; its items go the long way:
 //   claim ─▶ "new"       insert ─▶ complete (committed)
 //                               ─▶ abandon  (failed, nothing written)
-//                               ─▶ resolve  (refused by the unique index)
+//                               ─▶ resolve  (refused by the key's index)
 //                                  ─▶ "replay" | "mismatch" | "in_flight"
 //                                  ─▶ "new": no row holds the key (a batch
 //                                     refused for another item's key)
@@ -60,6 +69,9 @@ struct idempotency_guard_settings {
   /// Finite timeout of the store look-up of a resolve; keep it below the
   /// HTTP layer's timeout for a call.
   caf::timespan store_timeout = std::chrono::seconds(5);
+  /// Finite timeout of the commit of a submit (the writer's answer). The
+  /// caller waits for the guard at least this plus store_timeout.
+  caf::timespan writer_timeout = std::chrono::seconds(10);
   /// Period of the purge of expired keys and stale claims from memory.
   caf::timespan purge_interval = std::chrono::seconds(10);
 };
@@ -137,6 +149,7 @@ private:
 struct idempotency_guard_state {
   static inline const char* name = "idempotency-guard";
   store_actor store;
+  writer_actor writer; // commits the notifications of submits
   idempotency_guard_settings settings;
   size_t shard = 0;        // for inspect output
   idem_table table;
@@ -148,16 +161,21 @@ struct idempotency_guard_state {
   uint64_t replays = 0;
   uint64_t mismatches = 0;
   uint64_t in_flight = 0;
-  uint64_t refused = 0;    // resolves: inserts the unique index refused
+  uint64_t refused = 0;    // inserts the key's index refused
+  uint64_t commits = 0;    // submits committed through the writer
+  uint64_t commit_errors = 0; // submits whose commit failed otherwise
   uint64_t store_lookups = 0;
   uint64_t store_errors = 0;
   uint64_t stale_claims = 0; // claims dropped by the timeout
 };
 
 /// A guard for one key shard. Asks `store` (`lookup, idem`) about keys the
-/// unique index refused; purges its memory every settings.purge_interval.
+/// key's index refused; commits the notifications of submits through
+/// `writer` (this node's, the one that accepted the request); purges its
+/// memory every settings.purge_interval.
 idempotency_guard_actor::behavior_type idempotency_guard(
   idempotency_guard_actor::stateful_pointer<idempotency_guard_state> self,
-  store_actor store, idempotency_guard_settings settings, size_t shard);
+  store_actor store, writer_actor writer, idempotency_guard_settings settings,
+  size_t shard);
 
 } // namespace herald

@@ -257,7 +257,8 @@ struct idem_verdict {
   /// "new": go ahead, the caller holds the claim and must complete or
   /// abandon it; "replay": answer the original notification_id;
   /// "in_flight": a twin is being processed (409); "mismatch": the key was
-  /// used with another body (422).
+  /// used with another body (422); "accepted" (answer to a submit only):
+  /// the new notification notification_id is committed.
   std::string kind;
   std::string notification_id;
 };

@@ -312,75 +312,48 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
     return;
   }
   auto job = make_job(std::move(sub.n), *t);
-  // 3. Idempotency: at most one notification per (tenant, key).
-  idempotency_guard_actor guard;
-  std::string hash;
-  auto answer_replay = [&](const std::string& id) {
+  auto accepted = [&](const std::string& id) {
+    res.set_header("Location", "/v1/notifications/" + id);
+    reply_json(res, 202, accepted_body(id));
+  };
+  // 3. Durable: answered only after the group commit.
+  if (key.empty()) {
+    auto id = job.n.id;
+    auto committed = call<bool>(self, ctx_.timeout, ctx_.writer, atom::submit_v,
+                                std::vector<delivery_job>{std::move(job)});
+    if (committed)
+      accepted(id);
+    else
+      reply_error(res, committed.error());
+    return;
+  }
+  // 3'. With a key: at most one notification per (tenant, key). The key's
+  // guard claims it and, if new, commits the job itself: one wait here. It
+  // may need the writer's time and then a store look-up (a key taken
+  // before it knew it), so it gets both.
+  auto hash = request_hash(j);
+  job.n.idempotency_key = key;
+  job.n.idempotency_hash = hash;
+  auto guard = ctx_.guards[guard_shard(t->id, key, ctx_.guards.size())];
+  auto verdict = call<idem_verdict>(self, ctx_.timeout + ctx_.guard_lookup_timeout,
+                                    guard, atom::submit_v, t->id, key, hash,
+                                    std::move(job));
+  if (!verdict) {
+    reply_error(res, verdict.error());
+  } else if (verdict->kind == "accepted") {
+    accepted(verdict->notification_id);
+  } else if (verdict->kind == "replay") {
     res.set_header("Idempotent-Replayed", "true");
-    res.set_header("Location", "/v1/notifications/" + id);
-    reply_json(res, 202, accepted_body(id));
-  };
-  auto answer_verdict = [&](const idem_verdict& v) {
-    if (v.kind == "replay") {
-      answer_replay(v.notification_id);
-    } else if (v.kind == "mismatch") {
-      reply_problem(res, 422, status_title(422),
-                    "this Idempotency-Key was used with a different request body",
-                    {{"Idempotency-Key", "already used with a different body"}});
-    } else {
-      res.set_header("Retry-After", "1");
-      reply_problem(res, 409, status_title(409),
-                    "a request with this Idempotency-Key is still being processed");
-    }
-  };
-  if (!key.empty()) {
-    hash = request_hash(j);
-    guard = ctx_.guards[guard_shard(t->id, key, ctx_.guards.size())];
-    auto verdict = call<idem_verdict>(self, ctx_.timeout, guard, atom::claim_v,
-                                      t->id, key, hash);
-    if (!verdict) {
-      reply_error(res, verdict.error());
-      return;
-    }
-    if (verdict->kind != "new") {
-      answer_verdict(*verdict);
-      return;
-    }
-    job.n.idempotency_key = key;
-    job.n.idempotency_hash = hash;
+    accepted(verdict->notification_id);
+  } else if (verdict->kind == "mismatch") {
+    reply_problem(res, 422, status_title(422),
+                  "this Idempotency-Key was used with a different request body",
+                  {{"Idempotency-Key", "already used with a different body"}});
+  } else {
+    res.set_header("Retry-After", "1");
+    reply_problem(res, 409, status_title(409),
+                  "a request with this Idempotency-Key is still being processed");
   }
-  // 4. Durable: answered only after the group commit.
-  auto id = job.n.id;
-  auto committed = call<bool>(self, ctx_.timeout, ctx_.writer, atom::submit_v,
-                              std::vector<delivery_job>{std::move(job)});
-  if (committed) {
-    if (guard)
-      self->send(guard, atom::complete_v, t->id, key, hash, id);
-    res.set_header("Location", "/v1/notifications/" + id);
-    reply_json(res, 202, accepted_body(id));
-    return;
-  }
-  if (guard && is(committed.error(), ec::conflict)) {
-    // The unique index refused the key: it was taken before the guard knew
-    // it (before a restart, on another node, or forgotten). The guard
-    // answers from the stored notification and remembers it.
-    auto verdict = call<idem_verdict>(self, ctx_.timeout, guard, atom::resolve_v,
-                                      t->id, key, hash);
-    if (!verdict) {
-      reply_error(res, verdict.error());
-    } else if (verdict->kind == "new") {
-      // Free again already (the row's key expired in between): the client
-      // retries rather than this request committing a second time.
-      self->send(guard, atom::abandon_v, t->id, key);
-      answer_verdict(idem_verdict{"in_flight", ""});
-    } else {
-      answer_verdict(*verdict);
-    }
-    return;
-  }
-  if (guard)
-    self->send(guard, atom::abandon_v, t->id, key);
-  reply_error(res, committed.error());
 }
 
 void api_server::submit_batch(const httplib::Request& req, httplib::Response& res) {

@@ -59,12 +59,61 @@ caf::behavior held_store(caf::stateful_actor<held_store_state>* self) {
   };
 }
 
+/// A writer whose commits the test decides: each submit waits until
+/// `complete` (all held jobs committed), `put` with a key (refused by the
+/// key's index: ec::conflict) or `release` (outage).
+struct held_writer_state {
+  static inline const char* name = "held-writer";
+  std::vector<caf::response_promise> held;
+  std::vector<delivery_job> pending;
+  std::vector<delivery_job> committed;
+};
+
+caf::behavior held_writer(caf::stateful_actor<held_writer_state>* self) {
+  auto answer_all = [self](auto&& answer) {
+    auto held = std::move(self->state.held);
+    self->state.held.clear();
+    for (auto& rp : held)
+      answer(rp);
+  };
+  return {
+    [self](atom::submit, std::vector<delivery_job>& jobs) {
+      auto& st = self->state;
+      for (auto& j : jobs)
+        st.pending.push_back(std::move(j));
+      auto rp = self->make_response_promise();
+      st.held.push_back(rp);
+      return rp;
+    },
+    [self, answer_all](atom::complete) {
+      auto& st = self->state;
+      for (auto& j : st.pending)
+        st.committed.push_back(std::move(j));
+      st.pending.clear();
+      answer_all([](caf::response_promise& rp) { rp.deliver(true); });
+    },
+    [self, answer_all](atom::put) {
+      self->state.pending.clear();
+      answer_all([](caf::response_promise& rp) {
+        rp.deliver(make_error(ec::conflict, "idempotency key already taken"));
+      });
+    },
+    [self, answer_all](atom::release) {
+      self->state.pending.clear();
+      answer_all([](caf::response_promise& rp) {
+        rp.deliver(make_error(ec::db_unavailable, "fake outage"));
+      });
+    },
+  };
+}
+
 const std::string h1(64, '1');
 const std::string h2(64, '2');
 
 struct fixture : test_coordinator_fixture<herald_actor_config> {
   store_actor store;
   caf::actor held;
+  caf::actor writer;
   idempotency_guard_actor guard;
   idempotency_guard_settings settings;
   std::vector<std::string> answers;
@@ -72,12 +121,14 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
   fixture() {
     store = sys.spawn(fake_store);
     held = sys.spawn(held_store);
+    writer = sys.spawn(held_writer);
   }
 
   ~fixture() {
     self->send_exit(guard, caf::exit_reason::user_shutdown);
     self->send_exit(store, caf::exit_reason::user_shutdown);
     self->send_exit(held, caf::exit_reason::user_shutdown);
+    self->send_exit(writer, caf::exit_reason::user_shutdown);
     drain();
   }
 
@@ -87,7 +138,9 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
   }
 
   void start(store_actor s) {
-    guard = sys.spawn(idempotency_guard, std::move(s), settings, size_t{3});
+    guard = sys.spawn(idempotency_guard, std::move(s),
+                      caf::actor_cast<writer_actor>(writer), settings,
+                      size_t{3});
     drain();
   }
 
@@ -137,6 +190,52 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
   std::string claim_now(const std::string& tenant, const std::string& key,
                         const std::string& hash) {
     return ask_now(atom::claim_v, tenant, key, hash);
+  }
+
+  /// A single keyed submission of a notification with id `id`: the guard
+  /// claims the key and commits through the (held) writer. The answer lands
+  /// in `answers` once the writer is told how the commit ends.
+  void submit(const std::string& tenant, const std::string& key,
+              const std::string& hash, const std::string& id) {
+    delivery_job job;
+    job.n.id = id;
+    job.n.tenant_id = tenant;
+    job.n.idempotency_key = key;
+    job.n.idempotency_hash = hash;
+    sys.spawn([this, tenant, key, hash, job](caf::event_based_actor* client) {
+      client->request(guard, caf::infinite, atom::submit_v, tenant, key, hash, job)
+        .then(
+          [this](idem_verdict& v) {
+            answers.push_back(v.notification_id.empty()
+                                ? v.kind
+                                : v.kind + " " + v.notification_id);
+          },
+          [this](caf::error& err) { answers.push_back(sys.render(err)); });
+    });
+    drain();
+  }
+
+  /// Submits and, if the guard went to the writer, ends the commit with
+  /// `how` (atom::complete: committed, atom::put: key taken, atom::release: outage);
+  /// returns the answer.
+  template <class How>
+  std::string submit_now(const std::string& tenant, const std::string& key,
+                         const std::string& hash, const std::string& id,
+                         How how) {
+    auto before = answers.size();
+    submit(tenant, key, hash, id);
+    if (answers.size() == before) {
+      self->send(writer, how);
+      drain();
+    }
+    if (answers.size() != before + 1)
+      return "<no answer>";
+    return answers.back();
+  }
+
+  held_writer_state& writer_state() {
+    auto* ptr = caf::actor_cast<caf::abstract_actor*>(writer);
+    return dynamic_cast<caf::stateful_actor<held_writer_state>&>(*ptr).state;
   }
 
   /// The insert of a claimed key was refused.
@@ -200,6 +299,99 @@ CAF_TEST(new then in_flight then replay from memory then mismatch) {
   CAF_CHECK_EQUAL(st.replays, 2u);
   CAF_CHECK_EQUAL(st.mismatches, 1u);
   CAF_CHECK_EQUAL(st.in_flight, 2u);
+}
+
+CAF_TEST(a submit of a new key commits through the writer and remembers it) {
+  start();
+  CAF_CHECK_EQUAL(submit_now("acme", "k1", h1, "id-1", atom::complete_v),
+                  "accepted id-1");
+  CAF_REQUIRE_EQUAL(writer_state().committed.size(), 1u);
+  CAF_CHECK_EQUAL(writer_state().committed[0].n.id, "id-1");
+  CAF_CHECK_EQUAL(writer_state().committed[0].n.idempotency_key, "k1");
+  CAF_CHECK_EQUAL(guard_state().table.claims_size(), 0u);
+  // Replays and mismatches come from memory: nothing goes to the writer.
+  CAF_CHECK_EQUAL(submit_now("acme", "k1", h1, "id-x", atom::complete_v),
+                  "replay id-1");
+  CAF_CHECK_EQUAL(submit_now("acme", "k1", h2, "id-y", atom::complete_v),
+                  "mismatch");
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "replay id-1");
+  CAF_CHECK_EQUAL(writer_state().committed.size(), 1u);
+  CAF_CHECK_EQUAL(store_state().idem_lookups, 0);
+  auto& st = guard_state();
+  CAF_CHECK_EQUAL(st.claims, 1u);
+  CAF_CHECK_EQUAL(st.commits, 1u);
+  CAF_CHECK_EQUAL(st.replays, 2u);
+  CAF_CHECK_EQUAL(st.mismatches, 1u);
+}
+
+CAF_TEST(twins of a submit being committed are in_flight) {
+  start();
+  submit("acme", "k1", h1, "id-1");
+  CAF_CHECK_EQUAL(answers.size(), 0u); // the writer holds the commit
+  submit("acme", "k1", h1, "id-2");
+  submit("acme", "k1", h2, "id-3");
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "in_flight");
+  CAF_REQUIRE_EQUAL(answers.size(), 3u);
+  CAF_CHECK_EQUAL(answers[0], "in_flight");
+  CAF_CHECK_EQUAL(answers[1], "in_flight");
+  CAF_CHECK_EQUAL(writer_state().pending.size(), 1u);
+  self->send(writer, atom::complete_v);
+  drain();
+  CAF_REQUIRE_EQUAL(answers.size(), 4u);
+  CAF_CHECK_EQUAL(answers[3], "accepted id-1");
+  CAF_CHECK_EQUAL(submit_now("acme", "k1", h1, "id-4", atom::complete_v),
+                  "replay id-1");
+  CAF_CHECK_EQUAL(writer_state().committed.size(), 1u);
+}
+
+CAF_TEST(a submit whose key was taken before answers from the stored row) {
+  // As after a restart: the row is in PostgreSQL, the guard's memory empty.
+  store_state().idem[{"acme", "k1"}] = {h1, "id-db", now_ms() + 3600 * 1000};
+  start();
+  CAF_CHECK_EQUAL(submit_now("acme", "k1", h1, "id-new", atom::put_v),
+                  "replay id-db");
+  CAF_CHECK_EQUAL(store_state().idem_lookups, 1);
+  CAF_CHECK_EQUAL(writer_state().committed.size(), 0u);
+  CAF_CHECK_EQUAL(guard_state().table.claims_size(), 0u);
+  CAF_CHECK_EQUAL(guard_state().refused, 1u);
+  // Memory keeps the stored answer: no second look-up, no second commit.
+  CAF_CHECK_EQUAL(submit_now("acme", "k1", h2, "id-x", atom::complete_v),
+                  "mismatch");
+  CAF_CHECK_EQUAL(submit_now("acme", "k1", h1, "id-y", atom::complete_v),
+                  "replay id-db");
+  CAF_CHECK_EQUAL(store_state().idem_lookups, 1);
+  CAF_CHECK_EQUAL(writer_state().committed.size(), 0u);
+  // Refused, yet no row holds the key (it expired in between): the client
+  // hears in_flight and tries again; this request commits nothing twice.
+  CAF_CHECK_EQUAL(submit_now("acme", "k2", h1, "id-2", atom::put_v),
+                  "in_flight");
+  CAF_CHECK_EQUAL(guard_state().table.claims_size(), 0u);
+  CAF_CHECK_EQUAL(submit_now("acme", "k2", h1, "id-3", atom::complete_v),
+                  "accepted id-3");
+}
+
+CAF_TEST(a failed commit answers its error and releases the claim) {
+  start();
+  auto answer = submit_now("acme", "k1", h1, "id-1", atom::release_v);
+  CAF_CHECK_NOT_EQUAL(answer.find("db_unavailable"), std::string::npos);
+  CAF_CHECK_EQUAL(guard_state().table.claims_size(), 0u);
+  CAF_CHECK_EQUAL(guard_state().commit_errors, 1u);
+  // Nothing was written: the key is free for the client's retry.
+  CAF_CHECK_EQUAL(submit_now("acme", "k1", h1, "id-2", atom::complete_v),
+                  "accepted id-2");
+  CAF_CHECK_EQUAL(store_state().idem_lookups, 0);
+}
+
+CAF_TEST(a commit the writer never answers times out and releases the claim) {
+  settings.writer_timeout = 2s;
+  start();
+  submit("acme", "k1", h1, "id-1");
+  CAF_CHECK_EQUAL(answers.size(), 0u);
+  advance_time(2s);
+  drain();
+  CAF_REQUIRE_EQUAL(answers.size(), 1u);
+  CAF_CHECK_NOT_EQUAL(answers[0].find("timeout"), std::string::npos);
+  CAF_CHECK_EQUAL(guard_state().table.claims_size(), 0u);
 }
 
 CAF_TEST(abandon releases the claim) {
