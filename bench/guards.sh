@@ -19,6 +19,16 @@
 #           without the delivery pipeline competing for the CPU (with
 #           delivery, whichever phase accepts less leaves more CPU to
 #           delivering its backlog, which blurs the comparison).
+#   cpu-plain, cpu-keyed
+#           the CPU a request costs, without saturation: herald-loadgen
+#           offers CPU_RATE requests/s (open model, 64 connections, send_at
+#           +1 h; cpu-keyed with a fresh Idempotency-Key each) and
+#           bench/cpu.sh measures over the run's middle. rate = CPU us per
+#           accepted request, herald + PostgreSQL (both also on the RESULT
+#           line). At saturation throughput is about cores / that figure,
+#           so 1 - plain/keyed per round is what a key costs in throughput
+#           (its own COST line), measured at a load where other jobs on the
+#           machine shift both phases less than they shift a closed loop.
 #   replay  the same request with one Idempotency-Key over and over
 #           (bench/replay.lua, IDEM_KEY per run): after the first commit
 #           every answer is a replay. rate = answers marked
@@ -47,7 +57,7 @@
 # limit is raised out of the way (rate_per_sec = burst = 1000000).
 #
 # Environment (defaults in brackets):
-#   BUILD [build]  RUNS [3]
+#   BUILD [build]  RUNS [3]  CPU_RATE [2000]
 #   PHASES ["plain keyed plain-ahead keyed-ahead replay batch"]
 #   DURATION [10s]  CONNS [64]  BATCH_CONNS [8]  BATCH_ITEMS [1000]
 #   LOAD_MAX [1.5]  LOAD_WAIT_MAX [1800]  WORK [.work/bench-guards]
@@ -68,6 +78,7 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 BATCH_CONNS=${BATCH_CONNS:-8}
 BATCH_ITEMS=${BATCH_ITEMS:-1000}
+CPU_RATE=${CPU_RATE:-2000}
 LOAD_MAX=${LOAD_MAX:-1.5}
 LOAD_WAIT_MAX=${LOAD_WAIT_MAX:-1800}
 WORK=${WORK:-$ROOT/.work/bench-guards}
@@ -78,12 +89,15 @@ TENANT=bench
 
 HERALD=$BUILD/herald
 PROVIDER=$BUILD/fake-provider
+LOADGEN=$BUILD/herald-loadgen
 for b in "$HERALD" "$PROVIDER"; do
   [ -x "$b" ] || { echo "guards.sh: $b missing; build it: ninja -C $BUILD herald fake-provider" >&2; exit 1; }
 done
 command -v wrk >/dev/null || { echo "guards.sh: wrk not installed (apt-get install wrk)" >&2; exit 1; }
 for p in $PHASES; do
-  case "$p" in plain|keyed|plain-ahead|keyed-ahead|replay|batch) ;; *) echo "guards.sh: unknown phase $p (plain keyed plain-ahead keyed-ahead replay batch)" >&2; exit 2 ;; esac
+  case "$p" in plain|keyed|plain-ahead|keyed-ahead|replay|batch) ;;
+    cpu-plain|cpu-keyed) [ -x "$LOADGEN" ] || { echo "guards.sh: $LOADGEN missing; build it: ninja -C $BUILD herald-loadgen" >&2; exit 1; } ;;
+    *) echo "guards.sh: unknown phase $p (plain keyed plain-ahead keyed-ahead cpu-plain cpu-keyed replay batch)" >&2; exit 2 ;; esac
 done
 # PSQL, say, log, stop_node, wait_quiet, field, median, port_from, sql, admin;
 # bench_logs sets STAMP, LOGS and SUMMARY.
@@ -236,7 +250,7 @@ say "Herald ingress guards benchmark $STAMP"
 say "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
 say "build: $BUILD ($(grep -m1 CMAKE_BUILD_TYPE: "$BUILD/CMakeCache.txt" 2>/dev/null | cut -d= -f2))"
 say "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
-say "command: RUNS=$RUNS PHASES=\"$PHASES\" DURATION=$DURATION CONNS=$CONNS BATCH_CONNS=$BATCH_CONNS BATCH_ITEMS=$BATCH_ITEMS LOAD_MAX=$LOAD_MAX LOAD_WAIT_MAX=$LOAD_WAIT_MAX PGPORT=$PGPORT NODE_OPTS=\"$NODE_OPTS\" HERALD_PG_OPTS=\"${HERALD_PG_OPTS:-}\" bash bench/guards.sh $BUILD"
+say "command: RUNS=$RUNS PHASES=\"$PHASES\" DURATION=$DURATION CPU_RATE=$CPU_RATE CONNS=$CONNS BATCH_CONNS=$BATCH_CONNS BATCH_ITEMS=$BATCH_ITEMS LOAD_MAX=$LOAD_MAX LOAD_WAIT_MAX=$LOAD_WAIT_MAX PGPORT=$PGPORT NODE_OPTS=\"$NODE_OPTS\" HERALD_PG_OPTS=\"${HERALD_PG_OPTS:-}\" bash bench/guards.sh $BUILD"
 say "node: $HERALD --config-file=$WORK/node.ini $NODE_OPTS"
 say "provider: $PROVIDER --port=0 --control-port=0 (webhooks :$PROV_PORT, control :$PROV_CTRL)"
 say "tenant: $TENANT, rate_per_sec = burst = 1000000"
@@ -310,6 +324,53 @@ run_phase() {
   stop_node
 }
 
+# run_cpu_phase PHASE I: cpu-plain or cpu-keyed on a fresh node; sets RATE
+# (CPU us per accepted request, herald + PostgreSQL), P50, P99.
+run_cpu_phase() {
+  local p=$1 i=$2 name="$1-$2" load res secs bad=() rows cpu
+  local ahead; ahead=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+  fresh_node "$LOGS/node-$name.log"
+  load=$(wait_quiet)
+  # The middle of the run: 1 s after the start, 1 s before the end.
+  secs=$(( $(sed 's/s$//' <<<"$DURATION") - 2 ))
+  [ "$secs" -ge 1 ] || { log "DURATION too short for $p"; exit 2; }
+  (sleep 1; bash "$ROOT/bench/cpu.sh" "$secs" >"$LOGS/$name-cpu.txt") &
+  cpu=$!
+  local keyopt=()
+  [ "$p" = cpu-keyed ] && keyopt=(--idempotency-prefix="guards-cpu-$STAMP-$i")
+  "$LOADGEN" --url="http://127.0.0.1:$API_PORT/v1/notifications" --key="$KEY" \
+    --target="$TARGET" --rate="$CPU_RATE" --duration="$DURATION" \
+    --send-at="$ahead" "${keyopt[@]}" --quiet >"$LOGS/$name-loadgen.txt" 2>&1 &
+  WRK_PID=$!
+  wait "$WRK_PID" || log "herald-loadgen exited with status $? ($LOGS/$name-loadgen.txt)"
+  WRK_PID=
+  wait "$cpu"
+  rows=$(settled_count)
+  res=$(grep -m1 '^RESULT' "$LOGS/$name-loadgen.txt" || true)
+  P50=$(field p50_ms "$res"); P99=$(field p99_ms "$res")
+  local s202 other errors herald_s pg_s acc
+  s202=$(field s202 "$res"); other=$(field other "$res"); errors=$(field errors "$res")
+  acc=$(field accepted_per_s "$res")
+  herald_s=$(awk '$1 == "herald" && NF == 3 { print $2; exit }' "$LOGS/$name-cpu.txt")
+  pg_s=$(awk '$1 ~ /^pg_/ && NF == 3 { s += $2 } END { print s + 0 }' "$LOGS/$name-cpu.txt")
+  [ -n "$res" ] || bad+=("no-loadgen-result")
+  [ "${other:-x}" = 0 ] && [ "$(field s503 "$res")" = 0 ] || bad+=("non-202")
+  [ "${errors:-x}" = 0 ] || bad+=("errors")
+  [ "$rows" -ge "${s202:-0}" ] || bad+=("rows<202s")
+  # Offered load met: otherwise the node was saturated and the figure is not
+  # a cost per request at CPU_RATE.
+  awk -v a="${acc:-0}" -v r="$CPU_RATE" 'BEGIN { exit !(a >= 0.97 * r) }' || bad+=("rate-not-met")
+  # Per request: CPU seconds over the window / requests in it (CPU_RATE/s).
+  local herald_us pg_us
+  herald_us=$(awk -v c="${herald_s:-0}" -v r="$CPU_RATE" -v s="$secs" 'BEGIN { printf "%.0f", c * 1e6 / (r * s) }')
+  pg_us=$(awk -v c="${pg_s:-0}" -v r="$CPU_RATE" -v s="$secs" 'BEGIN { printf "%.0f", c * 1e6 / (r * s) }')
+  RATE=$(( herald_us + pg_us ))
+  local ok=yes
+  [ ${#bad[@]} = 0 ] || ok="NO:$(IFS=,; echo "${bad[*]}")"
+  say "RESULT phase=$p run=$i rate=$RATE p50_ms=${P50:-} p99_ms=${P99:-} load=$load us_per_req=$RATE herald_us=$herald_us pg_us=$pg_us offered_per_s=$CPU_RATE accepted_per_s=${acc:-} s202=${s202:-} db_rows=$rows machine=\"$(grep -m1 '^machine' "$LOGS/$name-cpu.txt" | cut -d' ' -f2-)\" ok=$ok"
+  stop_node
+}
+
 # --- phases -----------------------------------------------------------------------------
 
 # Rounds: every round runs each phase once, in the order of $PHASES, so a
@@ -330,6 +391,9 @@ for p in $PHASES; do
     keyed-ahead)
             say "== keyed-ahead: as keyed, send_at +1 h (acceptance alone, no delivery) =="
             say "   $(wrk_cmd submit_keyed.lua "$CONNS" "" IDEM_PREFIX=guards-ahead-$STAMP-\$RUN HERALD_SEND_AT=\$NOW+1h)" ;;
+    cpu-plain|cpu-keyed)
+            say "== $p: $CPU_RATE requests/s offered by herald-loadgen, 64 connections, send_at +1 h$([ "$p" = cpu-keyed ] && echo ", a fresh Idempotency-Key each"), $DURATION; rate = CPU us per accepted request (herald + PostgreSQL, bench/cpu.sh over the run less its first and last second) =="
+            say "   $LOADGEN --url=http://127.0.0.1:\$API_PORT/v1/notifications --key=\$KEY --target=$TARGET --rate=$CPU_RATE --duration=$DURATION --send-at=\$NOW+1h$([ "$p" = cpu-keyed ] && echo " --idempotency-prefix=guards-cpu-$STAMP-\$RUN") --quiet" ;;
     replay) say "== replay: one Idempotency-Key over and over, $CONNS connections, $DURATION; rate = replays/s (202 + Idempotent-Replayed) =="
             say "   $(wrk_cmd replay.lua "$CONNS" "" IDEM_KEY=guards-replay-$STAMP-\$RUN)" ;;
     batch)  say "== batch: $BATCH_ITEMS items per request, send_at +1 h, $BATCH_CONNS connections, $DURATION; rate = rows committed / wrk's elapsed time (wrk_rate = 202s x items / elapsed) =="
@@ -340,7 +404,10 @@ say ""
 for i in $(seq 1 "$RUNS"); do
   for p in $PHASES; do
     RATE='' P50='' P99='' WRK_RATE=
-    run_phase "$p" "$i"
+    case "$p" in
+      cpu-*) run_cpu_phase "$p" "$i" ;;
+      *)     run_phase "$p" "$i" ;;
+    esac
     RUN_RATE[$p,$i]=$RATE; RUN_P50[$p,$i]=$P50; RUN_P99[$p,$i]=$P99; RUN_WRK[$p,$i]=$WRK_RATE
   done
 done
@@ -371,6 +438,17 @@ cost_line() { # cost_line KEYED PLAIN
 }
 cost_line keyed plain
 cost_line keyed-ahead plain-ahead
+# CPU per request: 1 - plain/keyed per round is the throughput a key costs
+# where the CPU is the limit.
+if [[ " $PHASES " == *" cpu-plain "* && " $PHASES " == *" cpu-keyed "* ]]; then
+  ratios=()
+  for i in $(seq 1 "$RUNS"); do
+    ratios+=("$(awk -v k="${RUN_RATE[cpu-keyed,$i]}" -v p="${RUN_RATE[cpu-plain,$i]}" \
+      'BEGIN { if (k > 0 && p != "") printf "%.3f\n", 1 - p / k }')")
+  done
+  COST[cpu-keyed]=$(med "${ratios[@]}")
+  say "COST cpu-keyed vs cpu-plain (1 - plain/keyed CPU per request) per round=$(IFS=,; echo "${ratios[*]}") median=${COST[cpu-keyed]}"
+fi
 say ""
 
 say "== summary (medians of $RUNS runs) =="
@@ -382,6 +460,10 @@ for p in $PHASES; do
             say "   plain-ahead  accepted/s ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms" ;;
     keyed-ahead)
             say "   keyed-ahead  accepted/s ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms${COST[keyed-ahead]:+   (keyed-ahead/plain-ahead per round, median: ${COST[keyed-ahead]})}" ;;
+    cpu-plain)
+            say "   cpu-plain    CPU us/request ${MED_RATE[$p]} at $CPU_RATE/s   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms" ;;
+    cpu-keyed)
+            say "   cpu-keyed    CPU us/request ${MED_RATE[$p]} at $CPU_RATE/s   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms${COST[cpu-keyed]:+   (throughput cost where the CPU is the limit, median: ${COST[cpu-keyed]})}" ;;
     replay) say "   replay  replays/s  ${MED_RATE[$p]}   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms" ;;
     batch)  say "   batch   notifications/s ${MED_RATE[$p]} in the database (wrk: ${MED_WRK[$p]})   p50 ${MED_P50[$p]} ms, p99 ${MED_P99[$p]} ms per request of $BATCH_ITEMS" ;;
   esac

@@ -77,6 +77,8 @@ const char* usage_text =
   "  --body          text of the notification body (default \"benchmark\")\n"
   "  --body-bytes    pad the body text to this many bytes\n"
   "  --send-at       RFC 3339 send_at for every notification (default none)\n"
+  "  --idempotency-prefix  send Idempotency-Key: PREFIX-<connection>-<n>,\n"
+  "                  a fresh key per request (default: no key)\n"
   "  --timeout       per-request time limit (default 10s); a request that\n"
   "                  exceeds it counts as an error and the connection is\n"
   "                  reopened\n"
@@ -171,6 +173,7 @@ struct options {
   std::string body = "benchmark";
   long body_bytes = 0;
   std::string send_at;
+  std::string idempotency_prefix;
   nanoseconds timeout = std::chrono::seconds(10);
   std::string await_url;
   long await_count = -1;
@@ -218,6 +221,14 @@ options parse_options(int argc, char** argv) {
       o.body_bytes = parse_long(name, value, 0, 10000000);
     else if (name == "send-at")
       o.send_at = value;
+    else if (name == "idempotency-prefix") {
+      if (value.empty() || value.size() > 200
+          || !std::all_of(value.begin(), value.end(),
+                          [](char c) { return c > 0x20 && c < 0x7f; }))
+        die("--idempotency-prefix must be 1 to 200 printable ASCII characters"
+            " without spaces");
+      o.idempotency_prefix = value;
+    }
     else if (name == "timeout")
       o.timeout = parse_duration(name, value);
     else if (name == "await-url")
@@ -504,12 +515,14 @@ int main(int argc, char** argv) {
   if (!opt.send_at.empty())
     body += ",\"send_at\":" + json_escape(opt.send_at);
   body += ",\"data\":{\"n\":1}}";
-  const std::string request =
+  const std::string request_head =
     "POST " + opt.endpoint.path + " HTTP/1.1\r\nHost: " + opt.endpoint.host
     + ":" + std::to_string(opt.endpoint.port)
-    + "\r\nAuthorization: Bearer " + opt.key
-    + "\r\nContent-Type: application/json\r\nContent-Length: "
+    + "\r\nAuthorization: Bearer " + opt.key;
+  const std::string request_tail =
+    "\r\nContent-Type: application/json\r\nContent-Length: "
     + std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string request = request_head + request_tail;
 
   std::optional<long long> delivered_before;
   url_parts await_u;
@@ -559,6 +572,12 @@ int main(int argc, char** argv) {
     auto& conn = *conns[idx];
     response res;
     std::string err;
+    // With --idempotency-prefix every request carries its own key.
+    std::string keyed;
+    long sent = 0;
+    const std::string key_head = request_head + "\r\nIdempotency-Key: "
+                                 + opt.idempotency_prefix + "-"
+                                 + std::to_string(idx) + "-";
     std::this_thread::sleep_until(start);
     for (;;) {
       time_point scheduled;
@@ -583,7 +602,13 @@ int main(int argc, char** argv) {
           break;
         scheduled = now;
       }
-      if (conn.roundtrip(request, res, err)) {
+      if (!opt.idempotency_prefix.empty()) {
+        keyed = key_head;
+        keyed += std::to_string(sent++);
+        keyed += request_tail;
+      }
+      if (conn.roundtrip(opt.idempotency_prefix.empty() ? request : keyed, res,
+                         err)) {
         auto done = clock_type::now();
         r.last_answer = done;
         auto us = duration_cast<std::chrono::microseconds>(done - scheduled)
