@@ -158,10 +158,14 @@ std::optional<std::string> hex_decode(std::string_view text) {
 }
 
 std::string sha256(std::string_view data) {
+  // OpenSSL 3 looks the implementation of EVP_sha256() up in its provider
+  // store (a lock and reference counts) on every digest; fetched once, the
+  // digest skips that. Fetched objects are thread-safe to share.
+  static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  const EVP_MD* md_type = fetched != nullptr ? fetched : EVP_sha256();
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr)
-      != 1)
+  if (EVP_Digest(data.data(), data.size(), md, &len, md_type, nullptr) != 1)
     throw std::runtime_error("OpenSSL EVP_Digest(SHA-256) failed");
   return std::string(reinterpret_cast<char*>(md), len);
 }
