@@ -139,6 +139,18 @@ idem_table::time_point expiry_of(guard_ptr self, const idem_record& rec) {
   return now + std::clamp(left, std::chrono::milliseconds{0}, cap);
 }
 
+/// What memory says about (tenant, key, hash): the verdict it knows,
+/// "in_flight" while a store look-up of the key is pending, else an empty
+/// kind (the key is unknown here).
+idem_verdict from_memory(guard_ptr self, const std::string& tenant,
+                         const std::string& key, const std::string& hash) {
+  auto& st = self->state;
+  auto known = st.table.check(tenant, key, hash, self->clock().now());
+  if (known.kind.empty() && st.lookups.count(idem_table::id(tenant, key)) > 0)
+    known.kind = "in_flight";
+  return known;
+}
+
 /// Asks the store about a key the key's index refused and answers `rp`
 /// from the stored row, which memory then keeps too. If no row holds the
 /// key, it is claimed for the caller ("new") with `claim_if_free`, else the
@@ -207,6 +219,39 @@ void look_up(guard_ptr self, const std::string& tenant, const std::string& key,
       });
 }
 
+/// The key's index refused a claimed key: drops the claim and answers `rp`
+/// from memory, else from the stored row (look_up).
+void answer_refused(guard_ptr self, const std::string& tenant,
+                    const std::string& key, const std::string& hash,
+                    caf::typed_response_promise<idem_verdict> rp,
+                    bool claim_if_free) {
+  auto& st = self->state;
+  st.table.abandon(tenant, key);
+  ++st.refused;
+  auto known = from_memory(self, tenant, key, hash);
+  if (!known.kind.empty())
+    rp.deliver(count(st, known));
+  else
+    look_up(self, tenant, key, hash, std::move(rp), claim_if_free);
+}
+
+/// Claims (tenant, key) for the caller if memory does not know the key:
+/// answers an empty kind then, else the verdict memory gives (counted).
+caf::expected<idem_verdict> try_claim(guard_ptr self, const std::string& tenant,
+                                      const std::string& key,
+                                      const std::string& hash) {
+  auto& st = self->state;
+  if (key.empty())
+    return make_error(ec::invalid_input, "empty idempotency key");
+  auto known = from_memory(self, tenant, key, hash);
+  if (!known.kind.empty())
+    return count(st, known);
+  // Unknown here: the key's index decides at the insert.
+  st.table.claim(tenant, key, hash, self->clock().now());
+  ++st.claims;
+  return idem_verdict{};
+}
+
 /// A submit whose key is claimed: commits its job through the writer and
 /// answers `rp` with "accepted" (the key remembered), the stored verdict if
 /// the key's index refused it, or the commit's error (claim released).
@@ -228,24 +273,14 @@ void commit(guard_ptr self, const std::string& tenant, const std::string& key,
       },
       [self, tenant, key, hash, rp](caf::error& err) mutable {
         auto& st = self->state;
-        st.table.abandon(tenant, key);
         if (!is(err, ec::conflict)) {
+          st.table.abandon(tenant, key);
           ++st.commit_errors;
           rp.deliver(err);
           return;
         }
         // Taken before this guard knew it: the stored row answers.
-        ++st.refused;
-        auto known = st.table.check(tenant, key, hash, self->clock().now());
-        if (!known.kind.empty()) {
-          rp.deliver(count(st, known));
-          return;
-        }
-        if (st.lookups.count(idem_table::id(tenant, key)) > 0) {
-          rp.deliver(count(st, {"in_flight", ""}));
-          return;
-        }
-        look_up(self, tenant, key, hash, rp, false);
+        answer_refused(self, tenant, key, hash, rp, false);
       });
 }
 
@@ -287,48 +322,28 @@ idempotency_guard_actor::behavior_type idempotency_guard(
     [self](atom::submit, const std::string& tenant, const std::string& key,
            const std::string& hash,
            delivery_job& job) -> caf::result<idem_verdict> {
-      auto& st = self->state;
-      if (key.empty())
-        return make_error(ec::invalid_input, "empty idempotency key");
-      auto now = self->clock().now();
-      auto known = st.table.check(tenant, key, hash, now);
-      if (!known.kind.empty())
-        return count(st, known);
-      if (st.lookups.count(idem_table::id(tenant, key)) > 0)
-        return count(st, {"in_flight", ""});
-      st.table.claim(tenant, key, hash, now);
-      ++st.claims;
+      auto v = try_claim(self, tenant, key, hash);
+      if (!v)
+        return v.error();
+      if (!v->kind.empty())
+        return *v;
       auto rp = self->make_response_promise<idem_verdict>();
       commit(self, tenant, key, hash, std::move(job), rp);
       return rp;
     },
     [self](atom::claim, const std::string& tenant, const std::string& key,
            const std::string& hash) -> caf::result<idem_verdict> {
-      auto& st = self->state;
-      if (key.empty())
-        return make_error(ec::invalid_input, "empty idempotency key");
-      auto now = self->clock().now();
-      auto known = st.table.check(tenant, key, hash, now);
-      if (!known.kind.empty())
-        return count(st, known);
-      if (st.lookups.count(idem_table::id(tenant, key)) > 0)
-        return count(st, {"in_flight", ""});
-      // Unknown here: the unique index decides at the insert (resolve).
-      st.table.claim(tenant, key, hash, now);
-      return count(st, {"new", ""});
+      auto v = try_claim(self, tenant, key, hash);
+      if (!v)
+        return v.error();
+      if (!v->kind.empty())
+        return *v;
+      return idem_verdict{"new", ""}; // resolve if the insert is refused
     },
     [self](atom::resolve, const std::string& tenant, const std::string& key,
            const std::string& hash) -> caf::result<idem_verdict> {
-      auto& st = self->state;
-      st.table.abandon(tenant, key);
-      ++st.refused;
-      auto known = st.table.check(tenant, key, hash, self->clock().now());
-      if (!known.kind.empty())
-        return count(st, known);
-      if (st.lookups.count(idem_table::id(tenant, key)) > 0)
-        return count(st, {"in_flight", ""});
       auto rp = self->make_response_promise<idem_verdict>();
-      look_up(self, tenant, key, hash, rp, true);
+      answer_refused(self, tenant, key, hash, rp, true);
       return rp;
     },
     [self](atom::complete, const std::string& tenant, const std::string& key,

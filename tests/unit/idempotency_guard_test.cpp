@@ -20,6 +20,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// Answers every promise in `held` with `answer` and forgets them.
+template <class F>
+void answer_held(std::vector<caf::response_promise>& held, F& answer) {
+  auto xs = std::move(held);
+  held.clear();
+  for (auto& rp : xs)
+    answer(rp);
+}
+
 /// A store whose idempotency look-ups wait until the test says how they
 /// end: `ping` = not found, `put` = this record, `release` = outage. Only
 /// that handler exists: the guard sends nothing else to its store.
@@ -30,12 +39,7 @@ struct held_store_state {
 };
 
 caf::behavior held_store(caf::stateful_actor<held_store_state>* self) {
-  auto answer_all = [self](auto&& answer) {
-    auto held = std::move(self->state.held);
-    self->state.held.clear();
-    for (auto& rp : held)
-      answer(rp);
-  };
+  auto answer_all = [self](auto&& answer) { answer_held(self->state.held, answer); };
   return {
     [self](atom::lookup, atom::idem, const std::string&, const std::string&) {
       ++self->state.lookups;
@@ -70,12 +74,7 @@ struct held_writer_state {
 };
 
 caf::behavior held_writer(caf::stateful_actor<held_writer_state>* self) {
-  auto answer_all = [self](auto&& answer) {
-    auto held = std::move(self->state.held);
-    self->state.held.clear();
-    for (auto& rp : held)
-      answer(rp);
-  };
+  auto answer_all = [self](auto&& answer) { answer_held(self->state.held, answer); };
   return {
     [self](atom::submit, std::vector<delivery_job>& jobs) {
       auto& st = self->state;
@@ -153,13 +152,13 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
       ; // nop
   }
 
-  /// Asks the guard `what` (claim or resolve) from a client actor; the
-  /// answer lands in `answers` as "kind[ id]" or the rendered error.
-  template <class Atom>
-  void ask(Atom what, const std::string& tenant, const std::string& key,
-           const std::string& hash) {
-    sys.spawn([this, what, tenant, key, hash](caf::event_based_actor* client) {
-      client->request(guard, caf::infinite, what, tenant, key, hash)
+  /// Asks the guard (claim, resolve or submit and their arguments) from a
+  /// client actor; the answer lands in `answers` as "kind[ id]" or the
+  /// rendered error.
+  template <class... Ts>
+  void ask(Ts... xs) {
+    sys.spawn([this, xs...](caf::event_based_actor* client) {
+      client->request(guard, caf::infinite, xs...)
         .then(
           [this](idem_verdict& v) {
             answers.push_back(v.notification_id.empty()
@@ -202,16 +201,7 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
     job.n.tenant_id = tenant;
     job.n.idempotency_key = key;
     job.n.idempotency_hash = hash;
-    sys.spawn([this, tenant, key, hash, job](caf::event_based_actor* client) {
-      client->request(guard, caf::infinite, atom::submit_v, tenant, key, hash, job)
-        .then(
-          [this](idem_verdict& v) {
-            answers.push_back(v.notification_id.empty()
-                                ? v.kind
-                                : v.kind + " " + v.notification_id);
-          },
-          [this](caf::error& err) { answers.push_back(sys.render(err)); });
-    });
+    ask(atom::submit_v, tenant, key, hash, job);
     drain();
   }
 
