@@ -41,7 +41,12 @@ idem_table::idem_table(size_t max_entries, clock::duration claim_timeout)
 
 std::string idem_table::id(const std::string& tenant, const std::string& key) {
   // Length-prefixed: no separator character can be forged by either part.
-  return std::to_string(tenant.size()) + ':' + tenant + key;
+  auto out = std::to_string(tenant.size());
+  out.reserve(out.size() + 1 + tenant.size() + key.size());
+  out += ':';
+  out += tenant;
+  out += key;
+  return out;
 }
 
 idem_verdict idem_table::check(const std::string& tenant,
@@ -262,7 +267,7 @@ void commit(guard_ptr self, const std::string& tenant, const std::string& key,
   auto id = job.n.id;
   self
     ->request(st.writer, st.settings.writer_timeout, atom::submit_v,
-              std::vector<delivery_job>{std::move(job)})
+              single_job(std::move(job)))
     .then(
       [self, tenant, key, hash, id, rp](bool) mutable {
         auto& st = self->state;

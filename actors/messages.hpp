@@ -113,6 +113,15 @@ typename Inspector::result_type inspect(Inspector& f, delivery_job& x) {
            x.signing_secret, x.budget_used);
 }
 
+/// `job` alone in a vector, moved in. `std::vector<delivery_job>{std::move(
+/// job)}` copies it: the elements of an initializer list are const.
+inline std::vector<delivery_job> single_job(delivery_job job) {
+  std::vector<delivery_job> xs;
+  xs.reserve(1);
+  xs.push_back(std::move(job));
+  return xs;
+}
+
 /// The result of one delivery attempt, reported by a sender (the first
 /// block), and what the dispatcher decided from it (the second block, filled
 /// before the store records it).

@@ -320,7 +320,7 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
   if (key.empty()) {
     auto id = job.n.id;
     auto committed = call<bool>(self, ctx_.timeout, ctx_.writer, atom::submit_v,
-                                std::vector<delivery_job>{std::move(job)});
+                                single_job(std::move(job)));
     if (committed)
       accepted(id);
     else
