@@ -42,6 +42,14 @@
 # per request of $BATCH_ITEMS items). With plain and keyed, a COST line gives
 # keyed/plain per round and its median: what a fresh Idempotency-Key costs
 # (and a second one for keyed-ahead/plain-ahead).
+# plain, keyed, plain-ahead and keyed-ahead also report the CPU they cost at
+# saturation: bench/cpu.sh over the run less its first and last second,
+# herald + PostgreSQL CPU us per accepted request (us_per_req, herald_us,
+# pg_us, machine on the RESULT line), and a second COST line per pair with
+# 1 - plain/keyed of that figure per round. CPU time leaves out the time
+# other guests of the host take the cores (steal), which moves a closed
+# loop's rate from one minute to the next; so this is the steadier measure
+# of what a key costs where the CPU is the limit.
 #
 # Checks per run (ok=yes, or ok=NO:<reasons>): no socket errors; no
 # non-202 answers (replay: the 409s of the first request's twins are
@@ -260,6 +268,18 @@ say ""
 
 # --- one run ----------------------------------------------------------------------------
 
+# cpu_per_request CPUFILE RATE SECONDS: herald's and PostgreSQL's CPU
+# seconds in bench/cpu.sh's CPUFILE per request at RATE requests/s over
+# SECONDS; sets CPU_HERALD, CPU_PG and CPU_US (their sum), in us.
+cpu_per_request() {
+  local herald_s pg_s
+  herald_s=$(awk '$1 == "herald" && NF == 3 { print $2; exit }' "$1")
+  pg_s=$(awk '$1 ~ /^pg_/ && NF == 3 { s += $2 } END { print s + 0 }' "$1")
+  CPU_HERALD=$(awk -v c="${herald_s:-0}" -v r="$2" -v s="$3" 'BEGIN { if (r > 0) printf "%.0f", c * 1e6 / (r * s) }')
+  CPU_PG=$(awk -v c="${pg_s:-0}" -v r="$2" -v s="$3" 'BEGIN { if (r > 0) printf "%.0f", c * 1e6 / (r * s) }')
+  CPU_US=$(( ${CPU_HERALD:-0} + ${CPU_PG:-0} ))
+}
+
 # run_phase PHASE I: one run of PHASE on a fresh node; prints its RESULT line
 # into the summary and sets RATE P50 P99 (and WRK_RATE for batch).
 run_phase() {
@@ -269,6 +289,16 @@ run_phase() {
   fresh_node "$LOGS/node-$name.log"
   load=$(wait_quiet)
   local ahead; ahead=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+  # Single submissions: the CPU they cost at saturation, over the run's
+  # middle (as in run_cpu_phase).
+  local cpu='' secs=''
+  case "$p" in plain|keyed|plain-ahead|keyed-ahead)
+    secs=$(( $(sed 's/s$//' <<<"$DURATION") - 2 ))
+    if [ "$secs" -ge 1 ]; then
+      (sleep 1; bash "$ROOT/bench/cpu.sh" "$secs" >"$LOGS/$name-cpu.txt") &
+      cpu=$!
+    fi ;;
+  esac
   case "$p" in
     plain)  run_wrk "$name" submit.lua "$CONNS" "http://127.0.0.1:$API_PORT/v1/notifications" ;;
     keyed)  run_wrk "$name" submit_keyed.lua "$CONNS" "http://127.0.0.1:$API_PORT" \
@@ -287,6 +317,7 @@ run_phase() {
             # after its commit): the figure. Counted again once settled below.
             rows_end=$(sql "SELECT count(*) FROM notifications") ;;
   esac
+  [ -z "$cpu" ] || wait "$cpu"
   rows=$(settled_count)
   res=$(lua_result "$file")
   elapsed=$(wrk_elapsed "$file")
@@ -304,6 +335,10 @@ run_phase() {
       if [ "${p%-ahead}" = keyed ]; then
         local keyed_rows; keyed_rows=$(sql "SELECT count(*) FROM notifications WHERE idempotency_key IS NOT NULL")
         [ "$keyed_rows" = "$rows" ] || bad+=("rows-without-key")
+      fi
+      if [ -n "$cpu" ] && [ -n "$RATE" ]; then
+        cpu_per_request "$LOGS/$name-cpu.txt" "$RATE" "$secs"
+        extra=" us_per_req=$CPU_US herald_us=$CPU_HERALD pg_us=$CPU_PG machine=\"$(grep -m1 '^machine' "$LOGS/$name-cpu.txt" | cut -d' ' -f2-)\""
       fi ;;
     replay)
       replayed=$(field replayed "$res")
@@ -348,11 +383,9 @@ run_cpu_phase() {
   rows=$(settled_count)
   res=$(grep -m1 '^RESULT' "$LOGS/$name-loadgen.txt" || true)
   P50=$(field p50_ms "$res"); P99=$(field p99_ms "$res")
-  local s202 other errors herald_s pg_s acc
+  local s202 other errors acc
   s202=$(field s202 "$res"); other=$(field other "$res"); errors=$(field errors "$res")
   acc=$(field accepted_per_s "$res")
-  herald_s=$(awk '$1 == "herald" && NF == 3 { print $2; exit }' "$LOGS/$name-cpu.txt")
-  pg_s=$(awk '$1 ~ /^pg_/ && NF == 3 { s += $2 } END { print s + 0 }' "$LOGS/$name-cpu.txt")
   [ -n "$res" ] || bad+=("no-loadgen-result")
   [ "${other:-x}" = 0 ] && [ "$(field s503 "$res")" = 0 ] || bad+=("non-202")
   [ "${errors:-x}" = 0 ] || bad+=("errors")
@@ -361,13 +394,11 @@ run_cpu_phase() {
   # a cost per request at CPU_RATE.
   awk -v a="${acc:-0}" -v r="$CPU_RATE" 'BEGIN { exit !(a >= 0.97 * r) }' || bad+=("rate-not-met")
   # Per request: CPU seconds over the window / requests in it (CPU_RATE/s).
-  local herald_us pg_us
-  herald_us=$(awk -v c="${herald_s:-0}" -v r="$CPU_RATE" -v s="$secs" 'BEGIN { printf "%.0f", c * 1e6 / (r * s) }')
-  pg_us=$(awk -v c="${pg_s:-0}" -v r="$CPU_RATE" -v s="$secs" 'BEGIN { printf "%.0f", c * 1e6 / (r * s) }')
-  RATE=$(( herald_us + pg_us ))
+  cpu_per_request "$LOGS/$name-cpu.txt" "$CPU_RATE" "$secs"
+  RATE=$CPU_US
   local ok=yes
   [ ${#bad[@]} = 0 ] || ok="NO:$(IFS=,; echo "${bad[*]}")"
-  say "RESULT phase=$p run=$i rate=$RATE p50_ms=${P50:-} p99_ms=${P99:-} load=$load us_per_req=$RATE herald_us=$herald_us pg_us=$pg_us offered_per_s=$CPU_RATE accepted_per_s=${acc:-} s202=${s202:-} db_rows=$rows machine=\"$(grep -m1 '^machine' "$LOGS/$name-cpu.txt" | cut -d' ' -f2-)\" ok=$ok"
+  say "RESULT phase=$p run=$i rate=$RATE p50_ms=${P50:-} p99_ms=${P99:-} load=$load us_per_req=$RATE herald_us=$CPU_HERALD pg_us=$CPU_PG offered_per_s=$CPU_RATE accepted_per_s=${acc:-} s202=${s202:-} db_rows=$rows machine=\"$(grep -m1 '^machine' "$LOGS/$name-cpu.txt" | cut -d' ' -f2-)\" ok=$ok"
   stop_node
 }
 
@@ -378,7 +409,7 @@ run_cpu_phase() {
 # page cache, PostgreSQL's own state) shifts all phases alike instead of
 # whichever phase happened to run then. The guard cost is the median of the
 # per-round ratios keyed/plain, next to the ratio of the medians.
-declare -A MED_RATE MED_P50 MED_P99 MED_WRK RUN_RATE RUN_P50 RUN_P99 RUN_WRK
+declare -A MED_RATE MED_P50 MED_P99 MED_WRK RUN_RATE RUN_P50 RUN_P99 RUN_WRK RUN_CPU
 for p in $PHASES; do
   case "$p" in
     plain)  say "== plain: single submissions, no Idempotency-Key (auth + limiter), $CONNS connections, $DURATION; rate = accepted/s =="
@@ -403,12 +434,13 @@ done
 say ""
 for i in $(seq 1 "$RUNS"); do
   for p in $PHASES; do
-    RATE='' P50='' P99='' WRK_RATE=
+    RATE='' P50='' P99='' WRK_RATE= CPU_US=
     case "$p" in
       cpu-*) run_cpu_phase "$p" "$i" ;;
       *)     run_phase "$p" "$i" ;;
     esac
     RUN_RATE[$p,$i]=$RATE; RUN_P50[$p,$i]=$P50; RUN_P99[$p,$i]=$P99; RUN_WRK[$p,$i]=$WRK_RATE
+    RUN_CPU[$p,$i]=$CPU_US
   done
 done
 say ""
@@ -438,6 +470,21 @@ cost_line() { # cost_line KEYED PLAIN
 }
 cost_line keyed plain
 cost_line keyed-ahead plain-ahead
+# The same at saturation in CPU: 1 - plain/keyed CPU us per accepted
+# request per round. CPU time is not charged for the time another guest of
+# the host takes the core (steal), which moves a closed loop's rate, so it
+# varies less between rounds than the rates do.
+cpu_cost_line() { # cpu_cost_line KEYED PLAIN
+  local k=$1 p=$2 ratios=() i
+  [[ " $PHASES " == *" $p "* && " $PHASES " == *" $k "* ]] || return 0
+  for i in $(seq 1 "$RUNS"); do
+    ratios+=("$(awk -v k="${RUN_CPU[$k,$i]}" -v p="${RUN_CPU[$p,$i]}" \
+      'BEGIN { if (k > 0 && p != "") printf "%.3f\n", 1 - p / k }')")
+  done
+  say "COST $k vs $p at saturation (1 - plain/keyed CPU us per accepted request) per round=$(IFS=,; echo "${ratios[*]}") median=$(med "${ratios[@]}")"
+}
+cpu_cost_line keyed plain
+cpu_cost_line keyed-ahead plain-ahead
 # CPU per request: 1 - plain/keyed per round is the throughput a key costs
 # where the CPU is the limit.
 if [[ " $PHASES " == *" cpu-plain "* && " $PHASES " == *" cpu-keyed "* ]]; then
