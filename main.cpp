@@ -193,6 +193,7 @@ int main(int argc, char** argv) {
   writer_settings ws;
   ws.max_batch = cfg.db_max_batch;
   ws.lease_horizon_ms = cfg.retry_horizon.count();
+  ws.parallel_rows = cfg.db_parallel_rows;
   auto wr = sys.spawn(writer, commit_conns, disp, ws);
   auto au = sys.spawn(auth, store, auth_settings{});
 

@@ -133,7 +133,9 @@ void commit(writer_ptr self, store_actor conn,
 /// Starts commits while connections are idle and requests wait.
 void try_commit(writer_ptr self) {
   auto& st = self->state;
-  while (!st.idle.empty() && !st.waiting.empty()) {
+  while (!st.idle.empty() && !st.waiting.empty()
+         && start_commit_now(st.connections - st.idle.size(), st.waiting_rows,
+                             st.settings)) {
     auto conn = st.idle.back();
     st.idle.pop_back();
     std::vector<writer_state::pending> batch;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -16,7 +17,22 @@ struct writer_settings {
   /// are leased at insert and handed to the dispatcher; later ones are left
   /// to a sweeper. Same value as the claim horizon (herald.retry.horizon).
   int64_t lease_horizon_ms = 10000;
+  /// While a transaction is in flight, another one starts on an idle
+  /// connection only once this many rows wait; until then they wait for
+  /// the commit in flight and go together. Small transactions side by side
+  /// cost the database per transaction, and fewer rows wait for each.
+  int parallel_rows = 100;
 };
+
+/// Whether the writer starts a transaction now, with `in_flight`
+/// transactions running and `waiting_rows` rows waiting (an idle
+/// connection assumed).
+inline bool start_commit_now(size_t in_flight, size_t waiting_rows,
+                             const writer_settings& s) {
+  return waiting_rows > 0
+         && (in_flight == 0
+             || waiting_rows >= static_cast<size_t>(std::max(s.parallel_rows, 1)));
+}
 
 struct writer_state {
   static inline const char* name = "writer";

@@ -604,6 +604,9 @@ std::vector<option_def> make_options() {
                  "group-commit connections that make accepted work durable"));
   add(int_option("herald.db.max-batch", &c::db_max_batch, 1, 100000,
                  "most rows written by one group commit"));
+  add(int_option("herald.db.parallel-rows", &c::db_parallel_rows, 1, 1000000,
+                 "rows waiting before a second group commit runs beside one "
+                 "in flight"));
   add(port_option("herald.cluster.port", &c::cluster_port,
                   "port this node publishes on for other nodes "
                   "(0 = single node)"));

@@ -35,6 +35,7 @@ struct node_config {
   int db_workers = 4;                    // herald.db.workers (connections for reads/updates)
   int db_writers = 2;                    // herald.db.writers (group-commit connections)
   int db_max_batch = 2000;               // herald.db.max-batch (rows per group commit)
+  int db_parallel_rows = 100;            // herald.db.parallel-rows (before a second commit runs)
   // herald.cluster.*
   uint16_t cluster_port = 0;             // herald.cluster.port
   std::vector<std::string> cluster_seeds;// herald.cluster.seeds

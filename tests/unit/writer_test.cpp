@@ -2,6 +2,8 @@
 // nobody is answered before their own transaction committed.
 #define CAF_SUITE writer
 
+#include <algorithm>
+
 #include <caf/test/dsl.hpp>
 #include <caf/test/unit_test_impl.hpp>
 
@@ -231,6 +233,121 @@ CAF_TEST(without room in the dispatcher rows are inserted unleased) {
   self->send(store, atom::ping_v);
   drain();
   CAF_CHECK_EQUAL(collect().size(), 1u);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST(a second transaction starts only once enough rows wait) {
+  writer_settings s;
+  s.parallel_rows = 3;
+  CAF_CHECK(!start_commit_now(0, 0, s));
+  CAF_CHECK(start_commit_now(0, 1, s));
+  CAF_CHECK(!start_commit_now(1, 2, s));
+  CAF_CHECK(start_commit_now(1, 3, s));
+  CAF_CHECK(start_commit_now(2, 5, s));
+}
+
+namespace {
+
+/// Two writer connections, a second transaction beside one in flight only
+/// from 3 waiting rows on.
+struct two_connections_fixture : test_coordinator_fixture<herald_actor_config> {
+  store_actor s1;
+  store_actor s2;
+  dispatcher_actor disp;
+  writer_actor wr;
+  std::vector<std::string> answers;
+
+  two_connections_fixture() {
+    s1 = sys.spawn(fake_store);
+    s2 = sys.spawn(fake_store);
+    dispatcher_settings ds;
+    ds.node = "n1";
+    ds.capacity = 100;
+    disp = sys.spawn(dispatcher, s1, std::map<std::string, pool_factory>{}, ds);
+    writer_settings ws;
+    ws.parallel_rows = 3;
+    wr = sys.spawn(writer, std::vector<store_actor>{s1, s2}, disp, ws);
+    drain();
+    state_of<fake_store_state>(*this, s1).hold_inserts = true;
+    state_of<fake_store_state>(*this, s2).hold_inserts = true;
+  }
+
+  ~two_connections_fixture() {
+    for (auto a : {caf::actor_cast<caf::actor>(wr), caf::actor_cast<caf::actor>(disp),
+                   caf::actor_cast<caf::actor>(s1), caf::actor_cast<caf::actor>(s2)})
+      self->send_exit(a, caf::exit_reason::user_shutdown);
+    drain();
+  }
+
+  void drain() {
+    while (sched.try_run_once())
+      ; // nop
+  }
+
+  void submit(const std::string& id) {
+    std::vector<delivery_job> jobs{make_job(id)};
+    sys.spawn([this, jobs](caf::event_based_actor* client) {
+      client->request(wr, caf::infinite, atom::submit_v, jobs)
+        .then([this](bool ok) { answers.push_back(ok ? "ok" : "false"); },
+              [this](caf::error& err) { answers.push_back(sys.render(err)); });
+    });
+  }
+
+  /// Rows per insert over both connections, smallest first.
+  std::vector<size_t> inserts() {
+    std::vector<size_t> out;
+    for (auto s : {s1, s2})
+      for (auto& xs : state_of<fake_store_state>(*this, s).inserts)
+        out.push_back(xs.size());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  /// Lets both connections "commit" what they hold.
+  void commit_all() {
+    self->send(s1, atom::ping_v);
+    self->send(s2, atom::ping_v);
+    drain();
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(writer_parallel_tests, two_connections_fixture)
+
+CAF_TEST(few waiting rows wait for the commit in flight) {
+  submit("a");
+  drain();
+  submit("b");
+  submit("c");
+  drain();
+  // "a" in flight; "b" and "c" (2 rows < 3) wait although s2 is idle.
+  CAF_CHECK_EQUAL(inserts(), std::vector<size_t>({1}));
+  CAF_CHECK_EQUAL(state_of<writer_state>(*this, wr).waiting_rows, 2u);
+  // A third waiting row: the second connection takes all three.
+  submit("d");
+  drain();
+  CAF_CHECK_EQUAL(inserts(), std::vector<size_t>({1, 3}));
+  CAF_CHECK_EQUAL(state_of<writer_state>(*this, wr).waiting_rows, 0u);
+  CAF_CHECK(answers.empty());
+  commit_all();
+  CAF_CHECK_EQUAL(answers.size(), 4u);
+}
+
+CAF_TEST(rows left waiting go out when the commit in flight ends) {
+  submit("a");
+  drain();
+  submit("b");
+  drain();
+  CAF_CHECK_EQUAL(inserts(), std::vector<size_t>({1}));
+  commit_all();
+  // "a" committed and answered; "b" goes next, alone.
+  CAF_CHECK_EQUAL(answers, std::vector<std::string>({"ok"}));
+  CAF_CHECK_EQUAL(inserts(), std::vector<size_t>({1, 1}));
+  CAF_CHECK_EQUAL(state_of<writer_state>(*this, wr).waiting_rows, 0u);
+  commit_all();
+  CAF_CHECK_EQUAL(answers, std::vector<std::string>({"ok", "ok"}));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
