@@ -242,6 +242,7 @@ std::vector<option_case> option_cases() {
     {"herald.db.workers", "8", "8", [](c x) { return x.db_workers == 8; }},
     {"herald.db.writers", "3", "3", [](c x) { return x.db_writers == 3; }},
     {"herald.db.max-batch", "500", "500", [](c x) { return x.db_max_batch == 500; }},
+    {"herald.db.parallel-rows", "1", "1", [](c x) { return x.db_parallel_rows == 1; }},
     {"herald.cluster.port", "4242", "4242", [](c x) { return x.cluster_port == 4242; }},
     {"herald.cluster.seeds", R"(["a:1", "b:2"])", "a:1,b:2",
      [](c x) {
@@ -461,6 +462,8 @@ CAF_TEST(file errors name the option and the line) {
     {"[herald.db]\nworkers = 0\n", {"t.ini:2:", "herald.db.workers"}},
     {"[herald.db]\nwriters = 0\n", {"t.ini:2:", "herald.db.writers"}},
     {"[herald.db]\nmax-batch = 0\n", {"t.ini:2:", "herald.db.max-batch"}},
+    {"[herald.db]\nparallel-rows = 0\n",
+     {"t.ini:2:", "herald.db.parallel-rows", "out of range"}},
     {"[herald.delivery]\nqueue-capacity = 0\n", {"herald.delivery.queue-capacity"}},
     {"[herald.channels.webhook]\npool-size = 0\n",
      {"herald.channels.webhook.pool-size"}},
