@@ -456,45 +456,45 @@ for p in $PHASES; do
   MED_WRK[$p]=$(med "${wrks[@]}")
   say "MEDIAN phase=$p rate=${MED_RATE[$p]} p50_ms=${MED_P50[$p]} p99_ms=${MED_P99[$p]}$([ "$p" = batch ] && echo " wrk_rate=${MED_WRK[$p]}") runs=$(IFS=,; echo "${rates[*]}")"
 done
-# keyed/plain per round: what a fresh Idempotency-Key costs.
+# What a fresh Idempotency-Key costs, per round and as the median.
 declare -A COST
-cost_line() { # cost_line KEYED PLAIN
-  local k=$1 p=$2 ratios=() i
-  [[ " $PHASES " == *" $p "* && " $PHASES " == *" $k "* ]] || return 0
+# per_round TABLE KEYED PLAIN EXPR: EXPR (awk, of k and p) of TABLE[KEYED,i]
+# and TABLE[PLAIN,i] for each round i into RATIOS; an empty entry where a
+# run has no figure.
+per_round() {
+  local -n tbl=$1
+  local i
+  RATIOS=()
   for i in $(seq 1 "$RUNS"); do
-    ratios+=("$(awk -v k="${RUN_RATE[$k,$i]}" -v p="${RUN_RATE[$p,$i]}" \
-      'BEGIN { if (k != "" && p > 0) printf "%.3f\n", k / p }')")
+    RATIOS+=("$(awk -v k="${tbl[$2,$i]}" -v p="${tbl[$3,$i]}" \
+      "BEGIN { if (k > 0 && p > 0) printf \"%.3f\\n\", $4 }")")
   done
-  COST[$k]=$(med "${ratios[@]}")
-  say "COST $k/$p per round=$(IFS=,; echo "${ratios[*]}") median=${COST[$k]} (median $k / median $p = $(awk -v k="${MED_RATE[$k]}" -v p="${MED_RATE[$p]}" 'BEGIN { if (p > 0) printf "%.3f", k / p }'))"
 }
-cost_line keyed plain
-cost_line keyed-ahead plain-ahead
-# The same at saturation in CPU: 1 - plain/keyed CPU us per accepted
-# request per round. CPU time is not charged for the time another guest of
-# the host takes the core (steal), which moves a closed loop's rate, so it
-# varies less between rounds than the rates do.
-cpu_cost_line() { # cpu_cost_line KEYED PLAIN
-  local k=$1 p=$2 ratios=() i
-  [[ " $PHASES " == *" $p "* && " $PHASES " == *" $k "* ]] || return 0
-  for i in $(seq 1 "$RUNS"); do
-    ratios+=("$(awk -v k="${RUN_CPU[$k,$i]}" -v p="${RUN_CPU[$p,$i]}" \
-      'BEGIN { if (k > 0 && p != "") printf "%.3f\n", 1 - p / k }')")
-  done
-  say "COST $k vs $p at saturation (1 - plain/keyed CPU us per accepted request) per round=$(IFS=,; echo "${ratios[*]}") median=$(med "${ratios[@]}")"
-}
-cpu_cost_line keyed plain
-cpu_cost_line keyed-ahead plain-ahead
-# CPU per request: 1 - plain/keyed per round is the throughput a key costs
-# where the CPU is the limit.
-if [[ " $PHASES " == *" cpu-plain "* && " $PHASES " == *" cpu-keyed "* ]]; then
-  ratios=()
-  for i in $(seq 1 "$RUNS"); do
-    ratios+=("$(awk -v k="${RUN_RATE[cpu-keyed,$i]}" -v p="${RUN_RATE[cpu-plain,$i]}" \
-      'BEGIN { if (k > 0 && p != "") printf "%.3f\n", 1 - p / k }')")
-  done
-  COST[cpu-keyed]=$(med "${ratios[@]}")
-  say "COST cpu-keyed vs cpu-plain (1 - plain/keyed CPU per request) per round=$(IFS=,; echo "${ratios[*]}") median=${COST[cpu-keyed]}"
+both() { [[ " $PHASES " == *" $1 "* && " $PHASES " == *" $2 "* ]]; }
+# In accepted/s: keyed/plain.
+for pair in "keyed plain" "keyed-ahead plain-ahead"; do
+  read -r k p <<<"$pair"
+  both "$k" "$p" || continue
+  per_round RUN_RATE "$k" "$p" "k / p"
+  COST[$k]=$(med "${RATIOS[@]}")
+  say "COST $k/$p per round=$(IFS=,; echo "${RATIOS[*]}") median=${COST[$k]} (median $k / median $p = $(awk -v k="${MED_RATE[$k]}" -v p="${MED_RATE[$p]}" 'BEGIN { if (p > 0) printf "%.3f", k / p }'))"
+done
+# In CPU per request, at saturation: 1 - plain/keyed of CPU us per accepted
+# request. CPU time is not charged for the time another guest of the host
+# takes the core (steal), which moves a closed loop's rate, so it varies
+# less between rounds than the rates do.
+for pair in "keyed plain" "keyed-ahead plain-ahead"; do
+  read -r k p <<<"$pair"
+  both "$k" "$p" || continue
+  per_round RUN_CPU "$k" "$p" "1 - p / k"
+  say "COST $k vs $p at saturation (1 - plain/keyed CPU us per accepted request) per round=$(IFS=,; echo "${RATIOS[*]}") median=$(med "${RATIOS[@]}")"
+done
+# At a fixed rate: 1 - plain/keyed CPU per request is the throughput a key
+# costs where the CPU is the limit.
+if both cpu-keyed cpu-plain; then
+  per_round RUN_RATE cpu-keyed cpu-plain "1 - p / k"
+  COST[cpu-keyed]=$(med "${RATIOS[@]}")
+  say "COST cpu-keyed vs cpu-plain (1 - plain/keyed CPU per request) per round=$(IFS=,; echo "${RATIOS[*]}") median=${COST[cpu-keyed]}"
 fi
 say ""
 
