@@ -19,27 +19,31 @@ using namespace herald::test;
 namespace {
 
 struct fixture : test_coordinator_fixture<herald_actor_config> {
-  store_actor store;
+  std::vector<store_actor> stores; // the writer's connections
+  store_actor store;               // the first of them
   dispatcher_actor disp;
   writer_actor wr;
 
-  explicit fixture(int capacity = 100) {
-    store = sys.spawn(fake_store);
+  explicit fixture(int capacity = 100, size_t connections = 1,
+                   writer_settings ws = {}) {
+    for (size_t i = 0; i < connections; ++i)
+      stores.push_back(sys.spawn(fake_store));
+    store = stores.front();
     dispatcher_settings ds;
     ds.node = "n1";
     ds.capacity = capacity;
     // No pools: dispatched jobs are recorded as failed ("no provider").
     disp = sys.spawn(dispatcher, store, std::map<std::string, pool_factory>{},
                      ds);
-    wr = sys.spawn(writer, std::vector<store_actor>{store}, disp,
-                   writer_settings{});
+    wr = sys.spawn(writer, stores, disp, ws);
     drain();
   }
 
   ~fixture() {
     self->send_exit(wr, caf::exit_reason::user_shutdown);
     self->send_exit(disp, caf::exit_reason::user_shutdown);
-    self->send_exit(store, caf::exit_reason::user_shutdown);
+    for (auto& s : stores)
+      self->send_exit(s, caf::exit_reason::user_shutdown);
     drain();
   }
 
@@ -250,54 +254,23 @@ CAF_TEST(a second transaction starts only once enough rows wait) {
 namespace {
 
 /// Two writer connections, a second transaction beside one in flight only
-/// from 3 waiting rows on.
-struct two_connections_fixture : test_coordinator_fixture<herald_actor_config> {
-  store_actor s1;
-  store_actor s2;
-  dispatcher_actor disp;
-  writer_actor wr;
-  std::vector<std::string> answers;
+/// from 3 waiting rows on; both hold their inserts until pinged.
+writer_settings parallel_from_3() {
+  writer_settings ws;
+  ws.parallel_rows = 3;
+  return ws;
+}
 
-  two_connections_fixture() {
-    s1 = sys.spawn(fake_store);
-    s2 = sys.spawn(fake_store);
-    dispatcher_settings ds;
-    ds.node = "n1";
-    ds.capacity = 100;
-    disp = sys.spawn(dispatcher, s1, std::map<std::string, pool_factory>{}, ds);
-    writer_settings ws;
-    ws.parallel_rows = 3;
-    wr = sys.spawn(writer, std::vector<store_actor>{s1, s2}, disp, ws);
-    drain();
-    state_of<fake_store_state>(*this, s1).hold_inserts = true;
-    state_of<fake_store_state>(*this, s2).hold_inserts = true;
-  }
-
-  ~two_connections_fixture() {
-    for (auto a : {caf::actor_cast<caf::actor>(wr), caf::actor_cast<caf::actor>(disp),
-                   caf::actor_cast<caf::actor>(s1), caf::actor_cast<caf::actor>(s2)})
-      self->send_exit(a, caf::exit_reason::user_shutdown);
-    drain();
-  }
-
-  void drain() {
-    while (sched.try_run_once())
-      ; // nop
-  }
-
-  void submit(const std::string& id) {
-    std::vector<delivery_job> jobs{make_job(id)};
-    sys.spawn([this, jobs](caf::event_based_actor* client) {
-      client->request(wr, caf::infinite, atom::submit_v, jobs)
-        .then([this](bool ok) { answers.push_back(ok ? "ok" : "false"); },
-              [this](caf::error& err) { answers.push_back(sys.render(err)); });
-    });
+struct two_connections_fixture : fixture {
+  two_connections_fixture() : fixture(100, 2, parallel_from_3()) {
+    for (auto& s : stores)
+      state_of<fake_store_state>(*this, s).hold_inserts = true;
   }
 
   /// Rows per insert over both connections, smallest first.
   std::vector<size_t> inserts() {
     std::vector<size_t> out;
-    for (auto s : {s1, s2})
+    for (auto& s : stores)
       for (auto& xs : state_of<fake_store_state>(*this, s).inserts)
         out.push_back(xs.size());
     std::sort(out.begin(), out.end());
@@ -306,8 +279,8 @@ struct two_connections_fixture : test_coordinator_fixture<herald_actor_config> {
 
   /// Lets both connections "commit" what they hold.
   void commit_all() {
-    self->send(s1, atom::ping_v);
-    self->send(s2, atom::ping_v);
+    for (auto& s : stores)
+      self->send(s, atom::ping_v);
     drain();
   }
 };
@@ -322,7 +295,7 @@ CAF_TEST(few waiting rows wait for the commit in flight) {
   submit("b");
   submit("c");
   drain();
-  // "a" in flight; "b" and "c" (2 rows < 3) wait although s2 is idle.
+  // "a" in flight; "b" and "c" (2 rows < 3) wait although the other connection is idle.
   CAF_CHECK_EQUAL(inserts(), std::vector<size_t>({1}));
   CAF_CHECK_EQUAL(state_of<writer_state>(*this, wr).waiting_rows, 2u);
   // A third waiting row: the second connection takes all three.
