@@ -19,7 +19,8 @@ const char* const statuses[] = {"accepted",  "queued",         "sending",
 
 } // namespace
 
-api_server::api_server(api_context ctx, int threads) : ctx_(std::move(ctx)) {
+api_server::api_server(api_context ctx, int threads)
+  : ctx_(std::move(ctx)), actors_(*ctx_.sys) {
   // httplib has one body limit per server: the larger one; the single-item
   // route checks its own smaller limit.
   tune_server(svr_, threads, std::max(ctx_.max_body_bytes, ctx_.max_batch_bytes));
@@ -46,7 +47,7 @@ void api_server::stop() {
   }
 }
 
-std::optional<tenant> api_server::authenticate(caf::scoped_actor& self,
+std::optional<tenant> api_server::authenticate(pooled_actor& self,
                                                const httplib::Request& req,
                                                httplib::Response& res) {
   auto key = bearer_token(req);
@@ -120,7 +121,7 @@ int32_t burst_of(const api_context& ctx, const tenant& t) {
 /// Takes tokens from the tenant's limiter. A limiter may stop for idleness
 /// just as a request reaches it (sec::request_receiver_down): the registry
 /// then spawns a fresh, full one, so asking once more is exact.
-caf::expected<rate_decision> acquire(caf::scoped_actor& self,
+caf::expected<rate_decision> acquire(pooled_actor& self,
                                      const api_context& ctx, const tenant& t,
                                      int32_t tokens) {
   rate_request rq{t.id, tokens, rate_of(ctx, t), burst_of(ctx, t)};
@@ -180,7 +181,7 @@ void api_server::install_routes() {
 
   svr_.Get(R"(/v1/notifications/([^/]+))", [this](const httplib::Request& req,
                                                    httplib::Response& res) {
-    caf::scoped_actor self{*ctx_.sys};
+    auto self = actors_.acquire();
     auto t = authenticate(self, req, res);
     if (!t)
       return;
@@ -196,7 +197,7 @@ void api_server::install_routes() {
 
   svr_.Get(R"(/v1/notifications/([^/]+)/attempts)",
            [this](const httplib::Request& req, httplib::Response& res) {
-             caf::scoped_actor self{*ctx_.sys};
+             auto self = actors_.acquire();
              auto t = authenticate(self, req, res);
              if (!t)
                return;
@@ -218,7 +219,7 @@ void api_server::install_routes() {
 
   svr_.Get("/v1/notifications", [this](const httplib::Request& req,
                                        httplib::Response& res) {
-    caf::scoped_actor self{*ctx_.sys};
+    auto self = actors_.acquire();
     auto t = authenticate(self, req, res);
     if (!t)
       return;
@@ -252,7 +253,7 @@ void api_server::install_routes() {
 }
 
 void api_server::submit_one(const httplib::Request& req, httplib::Response& res) {
-  caf::scoped_actor self{*ctx_.sys};
+  auto self = actors_.acquire();
   auto t = authenticate(self, req, res);
   if (!t)
     return;
@@ -357,7 +358,7 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
 }
 
 void api_server::submit_batch(const httplib::Request& req, httplib::Response& res) {
-  caf::scoped_actor self{*ctx_.sys};
+  auto self = actors_.acquire();
   auto t = authenticate(self, req, res);
   if (!t)
     return;

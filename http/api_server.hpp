@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include "actors/actors.hpp"
+#include "http/bridge.hpp"
 #include "http/denial_memo.hpp"
 #include "http/raw_header_server.hpp"
 
@@ -57,13 +58,14 @@ private:
   void install_routes();
   /// DELETE /v1/notifications/{id} and /v1/dlq/... (http/dlq_routes.cpp).
   void install_dlq_routes();
-  std::optional<tenant> authenticate(caf::scoped_actor& self,
+  std::optional<tenant> authenticate(pooled_actor& self,
                                      const httplib::Request& req,
                                      httplib::Response& res);
   void submit_one(const httplib::Request& req, httplib::Response& res);
   void submit_batch(const httplib::Request& req, httplib::Response& res);
 
   api_context ctx_;
+  bridge_pool actors_; // the handlers' blocking actors
   raw_header_server svr_; // handlers see header values as sent
   std::thread thread_;
   std::atomic<bool> accepting_{true};

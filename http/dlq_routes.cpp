@@ -76,7 +76,7 @@ const char* const dlq_states[] = {"parked", "retried", "discarded", "any"};
 
 void api_server::install_dlq_routes() {
   svr_.Get("/v1/dlq", [this](const httplib::Request& req, httplib::Response& res) {
-    caf::scoped_actor self{*ctx_.sys};
+    auto self = actors_.acquire();
     auto t = authenticate(self, req, res);
     if (!t)
       return;
@@ -113,7 +113,7 @@ void api_server::install_dlq_routes() {
 
   svr_.Get(R"(/v1/dlq/([^/]+))", [this](const httplib::Request& req,
                                         httplib::Response& res) {
-    caf::scoped_actor self{*ctx_.sys};
+    auto self = actors_.acquire();
     auto t = authenticate(self, req, res);
     if (!t)
       return;
@@ -130,7 +130,7 @@ void api_server::install_dlq_routes() {
                        int ok_status, const char* reason) {
     return [this, op, what, doing, ok_status,
             reason](const httplib::Request& req, httplib::Response& res) {
-      caf::scoped_actor self{*ctx_.sys};
+      auto self = actors_.acquire();
       auto t = authenticate(self, req, res);
       if (!t)
         return;
@@ -166,7 +166,7 @@ void api_server::install_dlq_routes() {
 
   svr_.Post("/v1/dlq/replay", [this](const httplib::Request& req,
                                      httplib::Response& res) {
-    caf::scoped_actor self{*ctx_.sys};
+    auto self = actors_.acquire();
     auto t = authenticate(self, req, res);
     if (!t)
       return;
