@@ -206,7 +206,6 @@ int main(int argc, char** argv) {
   auto limiters = sys.spawn(limiter_registry, ls);
   idempotency_guard_settings gs;
   gs.retention = timespan(cfg.idempotency_retention);
-  gs.writer_timeout = timespan(cfg.api_request_timeout);
   std::vector<idempotency_guard_actor> guards;
   for (int i = 0; i < cfg.idempotency_shards; ++i)
     guards.push_back(sys.spawn(idempotency_guard, store, wr, gs,
@@ -223,7 +222,6 @@ int main(int argc, char** argv) {
   actx.dispatcher = disp;
   actx.replay_rate = cfg.dlq_replay_rate;
   actx.timeout = timespan(cfg.api_request_timeout);
-  actx.guard_lookup_timeout = gs.store_timeout;
   actx.default_rate = cfg.tenant_default_rate;
   actx.default_burst = cfg.tenant_default_burst;
   actx.max_body_bytes = static_cast<size_t>(cfg.api_max_body_bytes);

@@ -98,7 +98,11 @@ using store_actor = inspectable_actor::extend<
 /// each is answered only after its commit (invariant 1).
 using writer_actor = inspectable_actor::extend<
   // Makes the notifications durable; answers once committed.
-  caf::replies_to<atom::submit, std::vector<delivery_job>>::with<bool>>;
+  caf::replies_to<atom::submit, std::vector<delivery_job>>::with<bool>,
+  // The same for one notification with an idempotency key, delegated by
+  // its key's guard: answers "accepted" + its id once committed, else the
+  // commit's error (ec::conflict: the key's unique index refused it).
+  caf::replies_to<atom::submit, atom::idem, delivery_job>::with<idem_verdict>>;
 
 /// API keys → tenants, with a small cache; revocations go through it so that
 /// a revoked key stops working at once.
@@ -156,9 +160,11 @@ using limiter_registry_actor = inspectable_actor::extend<
 /// The idempotency guard of a key shard: recent keys in memory, in-flight
 /// claims, the store behind it for keys it has not seen (after a restart).
 using idempotency_guard_actor = inspectable_actor::extend<
-  // Claims (tenant id, key, request hash) and, if the key is new, commits
-  // the job (its notification carries the key) through the writer: answers
-  // "accepted" + id once durable, else the verdict or the commit's error.
+  // Claims (tenant id, key, request hash): answers the verdict if the key
+  // is known; if it is new, delegates the job (its notification carries the
+  // key) to the writer, which answers "accepted" + id once durable or the
+  // commit's error. The caller then ends the claim: complete, abandon, or
+  // (ec::conflict) resolve.
   caf::replies_to<atom::submit, std::string, std::string, std::string,
                   delivery_job>::with<idem_verdict>,
   // Claims (tenant id, key, request hash); answers the verdict.

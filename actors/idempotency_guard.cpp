@@ -158,12 +158,10 @@ idem_verdict from_memory(guard_ptr self, const std::string& tenant,
 
 /// Asks the store about a key the key's index refused and answers `rp`
 /// from the stored row, which memory then keeps too. If no row holds the
-/// key, it is claimed for the caller ("new") with `claim_if_free`, else the
-/// caller hears "in_flight" and tries again.
+/// key, it is claimed for the caller ("new").
 void look_up(guard_ptr self, const std::string& tenant, const std::string& key,
              const std::string& hash,
-             caf::typed_response_promise<idem_verdict> rp,
-             bool claim_if_free) {
+             caf::typed_response_promise<idem_verdict> rp) {
   auto& st = self->state;
   auto k = idem_table::id(tenant, key);
   st.lookups.insert(k);
@@ -186,23 +184,18 @@ void look_up(guard_ptr self, const std::string& tenant, const std::string& key,
         else
           rp.deliver(count(st, {"mismatch", ""}));
       },
-      [self, k, tenant, key, hash, rp, claim_if_free](caf::error& err) mutable {
+      [self, k, tenant, key, hash, rp](caf::error& err) mutable {
         auto& st = self->state;
         st.lookups.erase(k);
         if (is(err, ec::not_found)) {
           // No row holds the key (its key expired and was released, or the
           // refusal came from a twin's insert that then failed). Memory may
           // know by now (a complete came in meanwhile); else the key is
-          // free: claimed for the caller, or the caller tries again (a
-          // submit does not commit twice in one request).
+          // free: claimed for the caller.
           auto now = self->clock().now();
           auto known = st.table.check(tenant, key, hash, now);
           if (!known.kind.empty()) {
             rp.deliver(count(st, known));
-            return;
-          }
-          if (!claim_if_free) {
-            rp.deliver(count(st, {"in_flight", ""}));
             return;
           }
           st.table.claim(tenant, key, hash, now);
@@ -228,8 +221,7 @@ void look_up(guard_ptr self, const std::string& tenant, const std::string& key,
 /// from memory, else from the stored row (look_up).
 void answer_refused(guard_ptr self, const std::string& tenant,
                     const std::string& key, const std::string& hash,
-                    caf::typed_response_promise<idem_verdict> rp,
-                    bool claim_if_free) {
+                    caf::typed_response_promise<idem_verdict> rp) {
   auto& st = self->state;
   st.table.abandon(tenant, key);
   ++st.refused;
@@ -237,7 +229,7 @@ void answer_refused(guard_ptr self, const std::string& tenant,
   if (!known.kind.empty())
     rp.deliver(count(st, known));
   else
-    look_up(self, tenant, key, hash, std::move(rp), claim_if_free);
+    look_up(self, tenant, key, hash, std::move(rp));
 }
 
 /// Claims (tenant, key) for the caller if memory does not know the key:
@@ -257,38 +249,6 @@ caf::expected<idem_verdict> try_claim(guard_ptr self, const std::string& tenant,
   return idem_verdict{};
 }
 
-/// A submit whose key is claimed: commits its job through the writer and
-/// answers `rp` with "accepted" (the key remembered), the stored verdict if
-/// the key's index refused it, or the commit's error (claim released).
-void commit(guard_ptr self, const std::string& tenant, const std::string& key,
-            const std::string& hash, delivery_job job,
-            caf::typed_response_promise<idem_verdict> rp) {
-  auto& st = self->state;
-  auto id = job.n.id;
-  self
-    ->request(st.writer, st.settings.writer_timeout, atom::submit_v,
-              single_job(std::move(job)))
-    .then(
-      [self, tenant, key, hash, id, rp](bool) mutable {
-        auto& st = self->state;
-        ++st.commits;
-        st.table.remember(tenant, key, hash, id,
-                          self->clock().now() + st.settings.retention);
-        rp.deliver(idem_verdict{"accepted", id});
-      },
-      [self, tenant, key, hash, rp](caf::error& err) mutable {
-        auto& st = self->state;
-        if (!is(err, ec::conflict)) {
-          st.table.abandon(tenant, key);
-          ++st.commit_errors;
-          rp.deliver(err);
-          return;
-        }
-        // Taken before this guard knew it: the stored row answers.
-        answer_refused(self, tenant, key, hash, rp, false);
-      });
-}
-
 std::string state_json(const idempotency_guard_state& st) {
   return "{\"recent_keys\":" + std::to_string(st.table.recent_size())
          + ",\"claims\":" + std::to_string(st.table.claims_size())
@@ -299,7 +259,7 @@ std::string state_json(const idempotency_guard_state& st) {
          + ",\"in_flight\":" + std::to_string(st.in_flight)
          + ",\"refused_inserts\":" + std::to_string(st.refused)
          + ",\"commits\":" + std::to_string(st.commits)
-         + ",\"commit_errors\":" + std::to_string(st.commit_errors)
+         + ",\"abandoned\":" + std::to_string(st.abandoned)
          + ",\"store_lookups\":" + std::to_string(st.store_lookups)
          + ",\"store_errors\":" + std::to_string(st.store_errors)
          + ",\"stale_claims\":" + std::to_string(st.stale_claims)
@@ -332,9 +292,9 @@ idempotency_guard_actor::behavior_type idempotency_guard(
         return v.error();
       if (!v->kind.empty())
         return *v;
-      auto rp = self->make_response_promise<idem_verdict>();
-      commit(self, tenant, key, hash, std::move(job), rp);
-      return rp;
+      // Claimed: the writer answers the caller, who then ends the claim.
+      return self->delegate(self->state.writer, atom::submit_v, atom::idem_v,
+                            std::move(job));
     },
     [self](atom::claim, const std::string& tenant, const std::string& key,
            const std::string& hash) -> caf::result<idem_verdict> {
@@ -348,17 +308,20 @@ idempotency_guard_actor::behavior_type idempotency_guard(
     [self](atom::resolve, const std::string& tenant, const std::string& key,
            const std::string& hash) -> caf::result<idem_verdict> {
       auto rp = self->make_response_promise<idem_verdict>();
-      answer_refused(self, tenant, key, hash, rp, true);
+      answer_refused(self, tenant, key, hash, rp);
       return rp;
     },
     [self](atom::complete, const std::string& tenant, const std::string& key,
            const std::string& hash, const std::string& notification_id) {
       auto& st = self->state;
+      ++st.commits;
       st.table.remember(tenant, key, hash, notification_id,
                         self->clock().now() + st.settings.retention);
     },
     [self](atom::abandon, const std::string& tenant, const std::string& key) {
-      self->state.table.abandon(tenant, key);
+      auto& st = self->state;
+      if (st.table.abandon(tenant, key))
+        ++st.abandoned;
     },
     [self](atom::purge) {
       auto& st = self->state;

@@ -11,14 +11,20 @@
 // its key is in memory.
 //
 // A single submission with a key (the HTTP layer) is one request, submit:
-// the guard claims the key and hands the notification to the writer itself,
-// so the caller waits once, not twice (claim, then commit):
+// the guard claims the key and delegates the notification to the writer,
+// which answers the caller itself once committed, so the caller waits once
+// (claim and commit) and the answer takes no detour through the guard:
 //   submit ─▶ known here  "replay" | "mismatch" | "in_flight"
-//          ─▶ new: writer ─▶ committed  remembered; "accepted" + id
-//                         ─▶ key taken  look-up: "replay" | "mismatch" |
-//                                       "in_flight" (no row holds the key:
-//                                       the client tries again)
-//                         ─▶ failed     claim released; the writer's error
+//          ─▶ new: writer ─▶ committed  "accepted" + id; the caller sends
+//                                       complete (remembered)
+//                         ─▶ key taken  ec::conflict; the caller resolves:
+//                                       "replay" | "mismatch" | "in_flight"
+//                                       ("new": no row holds the key; the
+//                                       caller abandons, the client tries
+//                                       again)
+//                         ─▶ failed     the writer's error; the caller
+//                                       abandons
+//   A claim whose caller never ends it is dropped after claim_timeout.
 // A batch has many keys in one transaction; its items go the long way:
 //   claim ─▶ "new"       insert ─▶ complete (committed)
 //                               ─▶ abandon  (failed, nothing written)
@@ -69,9 +75,6 @@ struct idempotency_guard_settings {
   /// Finite timeout of the store look-up of a resolve; keep it below the
   /// HTTP layer's timeout for a call.
   caf::timespan store_timeout = std::chrono::seconds(5);
-  /// Finite timeout of the commit of a submit (the writer's answer). The
-  /// caller waits for the guard at least this plus store_timeout.
-  caf::timespan writer_timeout = std::chrono::seconds(10);
   /// Period of the purge of expired keys and stale claims from memory.
   caf::timespan purge_interval = std::chrono::seconds(10);
 };
@@ -149,7 +152,7 @@ private:
 struct idempotency_guard_state {
   static inline const char* name = "idempotency-guard";
   store_actor store;
-  writer_actor writer; // commits the notifications of submits
+  writer_actor writer; // gets the notifications of submits (delegated)
   idempotency_guard_settings settings;
   size_t shard = 0;        // for inspect output
   idem_table table;
@@ -162,16 +165,16 @@ struct idempotency_guard_state {
   uint64_t mismatches = 0;
   uint64_t in_flight = 0;
   uint64_t refused = 0;    // inserts the key's index refused
-  uint64_t commits = 0;    // submits committed through the writer
-  uint64_t commit_errors = 0; // submits whose commit failed otherwise
+  uint64_t commits = 0;    // claims completed (committed)
+  uint64_t abandoned = 0;  // claims abandoned (their request failed)
   uint64_t store_lookups = 0;
   uint64_t store_errors = 0;
   uint64_t stale_claims = 0; // claims dropped by the timeout
 };
 
 /// A guard for one key shard. Asks `store` (`lookup, idem`) about keys the
-/// key's index refused; commits the notifications of submits through
-/// `writer` (this node's, the one that accepted the request); purges its
+/// key's index refused; delegates the notifications of submits to `writer`
+/// (this node's, the one that accepted the request); purges its
 /// memory every settings.purge_interval.
 idempotency_guard_actor::behavior_type idempotency_guard(
   idempotency_guard_actor::stateful_pointer<idempotency_guard_state> self,

@@ -14,6 +14,21 @@ using writer_ptr = writer_actor::stateful_pointer<writer_state>;
 
 void try_commit(writer_ptr self);
 
+/// Answers one request of a finished transaction.
+void answer(writer_state::pending& p, const caf::error& err) {
+  if (p.keyed_id.empty()) {
+    if (err)
+      p.rp.deliver(err);
+    else
+      p.rp.deliver(true);
+  } else {
+    if (err)
+      p.verdict.deliver(err);
+    else
+      p.verdict.deliver(idem_verdict{"accepted", std::move(p.keyed_id)});
+  }
+}
+
 /// Hands one batch to `conn` after asking the dispatcher whether it can hold
 /// the batch's rows that are due within the lease horizon: if so, those are
 /// inserted leased to this node and delivered from memory; otherwise, and
@@ -26,14 +41,10 @@ void commit(writer_ptr self, store_actor conn,
   auto finish = [self, conn](std::vector<writer_state::pending>& batch,
                              const caf::error& err) {
     auto& st = self->state;
-    if (err) {
+    if (err)
       ++st.failed_commits;
-      for (auto& p : batch)
-        p.rp.deliver(err);
-    } else {
-      for (auto& p : batch)
-        p.rp.deliver(true);
-    }
+    for (auto& p : batch)
+      answer(p, err);
     st.idle.push_back(conn);
     try_commit(self);
   };
@@ -194,7 +205,20 @@ writer(writer_actor::stateful_pointer<writer_state> self,
       auto& st = self->state;
       auto rp = self->make_response_promise<bool>();
       st.waiting_rows += jobs.size();
-      st.waiting.push_back({std::move(jobs), rp});
+      st.waiting.push_back({std::move(jobs), rp, {}, {}});
+      try_commit(self);
+      return rp;
+    },
+    [self](atom::submit, atom::idem,
+           delivery_job& job) -> caf::result<idem_verdict> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<idem_verdict>();
+      writer_state::pending p;
+      p.keyed_id = job.n.id;
+      p.verdict = rp;
+      p.jobs.push_back(std::move(job));
+      st.waiting_rows += 1;
+      st.waiting.push_back(std::move(p));
       try_commit(self);
       return rp;
     },

@@ -329,16 +329,33 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
     return;
   }
   // 3'. With a key: at most one notification per (tenant, key). The key's
-  // guard claims it and, if new, commits the job itself: one wait here. It
-  // may need the writer's time and then a store look-up (a key taken
-  // before it knew it), so it gets both.
+  // guard claims it and, if new, hands the job to the writer, which answers
+  // here once committed: one wait. This request then ends the claim.
   auto hash = request_hash(j);
   job.n.idempotency_key = key;
   job.n.idempotency_hash = hash;
+  auto id = job.n.id;
   auto guard = ctx_.guards[guard_shard(t->id, key, ctx_.guards.size())];
-  auto verdict = call<idem_verdict>(self, ctx_.timeout + ctx_.guard_lookup_timeout,
-                                    guard, atom::submit_v, t->id, key, hash,
-                                    std::move(job));
+  auto verdict = call<idem_verdict>(self, ctx_.timeout, guard, atom::submit_v,
+                                    t->id, key, hash, std::move(job));
+  if (!verdict && is(verdict.error(), ec::conflict)) {
+    // The key's index refused the insert: taken before the guard knew it
+    // (a restart, another node). The stored row answers.
+    verdict = call<idem_verdict>(self, ctx_.timeout, guard, atom::resolve_v,
+                                 t->id, key, hash);
+    if (verdict && verdict->kind == "new") {
+      // No row holds the key (a twin's insert failed meanwhile): this
+      // request does not commit twice; the client tries again.
+      self->send(guard, atom::abandon_v, t->id, key);
+      verdict->kind = "in_flight";
+    }
+  } else if (!verdict) {
+    // Nothing was written (or the wait ended first: then the key's index
+    // still refuses a second notification).
+    self->send(guard, atom::abandon_v, t->id, key);
+  } else if (verdict->kind == "accepted") {
+    self->send(guard, atom::complete_v, t->id, key, hash, id);
+  }
   if (!verdict) {
     reply_error(res, verdict.error());
   } else if (verdict->kind == "accepted") {

@@ -26,10 +26,6 @@ struct api_context {
   std::vector<idempotency_guard_actor> guards; // key shards
   dispatcher_actor dispatcher;  // told about cancels (best effort)
   caf::timespan timeout = std::chrono::seconds(10); // per actor call
-  // A keyed submit waits for its guard this much longer than `timeout`:
-  // the guard's commit (writer_timeout = timeout) may be followed by its
-  // store look-up (the guards' store_timeout).
-  caf::timespan guard_lookup_timeout = std::chrono::seconds(5);
   int32_t default_rate = 1000;   // tenants without their own rate_per_sec
   int32_t default_burst = 2000;  // tenants without their own burst
   size_t max_body_bytes = 1 << 20;

@@ -65,16 +65,21 @@ caf::behavior held_store(caf::stateful_actor<held_store_state>* self) {
 
 /// A writer whose commits the test decides: each submit waits until
 /// `complete` (all held jobs committed), `put` with a key (refused by the
-/// key's index: ec::conflict) or `release` (outage).
+/// key's index: ec::conflict) or `release` (outage). A keyed submit (the
+/// guard's delegation) is answered "accepted" + its id.
 struct held_writer_state {
   static inline const char* name = "held-writer";
   std::vector<caf::response_promise> held;
+  std::vector<std::string> held_ids; // "" for (submit, jobs)
   std::vector<delivery_job> pending;
   std::vector<delivery_job> committed;
 };
 
 caf::behavior held_writer(caf::stateful_actor<held_writer_state>* self) {
-  auto answer_all = [self](auto&& answer) { answer_held(self->state.held, answer); };
+  auto answer_all = [self](auto&& answer) {
+    self->state.held_ids.clear();
+    answer_held(self->state.held, answer);
+  };
   return {
     [self](atom::submit, std::vector<delivery_job>& jobs) {
       auto& st = self->state;
@@ -82,14 +87,32 @@ caf::behavior held_writer(caf::stateful_actor<held_writer_state>* self) {
         st.pending.push_back(std::move(j));
       auto rp = self->make_response_promise();
       st.held.push_back(rp);
+      st.held_ids.emplace_back();
       return rp;
     },
-    [self, answer_all](atom::complete) {
+    [self](atom::submit, atom::idem, delivery_job& job) {
+      auto& st = self->state;
+      st.held_ids.push_back(job.n.id);
+      st.pending.push_back(std::move(job));
+      auto rp = self->make_response_promise();
+      st.held.push_back(rp);
+      return rp;
+    },
+    [self](atom::complete) {
       auto& st = self->state;
       for (auto& j : st.pending)
         st.committed.push_back(std::move(j));
       st.pending.clear();
-      answer_all([](caf::response_promise& rp) { rp.deliver(true); });
+      auto rps = std::move(st.held);
+      auto ids = std::move(st.held_ids);
+      st.held.clear();
+      st.held_ids.clear();
+      for (size_t i = 0; i < rps.size(); ++i) {
+        if (ids[i].empty())
+          rps[i].deliver(true);
+        else
+          rps[i].deliver(idem_verdict{"accepted", ids[i]});
+      }
     },
     [self, answer_all](atom::put) {
       self->state.pending.clear();
@@ -191,9 +214,13 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
     return ask_now(atom::claim_v, tenant, key, hash);
   }
 
-  /// A single keyed submission of a notification with id `id`: the guard
-  /// claims the key and commits through the (held) writer. The answer lands
-  /// in `answers` once the writer is told how the commit ends.
+  /// A single keyed submission of a notification with id `id`, by a client
+  /// that keeps the caller's side of the contract as the HTTP layer does:
+  /// the guard claims the key and delegates to the (held) writer; on
+  /// "accepted" the client sends complete, on ec::conflict it resolves (and
+  /// abandons a "new", answering "in_flight"), on other errors it abandons.
+  /// The answer lands in `answers` once the writer is told how the commit
+  /// ends.
   void submit(const std::string& tenant, const std::string& key,
               const std::string& hash, const std::string& id) {
     delivery_job job;
@@ -201,7 +228,38 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
     job.n.tenant_id = tenant;
     job.n.idempotency_key = key;
     job.n.idempotency_hash = hash;
-    ask(atom::submit_v, tenant, key, hash, job);
+    auto record = [this](const idem_verdict& v) {
+      answers.push_back(v.notification_id.empty()
+                          ? v.kind
+                          : v.kind + " " + v.notification_id);
+    };
+    sys.spawn([=](caf::event_based_actor* client) {
+      auto g = guard;
+      client->request(g, caf::infinite, atom::submit_v, tenant, key, hash, job)
+        .then(
+          [=](idem_verdict& v) {
+            if (v.kind == "accepted")
+              client->send(g, atom::complete_v, tenant, key, hash, id);
+            record(v);
+          },
+          [=](caf::error& err) {
+            if (!is(err, ec::conflict)) {
+              client->send(g, atom::abandon_v, tenant, key);
+              answers.push_back(sys.render(err));
+              return;
+            }
+            client->request(g, caf::infinite, atom::resolve_v, tenant, key, hash)
+              .then(
+                [=](idem_verdict& v) {
+                  if (v.kind == "new") {
+                    client->send(g, atom::abandon_v, tenant, key);
+                    v.kind = "in_flight";
+                  }
+                  record(v);
+                },
+                [this](caf::error& err) { answers.push_back(sys.render(err)); });
+          });
+    });
     drain();
   }
 
@@ -291,7 +349,7 @@ CAF_TEST(new then in_flight then replay from memory then mismatch) {
   CAF_CHECK_EQUAL(st.in_flight, 2u);
 }
 
-CAF_TEST(a submit of a new key commits through the writer and remembers it) {
+CAF_TEST(a submit of a new key goes to the writer and complete remembers it) {
   start();
   CAF_CHECK_EQUAL(submit_now("acme", "k1", h1, "id-1", atom::complete_v),
                   "accepted id-1");
@@ -365,23 +423,27 @@ CAF_TEST(a failed commit answers its error and releases the claim) {
   auto answer = submit_now("acme", "k1", h1, "id-1", atom::release_v);
   CAF_CHECK_NOT_EQUAL(answer.find("db_unavailable"), std::string::npos);
   CAF_CHECK_EQUAL(guard_state().table.claims_size(), 0u);
-  CAF_CHECK_EQUAL(guard_state().commit_errors, 1u);
+  CAF_CHECK_EQUAL(guard_state().abandoned, 1u);
   // Nothing was written: the key is free for the client's retry.
   CAF_CHECK_EQUAL(submit_now("acme", "k1", h1, "id-2", atom::complete_v),
                   "accepted id-2");
   CAF_CHECK_EQUAL(store_state().idem_lookups, 0);
 }
 
-CAF_TEST(a commit the writer never answers times out and releases the claim) {
-  settings.writer_timeout = 2s;
+CAF_TEST(a submit the writer has not answered holds its claim until the caller ends it) {
   start();
   submit("acme", "k1", h1, "id-1");
   CAF_CHECK_EQUAL(answers.size(), 0u);
-  advance_time(2s);
-  drain();
-  CAF_REQUIRE_EQUAL(answers.size(), 1u);
-  CAF_CHECK_NOT_EQUAL(answers[0].find("timeout"), std::string::npos);
+  // The writer answers the caller, not the guard: the claim stays.
+  CAF_CHECK_EQUAL(guard_state().table.claims_size(), 1u);
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "in_flight");
+  // The caller gave up waiting (its own timeout) and abandons: the key is
+  // free again (the key's index still refuses a second row should the
+  // first commit land after all).
+  abandon("acme", "k1");
   CAF_CHECK_EQUAL(guard_state().table.claims_size(), 0u);
+  CAF_CHECK_EQUAL(guard_state().abandoned, 1u);
+  CAF_CHECK_EQUAL(claim_now("acme", "k1", h1), "new");
 }
 
 CAF_TEST(abandon releases the claim) {

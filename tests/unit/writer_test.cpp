@@ -71,6 +71,21 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
     submit(std::vector<delivery_job>{make_job(id)});
   }
 
+  /// A keyed submit (as a guard delegates it): the answer is recorded as
+  /// "kind id" or the rendered error.
+  void submit_keyed(const std::string& id, const std::string& key) {
+    auto job = make_job(id);
+    job.n.idempotency_key = key;
+    sys.spawn([this, job](caf::event_based_actor* client) {
+      client->request(wr, caf::infinite, atom::submit_v, atom::idem_v, job)
+        .then(
+          [this](idem_verdict& v) {
+            answers.push_back(v.kind + " " + v.notification_id);
+          },
+          [this](caf::error& err) { answers.push_back(sys.render(err)); });
+    });
+  }
+
   /// Answers so far.
   std::vector<std::string> collect() {
     return answers;
@@ -211,6 +226,38 @@ CAF_TEST(a taken idempotency key fails only its own request) {
     rows += batch.size();
   CAF_CHECK_EQUAL(rows, 3u);
   CAF_CHECK_EQUAL(state_of<dispatcher_state>(*this, disp).held, 0);
+}
+
+CAF_TEST(a keyed submit shares the transaction and is answered accepted with its id) {
+  store_state().hold_inserts = true;
+  submit("first"); // occupies the connection so the next two share a batch
+  submit_keyed("a", "k-a");
+  submit("b");
+  drain();
+  CAF_CHECK_EQUAL(state_of<writer_state>(*this, wr).waiting_rows, 2u);
+  self->send(store, atom::ping_v); // commits "first"
+  drain();
+  CAF_REQUIRE_EQUAL(store_state().inserts.size(), 2u);
+  CAF_REQUIRE_EQUAL(store_state().inserts[1].size(), 2u);
+  CAF_CHECK_EQUAL(store_state().inserts[1][0].idempotency_key, "k-a");
+  // Not answered before its commit.
+  CAF_CHECK_EQUAL(answers, std::vector<std::string>({"ok"}));
+  self->send(store, atom::ping_v);
+  drain();
+  CAF_CHECK_EQUAL(answers,
+                  std::vector<std::string>({"ok", "accepted a", "ok"}));
+}
+
+CAF_TEST(a keyed submit whose key is taken gets the conflict) {
+  store_state().taken_keys = {"k1"};
+  submit_keyed("a", "k1");
+  drain();
+  CAF_REQUIRE_EQUAL(answers.size(), 1u);
+  CAF_CHECK_NOT_EQUAL(answers[0].find("conflict"), std::string::npos);
+  submit_keyed("b", "k2");
+  drain();
+  CAF_REQUIRE_EQUAL(answers.size(), 2u);
+  CAF_CHECK_EQUAL(answers[1], "accepted b");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
