@@ -15,11 +15,15 @@ secs=${1:?usage: bench/cpu.sh SECONDS}
 hz=$(getconf CLK_TCK)
 
 snap() {
-  # One awk over every task's stat file: cheap enough not to disturb the run.
-  awk '
-    FNR == 1 {
-      split(FILENAME, parts, "/"); pid = parts[3]; tid = parts[5]
-      line = $0
+  # One grep and one awk over every task's stat file: cheap enough not to
+  # disturb the run. grep, not awk, opens the files: a thread that ends
+  # between the glob and the open is skipped (mawk would stop there, and
+  # the whole measurement with it).
+  { grep -H '' /proc/[0-9]*/task/[0-9]*/stat 2>/dev/null || true; } | awk '
+    {
+      k = index($0, ":")
+      split(substr($0, 1, k - 1), parts, "/"); pid = parts[3]; tid = parts[5]
+      line = substr($0, k + 1)
       o = index(line, "("); c = 0
       for (i = length(line); i > 0; i--) if (substr(line, i, 1) == ")") { c = i; break }
       tname = substr(line, o + 1, c - o - 1)
@@ -43,8 +47,7 @@ snap() {
       gsub(/ /, "_", tname)
       if (pname[pid] ~ /^pg_/) tname = "-"
       printf "%s\t%s\t%s\t%d\n", tid, pname[pid], tname, ticks
-      nextfile
-    }' /proc/[0-9]*/task/[0-9]*/stat 2>/dev/null
+    }'
 }
 
 a=$(mktemp); b=$(mktemp)

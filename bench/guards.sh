@@ -317,7 +317,10 @@ run_phase() {
             # after its commit): the figure. Counted again once settled below.
             rows_end=$(sql "SELECT count(*) FROM notifications") ;;
   esac
-  [ -z "$cpu" ] || wait "$cpu"
+  # A failed CPU measurement costs the CPU figures, not the run.
+  if [ -n "$cpu" ] && ! wait "$cpu"; then
+    log "bench/cpu.sh failed ($LOGS/$name-cpu.txt)"; cpu=
+  fi
   rows=$(settled_count)
   res=$(lua_result "$file")
   elapsed=$(wrk_elapsed "$file")
@@ -379,7 +382,7 @@ run_cpu_phase() {
   WRK_PID=$!
   wait "$WRK_PID" || log "herald-loadgen exited with status $? ($LOGS/$name-loadgen.txt)"
   WRK_PID=
-  wait "$cpu"
+  wait "$cpu" || bad+=("cpu-measurement-failed")
   rows=$(settled_count)
   res=$(grep -m1 '^RESULT' "$LOGS/$name-loadgen.txt" || true)
   P50=$(field p50_ms "$res"); P99=$(field p99_ms "$res")

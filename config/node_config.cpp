@@ -697,7 +697,7 @@ std::vector<option_def> make_options() {
   add(string_option("herald.log.level", &c::log_level, valid_log_level,
                     "debug, info, warn or error"));
   add(int_option("herald.scheduler.threads", &c::scheduler_threads, 0, 1024,
-                 "CAF scheduler threads, 0 = number of cores"));
+                 "CAF scheduler threads, 0 = CAF's default (cores, at least 4)"));
   return xs;
 }
 

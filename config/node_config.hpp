@@ -80,7 +80,7 @@ struct node_config {
   // herald.log.*
   std::string log_level = "info";        // herald.log.level: debug|info|warn|error
   // herald.scheduler.*
-  int scheduler_threads = 0;             // herald.scheduler.threads (0 = number of cores)
+  int scheduler_threads = 0;             // herald.scheduler.threads (0 = CAF default: cores, >= 4)
 };
 
 /// One documented option.
