@@ -7,10 +7,10 @@
 // The hot handlers borrow their blocking actor from a bridge_pool rather
 // than creating a scoped actor per request, and bound every wait with the
 // blocking actor's own timed wait (`after`) rather than a request timeout.
-// In CAF 0.17 both the others cost the clock thread work: a request timeout
-// is two events (set, then cancel on the answer) and the end of a scoped
-// actor one more (its timeouts cancelled), each a lock and a wake-up of
-// that thread. A micro-benchmark here (4 threads, trivial echo actor):
+// In CAF 0.17 both alternatives cost the clock thread work: a request
+// timeout is two events (set, then cancel on the answer) and the end of a
+// scoped actor one more (its timeouts cancelled), each a lock and a wake-up
+// of that thread. A micro-benchmark here (4 threads, trivial echo actor):
 // scoped actor + timed request 47-50k calls/s, the clock thread ~0.35 s of
 // CPU per 100k calls; pooled actor + `after` 66-75k/s, the clock idle.
 
@@ -23,8 +23,10 @@
 #include <caf/actor_system.hpp>
 #include <caf/after.hpp>
 #include <caf/blocking_actor.hpp>
+#include <caf/detail/typed_actor_util.hpp>
 #include <caf/duration.hpp>
 #include <caf/expected.hpp>
+#include <caf/response_handle.hpp>
 #include <caf/sec.hpp>
 #include <caf/scoped_actor.hpp>
 
@@ -112,6 +114,15 @@ inline void note_timeout(pooled_actor& self) {
   self.spoil();
 }
 
+/// What a request to a handle answers: caf::message for untyped actors.
+template <class ResponseHandle>
+struct response_output;
+
+template <class S, class Output, bool IsBlocking>
+struct response_output<caf::response_handle<S, Output, IsBlocking>> {
+  using type = Output;
+};
+
 /// Requests `xs...` from `hdl` as `self` (a caf::scoped_actor or a
 /// pooled_actor) and waits at most `timeout`: calls `on_ok` with the answer
 /// (of type `Answer`) or `on_err` with the error, sec::request_timeout if
@@ -122,9 +133,14 @@ void request_within(Self& self, caf::timespan timeout, const Handle& hdl,
                     OnOk on_ok, OnErr on_err, Ts&&... xs) {
   // No request timeout (no clock event): the wait below is the bound.
   auto answer = self->request(hdl, caf::infinite, std::forward<Ts>(xs)...);
+  auto ok = [&](Answer& x) { on_ok(x); };
+  // The check response_handle::receive makes: `Answer` is what `hdl` replies
+  // to `xs...` (typed handles), at compile time.
+  caf::detail::type_checker<typename response_output<decltype(answer)>::type,
+                            decltype(ok)>::check();
   caf::blocking_actor::accept_one_cond rc;
   bool timed_out = false;
-  self->varargs_receive(rc, answer.id(), [&](Answer& x) { on_ok(x); },
+  self->varargs_receive(rc, answer.id(), ok,
                         [&](caf::error& err) { on_err(err); },
                         caf::after(timeout) >> [&] { timed_out = true; });
   if (timed_out) {
