@@ -1,5 +1,8 @@
 #include "actors/store.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include <caf/result.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -73,7 +76,11 @@ auto guarded(store_worker_state& st, F&& f, const char* missing = "not found")
 
 std::string state_json(const store_worker_state& st) {
   return "{\"calls\":" + std::to_string(st.calls)
-         + ",\"unavailable\":" + std::to_string(st.unavailable) + "}";
+         + ",\"unavailable\":" + std::to_string(st.unavailable)
+         + ",\"inserts\":" + std::to_string(st.inserts)
+         + ",\"insert_rows\":" + std::to_string(st.insert_rows)
+         + ",\"insert_us\":" + std::to_string(st.insert_us)
+         + ",\"insert_max_us\":" + std::to_string(st.insert_max_us) + "}";
 }
 
 } // namespace
@@ -91,13 +98,22 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
     },
     [&st](atom::insert, std::vector<notification>& xs, bool leased,
           int64_t due_by_ms) -> caf::result<bool> {
-      return guarded(st, [&] {
+      auto start = std::chrono::steady_clock::now();
+      auto result = guarded(st, [&] {
         auto lease = st.settings.lease;
         if (!leased)
           lease.owner.clear();
         st.db->insert_notifications(xs, lease, due_by_ms);
         return true;
       });
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+      ++st.inserts;
+      st.insert_rows += xs.size();
+      st.insert_us += us;
+      st.insert_max_us = std::max(st.insert_max_us, static_cast<int64_t>(us));
+      return result;
     },
     [&st](atom::get, const std::string& tenant_id,
           const std::string& id) -> caf::result<notification> {
