@@ -11,7 +11,8 @@
 //           it answers now as well), COMMIT: what pg_store does
 //   copy    BEGIN, SELECT now, a binary COPY of the keys, COMMIT
 // Index (env HERALD_KEY_INDEX): btree (the schema's created_at index), brin,
-// none.
+// none. Collation of the key columns (env HERALD_KEY_COLLATE): the
+// database's default, or e.g. C.
 //
 // Prints per transaction: wall time, the server backend's CPU (from
 // /proc/<pid>/stat, so the server must run on this machine) and our CPU.
@@ -90,11 +91,16 @@ std::string text_array(const std::vector<std::string>& xs) {
   return out + '}';
 }
 
-constexpr const char* k_table =
-  "CREATE TABLE bench_idempotency_keys ("
-  " tenant_id text NOT NULL, key text NOT NULL, request_hash text,"
-  " notification_id uuid NOT NULL, created_at timestamptz NOT NULL,"
-  " PRIMARY KEY (tenant_id, key))";
+/// The scratch table; `collate` names the collation of the primary key's
+/// columns ("" for the database's default).
+std::string table_sql(const std::string& collate) {
+  auto text = collate.empty() ? std::string{"text"}
+                              : "text COLLATE \"" + collate + "\"";
+  return "CREATE TABLE bench_idempotency_keys ("
+         " tenant_id " + text + " NOT NULL, key " + text + " NOT NULL,"
+         " request_hash text, notification_id uuid NOT NULL,"
+         " created_at timestamptz NOT NULL, PRIMARY KEY (tenant_id, key))";
+}
 
 // As pg_store's k_insert_keys, on the scratch table.
 constexpr const char* k_insert_keys =
@@ -133,7 +139,9 @@ int main(int argc, char** argv) {
   exec(c, "SET client_min_messages = warning");
   exec(c, "SET synchronous_commit = off");
   exec(c, "DROP TABLE IF EXISTS bench_idempotency_keys");
-  exec(c, k_table);
+  const char* collate_env = std::getenv("HERALD_KEY_COLLATE");
+  const std::string collate = collate_env != nullptr ? collate_env : "";
+  exec(c, table_sql(collate).c_str());
   if (index == "btree")
     exec(c, "CREATE INDEX ON bench_idempotency_keys (created_at)");
   else if (index == "brin")
@@ -206,9 +214,10 @@ int main(int argc, char** argv) {
         .count();
   const double server = process_cpu(backend) - server0;
   const double own = own_cpu() - own0;
-  std::printf("mode=%s index=%s keys=%d transactions=%d us_wall=%.1f "
+  std::printf("mode=%s index=%s collate=%s keys=%d transactions=%d us_wall=%.1f "
               "us_server=%.1f us_client=%.1f\n",
-              mode.c_str(), index.c_str(), keys, transactions,
+              mode.c_str(), index.c_str(),
+              collate.empty() ? "default" : collate.c_str(), keys, transactions,
               wall / transactions * 1e6, server / transactions * 1e6,
               own / transactions * 1e6);
   exec(c, "DROP TABLE bench_idempotency_keys");
