@@ -242,6 +242,7 @@ int main(int argc, char** argv) {
     adm.auth = au;
     adm.store = store;
     adm.dispatcher = disp;
+    adm.node = cfg.node_name;
     adm.actors = {store, wr, disp, au, limiters, jan};
     for (auto& g : guards)
       adm.actors.push_back(g);

@@ -207,11 +207,13 @@ void admin_server::install_routes() {
             auto state = nlohmann::json::parse(info.state, nullptr, false);
             items.push_back({{"kind", info.kind},
                              {"key", info.key},
+                             {"node", info.node.empty() ? ctx_.node : info.node},
                              {"id", a.id()},
                              {"state", state}});
           },
           [&](caf::error& err) {
-            items.push_back({{"id", a.id()},
+            items.push_back({{"node", ctx_.node},
+                             {"id", a.id()},
                              {"error", ctx_.sys->render(err)}});
           });
     }

@@ -19,6 +19,7 @@ struct admin_context {
   store_actor store;          // tenant reads, key creation
   std::vector<inspectable_actor> actors; // listed by GET /admin/actors
   dispatcher_actor dispatcher; // breakers of the sender pools
+  std::string node;           // herald.node.name: the node of every actor
   caf::timespan timeout = std::chrono::seconds(10);
 };
 

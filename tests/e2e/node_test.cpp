@@ -818,6 +818,7 @@ CAF_TEST(the admin API lists the live actors with their state) {
     CAF_CHECK(!a.contains("error"));
     CAF_CHECK(st.is_object());
     CAF_CHECK(a.value("id", 0) > 0);
+    CAF_CHECK_EQUAL(str(a, "node"), node.name());
     auto kind = str(a, "kind");
     ++kinds[kind];
     if (kind == "store-worker") {
