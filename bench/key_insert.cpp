@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "persistence/copy_binary.hpp"
+#include "persistence/pg_store.hpp"
 
 namespace {
 
@@ -102,20 +103,6 @@ std::string table_sql(const std::string& collate) {
          " created_at timestamptz NOT NULL, PRIMARY KEY (tenant_id, key))";
 }
 
-// As pg_store's k_insert_keys, on the scratch table.
-constexpr const char* k_insert_keys =
-  "WITH now_ms AS (SELECT (extract(epoch FROM now()) * 1000)::bigint AS ms),"
-  " ins AS ("
-  "  INSERT INTO bench_idempotency_keys (tenant_id, key, request_hash,"
-  "                                      notification_id, created_at)"
-  "  SELECT x.tenant_id, x.key, nullif(x.hash, ''), x.id::uuid,"
-  "         timestamptz 'epoch'"
-  "           + (CASE WHEN x.ms = 0 THEN now_ms.ms ELSE x.ms END)"
-  "             * interval '1 millisecond'"
-  "    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-  "                $5::bigint[]) AS x(tenant_id, key, hash, id, ms), now_ms"
-  ") SELECT ms FROM now_ms";
-
 constexpr const char* k_copy =
   "COPY bench_idempotency_keys (tenant_id, key, request_hash,"
   " notification_id, created_at) FROM STDIN (FORMAT binary)";
@@ -148,7 +135,8 @@ int main(int argc, char** argv) {
     exec(c, "CREATE INDEX ON bench_idempotency_keys USING brin (created_at)");
   else if (index != "none")
     die("HERALD_KEY_INDEX must be btree, brin or none");
-  check(c, PQprepare(c, "insert_keys", k_insert_keys, 5, nullptr));
+  const auto insert_keys = herald::insert_keys_statement("bench_idempotency_keys");
+  check(c, PQprepare(c, "insert_keys", insert_keys.c_str(), 5, nullptr));
   check(c, PQprepare(c, "now_ms",
                      "SELECT (extract(epoch FROM now()) * 1000)::bigint", 0,
                      nullptr));

@@ -19,13 +19,29 @@
 
 namespace herald {
 
+// Epoch milliseconds of a timestamptz. floor() so that a time is never
+// reported later than it was.
+#define HERALD_MS(x) "floor(extract(epoch from " x ") * 1000)::bigint"
+
+std::string insert_keys_statement(const std::string& table) {
+  return "WITH now_ms AS (SELECT " HERALD_MS("now()") " AS ms),"
+         " ins AS ("
+         "  INSERT INTO " + table + " (tenant_id, key, request_hash,"
+         "                             notification_id, created_at)"
+         "  SELECT x.tenant_id, x.key, nullif(x.hash, ''), x.id::uuid,"
+         "         timestamptz 'epoch'"
+         "           + (CASE WHEN x.ms = 0 THEN now_ms.ms ELSE x.ms END)"
+         "             * interval '1 millisecond'"
+         "    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+         "                $5::bigint[]) AS x(tenant_id, key, hash, id, ms),"
+         "         now_ms"
+         ") SELECT ms FROM now_ms";
+}
+
 namespace {
 
 // -- SQL ----------------------------------------------------------------------
 
-// Epoch milliseconds of a timestamptz. floor() so that a time is never
-// reported later than it was.
-#define HERALD_MS(x) "floor(extract(epoch from " x ") * 1000)::bigint"
 
 // Column list read by row_to_notification; the table is always aliased `n`.
 const std::string k_notification_columns =
@@ -427,21 +443,9 @@ const std::string k_lookup_idempotency =
   "   AND " HERALD_IDEM_EXPIRES " > now()";
 
 // The keys of a batch, written in the transaction of its COPY, answering
-// what db_now_ms answers (one round trip for both). Parallel arrays (tenant,
-// key, hash or '', notification id, the notification's created_at in epoch
-// ms or 0 for the transaction's now).
-const std::string k_insert_keys =
-  "WITH now_ms AS (SELECT " HERALD_MS("now()") " AS ms),"
-  " ins AS ("
-  "  INSERT INTO idempotency_keys (tenant_id, key, request_hash,"
-  "                                notification_id, created_at)"
-  "  SELECT x.tenant_id, x.key, nullif(x.hash, ''), x.id::uuid,"
-  "         timestamptz 'epoch'"
-  "           + (CASE WHEN x.ms = 0 THEN now_ms.ms ELSE x.ms END)"
-  "             * interval '1 millisecond'"
-  "    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-  "                $5::bigint[]) AS x(tenant_id, key, hash, id, ms), now_ms"
-  ") SELECT ms FROM now_ms";
+// what db_now_ms answers (one round trip for both); see
+// insert_keys_statement.
+const std::string k_insert_keys = insert_keys_statement("idempotency_keys");
 
 // Before a batch takes its keys: an expired key that the purge has not
 // reached yet must not refuse its reuse. Parallel arrays (tenant, key).

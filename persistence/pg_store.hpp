@@ -248,4 +248,11 @@ private:
   std::unique_ptr<pqxx::connection> conn_;
 };
 
+/// The statement that writes a batch's idempotency keys into `table` (the
+/// schema's idempotency_keys, or a copy of it: bench/key_insert.cpp times
+/// it on one). Parameters: parallel text arrays of tenant ids, keys, hashes
+/// ('' for none) and notification ids, and a bigint array of created_at in
+/// epoch ms (0: the transaction's now). Answers now() in epoch ms.
+std::string insert_keys_statement(const std::string& table);
+
 } // namespace herald
