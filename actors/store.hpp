@@ -23,8 +23,9 @@ struct store_worker_state {
   store_settings settings;
   uint64_t calls = 0;
   uint64_t unavailable = 0;         // calls answered ec::db_unavailable
-  // New rows (the writer's transactions): how many, and how long they took
-  // from the first statement to the commit's answer, in total and at most.
+  // The writer's transactions of new rows, committed or failed: how many,
+  // their rows, and how long they took from the first statement to the
+  // commit's answer, in total and at most.
   uint64_t inserts = 0;
   uint64_t insert_rows = 0;
   int64_t insert_us = 0;

@@ -42,7 +42,6 @@ namespace {
 
 // -- SQL ----------------------------------------------------------------------
 
-
 // Column list read by row_to_notification; the table is always aliased `n`.
 const std::string k_notification_columns =
   "n.id::text, n.tenant_id, n.channel, n.to_addr, coalesce(n.subject, ''), "
