@@ -23,7 +23,7 @@
 #include "actors/idempotency_guard.hpp"
 #include "actors/janitor.hpp"
 #include "actors/rate_limiter.hpp"
-#include "actors/log.hpp"
+#include "core/log.hpp"
 #include "actors/sender_pool.hpp"
 #include "actors/store.hpp"
 #include "actors/webhook_sender.hpp"

@@ -26,7 +26,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "actors/messages.hpp"
+#include "core/messages.hpp"
 #include "actors/type_ids.hpp"
 
 namespace herald {
@@ -143,7 +143,7 @@ using dispatcher_actor = inspectable_actor::extend<
   // INTERNAL: extend leases.
   caf::reacts_to<atom::renew>>;
 
-/// A tenant's rate limiter: a token bucket (actors/token_bucket.hpp). One
+/// A tenant's rate limiter: a token bucket (actors/policy/token_bucket.hpp). One
 /// per tenant, spawned on first use by the registry, stops when idle.
 using rate_limiter_actor = inspectable_actor::extend<
   // Takes tokens if the bucket has them; answers the decision either way.
@@ -205,7 +205,7 @@ using sender_pool_actor = inspectable_actor::extend<
   caf::replies_to<atom::drain>::with<std::vector<delivery_job>>>;
 
 /// The supervisor of one provider (for webhooks: one endpoint): its circuit
-/// breaker (actors/circuit_breaker.hpp) and its senders, which it restarts
+/// breaker (actors/policy/circuit_breaker.hpp) and its senders, which it restarts
 /// one-for-one (a crashed or hung sender's job is re-queued) up to a restart
 /// intensity limit, then escalates by exiting with an error. While the
 /// breaker is open no call is made: queued and new jobs are answered

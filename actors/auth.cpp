@@ -2,9 +2,9 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/error.hpp"
-#include "actors/log.hpp"
-#include "http/api_key.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/api_key.hpp"
 
 namespace herald {
 

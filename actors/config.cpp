@@ -2,7 +2,7 @@
 
 #include <caf/message.hpp>
 
-#include "actors/error.hpp"
+#include "core/error.hpp"
 #include "actors/type_ids.hpp"
 
 namespace herald {

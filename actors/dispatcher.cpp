@@ -5,10 +5,11 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/error.hpp"
-#include "actors/log.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
 #include "actors/retry_scheduler.hpp"
-#include "http/codec.hpp"
+#include "core/json_text.hpp"
+#include "core/time.hpp"
 
 namespace herald {
 

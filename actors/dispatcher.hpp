@@ -12,7 +12,7 @@
 #include <unordered_map>
 
 #include "actors/actors.hpp"
-#include "actors/outcome_policy.hpp"
+#include "actors/policy/outcome_policy.hpp"
 
 namespace herald {
 

@@ -6,9 +6,10 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "actors/error.hpp"
-#include "actors/log.hpp"
-#include "http/codec.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/json_text.hpp"
+#include "core/time.hpp"
 
 namespace herald {
 

@@ -2,7 +2,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/log.hpp"
+#include "core/log.hpp"
 
 namespace herald {
 

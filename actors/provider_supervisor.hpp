@@ -14,8 +14,8 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
-#include "actors/circuit_breaker.hpp"
-#include "actors/restart_intensity.hpp"
+#include "actors/policy/circuit_breaker.hpp"
+#include "actors/policy/restart_intensity.hpp"
 
 namespace herald {
 

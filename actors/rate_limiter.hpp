@@ -11,7 +11,7 @@
 #include <caf/timespan.hpp>
 
 #include "actors/actors.hpp"
-#include "actors/token_bucket.hpp"
+#include "actors/policy/token_bucket.hpp"
 
 namespace herald {
 

@@ -5,7 +5,8 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
-#include "http/codec.hpp"
+#include "core/json_text.hpp"
+#include "core/time.hpp"
 
 namespace herald {
 

@@ -5,8 +5,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
 
-#include "actors/error.hpp"
-#include "actors/log.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
 #include "channels/webhook_client.hpp"
 
 namespace herald {

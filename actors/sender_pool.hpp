@@ -13,9 +13,9 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
-#include "actors/circuit_breaker.hpp"
+#include "actors/policy/circuit_breaker.hpp"
 #include "actors/provider_supervisor.hpp"
-#include "actors/restart_intensity.hpp"
+#include "actors/policy/restart_intensity.hpp"
 
 namespace herald {
 

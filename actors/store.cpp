@@ -7,8 +7,8 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/error.hpp"
-#include "actors/log.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
 
 namespace herald {
 

@@ -11,7 +11,7 @@
 #include <caf/atom.hpp>
 #include <caf/type_id.hpp>
 
-#include "actors/messages.hpp"
+#include "core/messages.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
 

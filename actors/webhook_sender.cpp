@@ -6,7 +6,8 @@
 
 #include "channels/classify.hpp"
 #include "channels/webhook_signature.hpp"
-#include "http/codec.hpp"
+#include "core/json_text.hpp"
+#include "core/time.hpp"
 
 namespace herald {
 

@@ -2,9 +2,10 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/error.hpp"
-#include "actors/log.hpp"
-#include "http/codec.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/json_text.hpp"
+#include "core/time.hpp"
 
 namespace herald {
 

@@ -2,8 +2,8 @@
 
 // Error classification of a delivery attempt, as plain functions: what the
 // provider (or the network) answered decides whether the notification is
-// delivered, retried (actors/backoff.hpp) or dead-lettered at once. The
-// circuit breaker (actors/circuit_breaker.hpp) is fed by the caller; this
+// delivered, retried (actors/policy/backoff.hpp) or dead-lettered at once. The
+// circuit breaker (actors/policy/circuit_breaker.hpp) is fed by the caller; this
 // file does not decide what counts against a provider's health.
 
 #include <chrono>

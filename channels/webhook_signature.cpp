@@ -1,6 +1,6 @@
 #include "channels/webhook_signature.hpp"
 
-#include "channels/crypto.hpp"
+#include "core/crypto.hpp"
 
 namespace herald::webhook {
 

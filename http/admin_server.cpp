@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include "actors/error.hpp"
-#include "channels/crypto.hpp"
+#include "core/error.hpp"
+#include "core/crypto.hpp"
 #include "channels/webhook_signature.hpp"
-#include "http/api_key.hpp"
+#include "core/api_key.hpp"
 #include "http/bridge.hpp"
 #include "http/codec.hpp"
 #include "http/problem.hpp"

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "actors/error.hpp"
-#include "actors/log.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
 #include "http/bridge.hpp"
 #include "http/codec.hpp"
 #include "actors/idempotency_guard.hpp"

@@ -11,7 +11,7 @@
 
 #include "actors/actors.hpp"
 #include "http/bridge.hpp"
-#include "http/denial_memo.hpp"
+#include "actors/policy/denial_memo.hpp"
 #include "http/raw_header_server.hpp"
 
 namespace herald {

@@ -1,14 +1,11 @@
 #include "http/codec.hpp"
 
 #include <algorithm>
-#include <array>
-#include <chrono>
-#include <cstdio>
 #include <exception>
-#include <mutex>
-#include <random>
 
-#include "channels/crypto.hpp"
+#include "core/json_text.hpp"
+#include "core/text.hpp"
+#include "core/time.hpp"
 
 namespace herald {
 
@@ -32,199 +29,18 @@ constexpr size_t max_provider_chars = 100;
 // echo only a few, shortened, so the 422 answer stays small.
 constexpr size_t max_unknown_reported = 20;
 constexpr size_t max_echoed_name_bytes = 64;
-constexpr size_t max_parse_message_bytes = 300;
 
 // 2000-01-01T00:00:00Z and 10000-01-01T00:00:00Z: the send_at window.
 constexpr int64_t min_send_at_ms = 946684800000;
 constexpr int64_t end_send_at_ms = 253402300800000;
 
-constexpr int64_t ms_per_day = 86400000;
-
-// -- UTF-8 --------------------------------------------------------------------
-
-// Length of the well-formed UTF-8 sequence at `i`, 0 if ill-formed (overlong,
-// surrogate, beyond U+10FFFF or truncated), as RFC 3629 defines it.
-size_t utf8_sequence_length(std::string_view s, size_t i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80)
-    return 1;
-  size_t n;
-  uint32_t cp;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-    cp = c & 0x1Fu;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3;
-    cp = c & 0x0Fu;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    cp = c & 0x07u;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size())
-    return 0;
-  for (size_t k = 1; k < n; ++k) {
-    auto cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (cc & 0x3Fu);
-  }
-  if (n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
-    return 0;
-  if (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))
-    return 0;
-  return n;
-}
-
-bool valid_utf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    auto n = utf8_sequence_length(s, i);
-    if (n == 0)
-      return false;
-    i += n;
-  }
-  return true;
-}
-
-// Code points of a string already known to be valid UTF-8.
-size_t count_code_points(std::string_view s) {
-  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
-}
-
-// Text from a client or a parser, made safe to echo back: ill-formed bytes
-// become U+FFFD and the result is cut (at a character boundary) after
-// `max_bytes`.
-std::string printable_excerpt(std::string_view s, size_t max_bytes) {
-  std::string out;
-  size_t i = 0;
-  while (i < s.size()) {
-    if (out.size() >= max_bytes) {
-      out += "\xE2\x80\xA6"; // …
-      break;
-    }
-    auto n = utf8_sequence_length(s, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(s.data() + i, n);
-      i += n;
-    }
-  }
-  return out;
-}
-
-bool is_ascii_alnum(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
-         || (c >= 'A' && c <= 'Z');
-}
-
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-bool is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-bool has_space_or_control(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    auto u = static_cast<unsigned char>(c);
-    return u <= 0x20 || u == 0x7F;
-  });
-}
-
-// -- JSON ---------------------------------------------------------------------
-
-// Position of the first bracket that opens level `max_depth + 1`, or npos.
-// Runs before the parser so that a megabyte of '[' costs one scan instead of
-// a million heap-allocated arrays. On invalid JSON the answer may be wrong,
-// but then the parser rejects the text anyway.
-size_t nesting_overflow(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth)
-        return i;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return std::string_view::npos;
-}
-
-// nlohmann prefixes its messages with "[json.exception.parse_error.101] ";
-// clients need the rest, not the library's internal ids.
-std::string parser_message(const char* what) {
-  std::string_view msg{what};
-  if (!msg.empty() && msg.front() == '[') {
-    auto close = msg.find("] ");
-    if (close != std::string_view::npos)
-      msg.remove_prefix(close + 2);
-  }
-  return "invalid JSON: " + printable_excerpt(msg, max_parse_message_bytes);
-}
-
-template <class Json>
-Json parse_json_impl(std::string_view text, std::string* error) {
-  auto fail = [&](std::string msg) {
-    if (error)
-      *error = std::move(msg);
-    return Json(Json::value_t::discarded);
-  };
-  try {
-    if (auto pos = nesting_overflow(text, max_json_depth);
-        pos != std::string_view::npos)
-      return fail("invalid JSON: nesting deeper than "
-                  + std::to_string(max_json_depth) + " levels at byte "
-                  + std::to_string(pos));
-    return Json::parse(text.data(), text.data() + text.size());
-  } catch (const nlohmann::json::exception& e) {
-    // parse_error carries line and column; out_of_range (e.g. 1e400) too.
-    return fail(parser_message(e.what()));
-  } catch (const std::exception& e) {
-    return fail(std::string{"invalid JSON: "} + e.what());
-  } catch (...) {
-    return fail("invalid JSON");
-  }
-}
-
-// Bounded recursion: stops descending at `limit`, so the stack use is fixed
-// however deep the value is.
-bool depth_within(const json& j, int limit) {
-  if (!j.is_structured())
-    return true;
-  if (limit <= 0)
-    return false;
-  for (const auto& child : j)
-    if (!depth_within(child, limit - 1))
-      return false;
-  return true;
-}
-
-template <class Json>
-std::string dump_lenient(const Json& j) {
-  try {
-    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-  } catch (...) {
-    return "null";
-  }
-}
+using text::count_code_points;
+using text::has_space_or_control;
+using text::is_ascii_alnum;
+using text::is_digit;
+using text::is_hex;
+using text::printable_excerpt;
+using text::valid_utf8;
 
 // -- addresses ----------------------------------------------------------------
 
@@ -559,7 +375,7 @@ private:
       fail("data", "must be a JSON object");
       return;
     }
-    if (!depth_within(v, max_data_depth)) {
+    if (!json_depth_within(v, max_data_depth)) {
       fail("data", "must not nest deeper than "
                      + std::to_string(max_data_depth) + " levels");
       return;
@@ -612,141 +428,6 @@ private:
   submission& out_;
 };
 
-// -- time ---------------------------------------------------------------------
-
-// Howard Hinnant's days_from_civil / civil_from_days: exact for the whole
-// proleptic Gregorian calendar, no time zone database, no locale.
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-void civil_from_days(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  y = static_cast<int64_t>(yoe) + era * 400;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  d = doy - (153 * mp + 2) / 5 + 1;
-  m = mp < 10 ? mp + 3 : mp - 9;
-  y += m <= 2;
-}
-
-bool is_leap(int y) {
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-int days_in_month(int y, int m) {
-  static constexpr std::array<int, 12> days{31, 28, 31, 30, 31, 30,
-                                            31, 31, 30, 31, 30, 31};
-  return m == 2 && is_leap(y) ? 29 : days[static_cast<size_t>(m - 1)];
-}
-
-int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
-// -- ids ----------------------------------------------------------------------
-
-// xoshiro256**: fast, good enough for the random tail of an id (ids are not
-// secrets; API keys use OpenSSL elsewhere).
-class xoshiro256 {
-public:
-  xoshiro256() {
-    std::random_device rd;
-    for (auto& word : s_) {
-      word = (uint64_t{rd()} << 32) ^ rd();
-    }
-    if (s_[0] == 0 && s_[1] == 0 && s_[2] == 0 && s_[3] == 0)
-      s_[0] = 0x9E3779B97F4A7C15u; // the all-zero state is a fixed point
-  }
-
-  uint64_t operator()() {
-    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-
-private:
-  static uint64_t rotl(uint64_t x, int k) {
-    return (x << k) | (x >> (64 - k));
-  }
-
-  std::array<uint64_t, 4> s_;
-};
-
-// RFC 9562 section 6.2, method 1: a 42-bit counter in rand_a (12 bits) and
-// the top of rand_b (30 bits). It starts at a random value with its top bit
-// clear each new millisecond, so there is room for 2^41 ids per ms before it
-// borrows the next millisecond; a clock that steps back is ignored the same
-// way. (timestamp, counter) only grows, hence ids only grow.
-class uuid_v7_generator {
-public:
-  static constexpr uint64_t counter_bits = 42;
-  static constexpr uint64_t counter_max = (uint64_t{1} << counter_bits) - 1;
-  static constexpr uint64_t seed_mask = (uint64_t{1} << (counter_bits - 1)) - 1;
-
-  std::string next(int64_t now) {
-    auto ms = static_cast<uint64_t>(std::max<int64_t>(now, 0))
-              & 0xFFFFFFFFFFFFu;
-    uint64_t stamp;
-    uint64_t counter;
-    uint64_t tail;
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      if (ms > last_ms_) {
-        last_ms_ = ms;
-        counter_ = rng_() & seed_mask;
-      } else if (++counter_ > counter_max) {
-        ++last_ms_;
-        counter_ = rng_() & seed_mask;
-      }
-      stamp = last_ms_;
-      counter = counter_;
-      tail = rng_() & 0xFFFFFFFFu;
-    }
-    const uint64_t hi = (stamp << 16) | 0x7000u | (counter >> 30);
-    const uint64_t lo = (uint64_t{0b10} << 62)
-                        | ((counter & ((uint64_t{1} << 30) - 1)) << 32) | tail;
-    return format(hi, lo);
-  }
-
-private:
-  static std::string format(uint64_t hi, uint64_t lo) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out(36, '-');
-    size_t pos = 0;
-    auto put = [&](uint64_t word) {
-      for (int shift = 60; shift >= 0; shift -= 4) {
-        if (pos == 8 || pos == 13 || pos == 18 || pos == 23)
-          ++pos;
-        out[pos++] = digits[(word >> shift) & 0xF];
-      }
-    };
-    put(hi);
-    put(lo);
-    return out;
-  }
-
-  std::mutex mtx_;
-  uint64_t last_ms_ = 0;
-  uint64_t counter_ = 0;
-  xoshiro256 rng_;
-};
-
 // Slug of a problem title, e.g. "Unprocessable Content" ->
 // "unprocessable-content".
 std::string slug(std::string_view title) {
@@ -766,14 +447,6 @@ std::string slug(std::string_view title) {
 } // namespace
 
 // -- public -------------------------------------------------------------------
-
-nlohmann::json parse_json(std::string_view text, std::string* error) {
-  return parse_json_impl<json>(text, error);
-}
-
-std::string dump_json(const nlohmann::json& j) {
-  return dump_lenient(j);
-}
 
 submission parse_submission(std::string_view body) {
   std::string error;
@@ -800,10 +473,6 @@ submission parse_submission_json(const nlohmann::json& j,
   return out;
 }
 
-std::string request_hash(const nlohmann::json& submission) {
-  return crypto::sha256_hex(dump_lenient(submission));
-}
-
 bool valid_idempotency_key(std::string_view key) {
   constexpr size_t max_key_bytes = 255;
   if (key.empty() || key.size() > max_key_bytes)
@@ -812,69 +481,6 @@ bool valid_idempotency_key(std::string_view key) {
     return false;
   return std::all_of(key.begin(), key.end(),
                      [](char c) { return c >= 0x20 && c <= 0x7e; });
-}
-
-nlohmann::json to_json(const notification& n) {
-  json j = json::object();
-  j["id"] = n.id;
-  j["channel"] = n.channel;
-  j["to"] = n.to;
-  if (!n.subject.empty())
-    j["subject"] = n.subject;
-  j["body"] = n.body;
-  if (!n.data.empty()) {
-    auto data = parse_json(n.data);
-    // Stored data was validated on the way in; should a row hold something
-    // else, show it as text rather than lose it.
-    j["data"] = data.is_object() ? std::move(data) : json(n.data);
-  }
-  j["priority"] = n.priority;
-  if (n.send_at_ms != 0)
-    j["send_at"] = format_rfc3339(n.send_at_ms);
-  if (!n.provider.empty())
-    j["provider"] = n.provider;
-  j["status"] = n.status;
-  j["attempts"] = n.attempts;
-  if (!n.last_error.empty())
-    j["last_error"] = n.last_error;
-  j["created_at"] = format_rfc3339(n.created_at_ms);
-  j["updated_at"] = format_rfc3339(n.updated_at_ms);
-  return j;
-}
-
-nlohmann::json to_json(const attempt& a) {
-  json j = json::object();
-  j["number"] = a.number;
-  j["at"] = format_rfc3339(a.at_ms);
-  j["node"] = a.node;
-  j["provider"] = a.provider;
-  j["outcome"] = a.outcome;
-  if (a.http_status != 0)
-    j["http_status"] = a.http_status;
-  if (!a.error.empty())
-    j["error"] = a.error;
-  j["duration_ms"] = static_cast<double>(a.duration_us) / 1000.0;
-  return j;
-}
-
-std::string webhook_payload(const notification& n) {
-  // ordered_json: receivers see fields in the documented order (and `data`
-  // in its stored order), so equal notifications give equal signed bodies.
-  ordered_json j = ordered_json::object();
-  j["id"] = n.id;
-  j["channel"] = "webhook";
-  j["to"] = n.to;
-  if (!n.subject.empty())
-    j["subject"] = n.subject;
-  if (!n.body.empty())
-    j["body"] = n.body;
-  if (!n.data.empty()) {
-    auto data = parse_json_impl<ordered_json>(n.data, nullptr);
-    j["data"] = data.is_object() ? std::move(data) : ordered_json(n.data);
-  }
-  j["priority"] = n.priority;
-  j["created_at"] = format_rfc3339(n.created_at_ms);
-  return dump_lenient(j);
 }
 
 std::string problem_json(int status, const std::string& title,
@@ -892,112 +498,7 @@ std::string problem_json(int status, const std::string& title,
     for (const auto& e : errors)
       list.push_back(ordered_json{{"field", e.field}, {"message", e.message}});
   }
-  return dump_lenient(j);
-}
-
-std::string format_rfc3339(int64_t ms) {
-  const int64_t days = floor_div(ms, ms_per_day);
-  const int64_t in_day = ms - days * ms_per_day;
-  int64_t y;
-  unsigned m;
-  unsigned d;
-  civil_from_days(days, y, m, d);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                static_cast<long long>(y), m, d,
-                static_cast<int>(in_day / 3600000),
-                static_cast<int>(in_day / 60000 % 60),
-                static_cast<int>(in_day / 1000 % 60),
-                static_cast<int>(in_day % 1000));
-  return buf;
-}
-
-std::optional<int64_t> parse_rfc3339(std::string_view t) {
-  size_t i = 0;
-  auto number = [&](size_t digits, int& out) {
-    if (i + digits > t.size())
-      return false;
-    int value = 0;
-    for (size_t k = 0; k < digits; ++k) {
-      char c = t[i + k];
-      if (!is_digit(c))
-        return false;
-      value = value * 10 + (c - '0');
-    }
-    i += digits;
-    out = value;
-    return true;
-  };
-  auto literal = [&](char a, char b) {
-    if (i < t.size() && (t[i] == a || t[i] == b)) {
-      ++i;
-      return true;
-    }
-    return false;
-  };
-  int year, month, day, hour, minute, second;
-  if (!number(4, year) || !literal('-', '-') || !number(2, month)
-      || !literal('-', '-') || !number(2, day) || !literal('T', 't')
-      || !number(2, hour) || !literal(':', ':') || !number(2, minute)
-      || !literal(':', ':') || !number(2, second))
-    return std::nullopt;
-  int64_t fraction_ms = 0;
-  if (literal('.', '.')) {
-    size_t start = i;
-    int scale = 100;
-    for (; i < t.size() && is_digit(t[i]); ++i) {
-      fraction_ms += (t[i] - '0') * scale;
-      scale /= 10; // digits past the millisecond are truncated
-    }
-    if (i == start)
-      return std::nullopt;
-  }
-  int offset_minutes = 0;
-  if (!literal('Z', 'z')) {
-    if (i >= t.size() || (t[i] != '+' && t[i] != '-'))
-      return std::nullopt;
-    int sign = t[i] == '-' ? -1 : 1;
-    ++i;
-    int oh, om;
-    if (!number(2, oh) || !literal(':', ':') || !number(2, om) || oh > 23
-        || om > 59)
-      return std::nullopt;
-    offset_minutes = sign * (oh * 60 + om);
-  }
-  if (i != t.size())
-    return std::nullopt;
-  // Leap seconds (:60) are refused like most parsers do: no clock we
-  // schedule against can represent them.
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month)
-      || hour > 23 || minute > 59 || second > 59)
-    return std::nullopt;
-  const int64_t days = days_from_civil(year, static_cast<unsigned>(month),
-                                       static_cast<unsigned>(day));
-  return days * ms_per_day + int64_t{hour} * 3600000 + int64_t{minute} * 60000
-         + int64_t{second} * 1000 + fraction_ms
-         - int64_t{offset_minutes} * 60000;
-}
-
-std::string new_notification_id() {
-  static uuid_v7_generator generator;
-  return generator.next(now_ms());
-}
-
-bool is_uuid(std::string_view text) {
-  if (text.size() != 36)
-    return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? text[i] != '-' : !is_hex(text[i]))
-      return false;
-  }
-  return true;
-}
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
+  return dump_json(j);
 }
 
 } // namespace herald

@@ -10,7 +10,7 @@
 
 #include <type_traits>
 
-#include "actors/error.hpp"
+#include "core/error.hpp"
 #include "http/api_server.hpp"
 #include "http/bridge.hpp"
 #include "http/codec.hpp"

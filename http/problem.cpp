@@ -8,7 +8,7 @@
 
 #include <caf/sec.hpp>
 
-#include "actors/error.hpp"
+#include "core/error.hpp"
 
 namespace herald {
 

@@ -1,6 +1,6 @@
 #include "persistence/copy_binary.hpp"
 
-#include "channels/crypto.hpp"
+#include "core/crypto.hpp"
 
 namespace herald {
 

@@ -13,7 +13,9 @@
 #include <pqxx/largeobject>
 #include <pqxx/pqxx>
 
-#include "http/codec.hpp"
+#include "core/ids.hpp"
+#include "core/json_text.hpp"
+#include "core/time.hpp"
 #include "persistence/copy_binary.hpp"
 #include "persistence/migrations.hpp"
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/messages.hpp"
+#include "core/messages.hpp"
 
 // libpqxx 6 spells pqxx::connection as an alias of a class template, so a
 // plain `class connection;` conflicts with <pqxx/connection>.
@@ -86,7 +86,7 @@ public:
   /// The rows keep idempotency_key/hash as the record of what the request
   /// carried (a hash only together with a key); idempotency_keys is what
   /// guards them. With a lease owner the rows due by `due_by_ms` (due_by in
-  /// actors/messages.hpp) are stored as status 'queued', leased to that
+  /// core/messages.hpp) are stored as status 'queued', leased to that
   /// owner until now + ttl with fence 1; the others, and all rows without an
   /// owner, as 'accepted' with no lease and fence 0. Returns once committed
   /// (synchronous_commit on). The caller has filled id, tenant_id, channel,

@@ -29,7 +29,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "support/guards_support.hpp"
+#include "support/node_harness.hpp"
 #include "support/process.hpp"
 
 #include <caf/test/unit_test_impl.hpp>
@@ -41,7 +41,7 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-using namespace herald::test::guards;
+using namespace herald::test::harness;
 
 namespace {
 
@@ -865,7 +865,7 @@ CAF_TEST(a noisy tenant does not slow down a quiet one) {
   // round trips (auth, limiter) with timeouts on CAF's clock thread, and
   // GET /health noise at 3x the rate (same node CPU) moves A's p99 far less.
   // Since then the API answers most of B's 429s from memory (one round
-  // trip instead of two, http/denial_memo.hpp). On a quiet machine the bound
+  // trip instead of two, actors/policy/denial_memo.hpp). On a quiet machine the bound
   // holds with room (p99 2.4-2.8 ms alone, 3.6-5.3 ms with B, bound 7.4
   // ms); on a loaded one the repeat is what keeps it. See the FAIRNESS
   // lines (with the load average) for the figures.
@@ -944,7 +944,7 @@ CAF_TEST(a noisy tenant does not slow down a quiet one) {
   // A's tail latency: at most 10% worse, with a 5 ms absolute allowance for
   // a shared 2-core machine (the noise's 429 answers cost CPU that the
   // quiet tenant's requests share; the API answers a tenant's 429s from
-  // memory until its next token, http/denial_memo.hpp, so most of them
+  // memory until its next token, actors/policy/denial_memo.hpp, so most of them
   // cost one actor round trip, auth, instead of two).
   CAF_CHECK(latency_ok);
   stop_and_check(node);

@@ -27,9 +27,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "support/guards_support.hpp"
+#include "support/node_harness.hpp"
 #include "support/process.hpp"
-#include "support/reliability_support.hpp"
 
 #include <caf/test/unit_test_impl.hpp>
 
@@ -46,19 +45,19 @@ namespace {
 // -- environment and processes -----------------------------------------------
 //
 // Config files, clients and the node and receiver processes are shared with
-// the other e2e suites (support/guards_support.hpp, reliability_support.hpp).
+// the other e2e suites (support/node_harness.hpp).
 
-using herald::test::guards::env;
-using herald::test::guards::fake_provider;
-using herald::test::guards::herald_node;
-using herald::test::guards::make_client;
-using herald::test::guards::option_map;
-using herald::test::guards::quote;
-using herald::test::guards::random_suffix;
-using herald::test::guards::render_ini;
-using herald::test::guards::write_file;
-using herald::test::reliability::endpoint_of;
-using herald::test::reliability::receiver_call;
+using herald::test::harness::env;
+using herald::test::harness::fake_provider;
+using herald::test::harness::herald_node;
+using herald::test::harness::make_client;
+using herald::test::harness::option_map;
+using herald::test::harness::quote;
+using herald::test::harness::random_suffix;
+using herald::test::harness::render_ini;
+using herald::test::harness::write_file;
+using herald::test::harness::endpoint_of;
+using herald::test::harness::receiver_call;
 
 std::string required_env(const char* name, const char* why) {
   auto x = env(name);

@@ -29,18 +29,17 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "support/guards_support.hpp"
+#include "support/node_harness.hpp"
 #include "support/process.hpp"
-#include "support/reliability_support.hpp"
 
 #include <caf/test/unit_test_impl.hpp>
 
 using namespace std::chrono_literals;
-using namespace herald::test::reliability;
+using namespace herald::test::harness;
 using herald::test::eventually;
-using herald::test::guards::option_map;
-using herald::test::guards::quote;
-using herald::test::guards::random_suffix;
+using herald::test::harness::option_map;
+using herald::test::harness::quote;
+using herald::test::harness::random_suffix;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
@@ -52,7 +51,7 @@ namespace {
 const std::string admin_token = "e2e-reliab-admin-" + random_suffix();
 
 std::string db_url() {
-  auto x = herald::test::guards::env("HERALD_TEST_DB_URL");
+  auto x = herald::test::harness::env("HERALD_TEST_DB_URL");
   if (x.empty())
     CAF_FAIL("HERALD_TEST_DB_URL is not set: the e2e reliability tests need "
              "a real PostgreSQL (scripts/test.sh exports it; for a local "

@@ -13,7 +13,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
-#include "actors/error.hpp"
+#include "core/error.hpp"
 
 namespace herald::test {
 

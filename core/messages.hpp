@@ -1,0 +1,415 @@
+#pragma once
+
+// Every type that crosses an actor boundary. Each has an `inspect` overload
+// (CAF 0.17 form) and a type ID in actors/type_ids.hpp, and a serialization
+// round trip in tests/unit/actors/messages_test.cpp: any actor may live on another
+// node. Times are Unix epoch milliseconds; JSON travels as text.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+namespace herald {
+
+/// A notification as stored. Optional text fields are empty when absent.
+struct notification {
+  std::string id;              // time-ordered UUID (v7), assigned by the node
+  std::string tenant_id;
+  std::string channel;         // email | sms | push | webhook
+  std::string to;
+  std::string subject;
+  std::string body;
+  std::string data;            // JSON object text, "" when absent
+  std::string priority;        // high | normal | low
+  int64_t send_at_ms = 0;      // 0 = as soon as possible
+  std::string provider;        // pinned provider, "" = any
+  std::string status;          // see API.md "Statuses"
+  int32_t attempts = 0;
+  std::string last_error;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  std::string idempotency_key; // "" when none
+  std::string idempotency_hash; // SHA-256 hex of the canonical request body
+  int64_t next_attempt_at_ms = 0; // retry_scheduled: the next attempt, 0 = none
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, notification& x) {
+  return f(caf::meta::type_name("notification"), x.id, x.tenant_id, x.channel,
+           x.to, x.subject, x.body, x.data, x.priority, x.send_at_ms,
+           x.provider, x.status, x.attempts, x.last_error, x.created_at_ms,
+           x.updated_at_ms, x.idempotency_key, x.idempotency_hash,
+           x.next_attempt_at_ms);
+}
+
+/// Whether a new notification is due by `ms` (epoch ms): it has no send_at
+/// or one not later. A node leases (holds in its dispatcher) only new rows
+/// due within its retry horizon: the writer decides with this test, and
+/// pg_store::insert_notifications applies the same test to the same bound.
+inline bool due_by(const notification& n, int64_t ms) {
+  return n.send_at_ms == 0 || n.send_at_ms <= ms;
+}
+
+/// A tenant and its settings (admin API).
+struct tenant {
+  std::string id;
+  std::string name;
+  int32_t rate_per_sec = 0;          // 0 = node default
+  int32_t burst = 0;                 // 0 = node default
+  std::vector<std::string> channels; // allowed channels, empty = all
+  std::string webhook_secret;        // whsec_<base64>
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  int32_t idempotency_retention_hours = 0; // 0 = node default (24)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant& x) {
+  return f(caf::meta::type_name("tenant"), x.id, x.name, x.rate_per_sec,
+           x.burst, x.channels, x.webhook_secret, x.created_at_ms,
+           x.updated_at_ms, x.idempotency_retention_hours);
+}
+
+/// Answer of an upsert: the tenant and whether it was created just now.
+struct tenant_put_result {
+  tenant value;
+  bool created = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant_put_result& x) {
+  return f(caf::meta::type_name("tenant_put_result"), x.value, x.created);
+}
+
+/// What the store knows about an API key: enough to authenticate a request.
+struct key_record {
+  std::string key_id;
+  std::string key_hash; // hex SHA-256 of the whole key
+  bool revoked = false;
+  tenant owner;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_record& x) {
+  return f(caf::meta::type_name("key_record"), x.key_id, x.key_hash,
+           x.revoked, x.owner);
+}
+
+/// A notification handed to a sender, with what it needs to deliver it.
+struct delivery_job {
+  notification n;
+  int64_t fence = 0;          // lease fencing token; outcomes must match it
+  std::string signing_secret; // the tenant's whsec_ secret
+  /// Attempts made within the current budget: n.attempts minus the attempts
+  /// made before a DLQ retry gave the notification a fresh budget.
+  int32_t budget_used = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delivery_job& x) {
+  return f(caf::meta::type_name("delivery_job"), x.n, x.fence,
+           x.signing_secret, x.budget_used);
+}
+
+/// `job` alone in a vector, moved in. `std::vector<delivery_job>{std::move(
+/// job)}` copies it: the elements of an initializer list are const.
+inline std::vector<delivery_job> single_job(delivery_job job) {
+  std::vector<delivery_job> xs;
+  xs.reserve(1);
+  xs.push_back(std::move(job));
+  return xs;
+}
+
+/// The result of one delivery attempt, reported by a sender (the first
+/// block), and what the dispatcher decided from it (the second block, filled
+/// before the store records it).
+struct delivery_outcome {
+  std::string id;           // notification id
+  std::string tenant_id;
+  int64_t fence = 0;
+  /// delivered | failed: a call was made (an attempt row, attempts + 1);
+  /// deferred: no call was made (the provider's breaker is open), nothing is
+  /// counted (DESIGN.md invariant 6).
+  std::string outcome;
+  int32_t http_status = 0;  // 0 when there was no HTTP answer
+  std::string error;        // "" on success
+  std::string node;
+  std::string provider;     // e.g. the webhook endpoint scheme://host:port
+  int64_t started_at_ms = 0;
+  int64_t duration_us = 0;
+  /// failed: retrying may help (channels/classify.hpp); false = permanent.
+  bool retryable = false;
+  /// failed: the provider's Retry-After in ms, -1 = none. deferred: how long
+  /// until the provider may be called again (the breaker's cool-down).
+  int64_t retry_after_ms = -1;
+  /// Unique per real call (set by the dispatcher; "" for deferred): the
+  /// store records a call once even if its batch is sent again.
+  std::string attempt_key;
+
+  // -- the dispatcher's decision --
+  /// The notification's new status: delivered | retry_scheduled |
+  /// dead_lettered.
+  std::string status;
+  /// retry_scheduled: when the next attempt is due (epoch ms).
+  int64_t next_attempt_ms = 0;
+  /// retry_scheduled: this node keeps the lease (the retry waits in its
+  /// retry scheduler); false = the lease is released and any node's sweeper
+  /// claims the row when it is due.
+  bool keep_lease = false;
+  /// Why the status changed, for the transition log and the dead letter:
+  /// e.g. "permanent: HTTP 400", "exhausted: 8 attempts", "breaker open".
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delivery_outcome& x) {
+  return f(caf::meta::type_name("delivery_outcome"), x.id, x.tenant_id,
+           x.fence, x.outcome, x.http_status, x.error, x.node, x.provider,
+           x.started_at_ms, x.duration_us, x.retryable, x.retry_after_ms,
+           x.attempt_key, x.status, x.next_attempt_ms, x.keep_lease, x.reason);
+}
+
+/// One row of delivery_attempts.
+struct attempt {
+  std::string notification_id;
+  int32_t number = 0;       // 1-based
+  int64_t at_ms = 0;
+  std::string node;
+  std::string provider;
+  std::string outcome;      // delivered | failed
+  int32_t http_status = 0;
+  std::string error;
+  int64_t duration_us = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, attempt& x) {
+  return f(caf::meta::type_name("attempt"), x.notification_id, x.number,
+           x.at_ms, x.node, x.provider, x.outcome, x.http_status, x.error,
+           x.duration_us);
+}
+
+/// Filters of GET /v1/notifications.
+struct notification_query {
+  std::string tenant_id;
+  std::string status;  // "" = any
+  std::string channel; // "" = any
+  std::string cursor;  // id of the last item of the previous page, "" = start
+  int32_t limit = 50;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, notification_query& x) {
+  return f(caf::meta::type_name("notification_query"), x.tenant_id, x.status,
+           x.channel, x.cursor, x.limit);
+}
+
+/// One page of a listing, newest first.
+struct notification_page {
+  std::vector<notification> items;
+  std::string next_cursor; // "" = no more
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, notification_page& x) {
+  return f(caf::meta::type_name("notification_page"), x.items, x.next_cursor);
+}
+
+/// A request for tokens from a tenant's rate limiter. The tenant's current
+/// settings travel with every request, so changes apply without a restart.
+struct rate_request {
+  std::string tenant_id;
+  int32_t tokens = 1;        // 1 per notification (a batch asks for its size)
+  int32_t rate_per_sec = 0;  // refill rate
+  int32_t burst = 0;         // bucket capacity
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rate_request& x) {
+  return f(caf::meta::type_name("rate_request"), x.tenant_id, x.tokens,
+           x.rate_per_sec, x.burst);
+}
+
+/// A rate limiter's answer: the values of the RateLimit-* headers.
+struct rate_decision {
+  bool allowed = false;
+  int32_t granted = 0;        // tokens taken (a batch may get fewer than asked)
+  int32_t limit = 0;          // RateLimit-Limit: the bucket capacity (burst)
+  int32_t remaining = 0;      // RateLimit-Remaining: whole tokens left
+  int64_t reset_ms = 0;       // RateLimit-Reset: until the bucket is full
+  int64_t retry_after_ms = 0; // when denied: until one token is available
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rate_decision& x) {
+  return f(caf::meta::type_name("rate_decision"), x.allowed, x.granted,
+           x.limit, x.remaining, x.reset_ms, x.retry_after_ms);
+}
+
+/// What the store knows about an idempotency key.
+struct idem_record {
+  std::string request_hash;
+  std::string notification_id;
+  int64_t expires_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, idem_record& x) {
+  return f(caf::meta::type_name("idem_record"), x.request_hash,
+           x.notification_id, x.expires_at_ms);
+}
+
+/// The idempotency guard's verdict on (tenant, key, request hash).
+struct idem_verdict {
+  /// "new": go ahead, the caller holds the claim and must complete or
+  /// abandon it; "replay": answer the original notification_id;
+  /// "in_flight": a twin is being processed (409); "mismatch": the key was
+  /// used with another body (422); "accepted" (answer to a submit only):
+  /// the new notification notification_id is committed.
+  std::string kind;
+  std::string notification_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, idem_verdict& x) {
+  return f(caf::meta::type_name("idem_verdict"), x.kind, x.notification_id);
+}
+
+/// One status change of a notification (notification_events).
+struct status_event {
+  int64_t at_ms = 0;
+  std::string from; // "" for the first status
+  std::string to;
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, status_event& x) {
+  return f(caf::meta::type_name("status_event"), x.at_ms, x.from, x.to,
+           x.reason);
+}
+
+/// A dead letter: a notification parked after a permanent error or an
+/// exhausted attempt budget (GET /v1/dlq).
+struct dead_letter {
+  notification n;           // the notification as it is now
+  std::string provider;     // the provider of the last attempt, "" if none
+  std::string reason;       // why it was parked, e.g. "permanent: HTTP 400"
+  std::string last_error;
+  int32_t attempts = 0;     // attempts made when it was parked
+  int64_t dead_at_ms = 0;
+  std::string state;        // parked | retried | discarded
+  int64_t updated_at_ms = 0;
+  std::vector<status_event> events; // its transitions (GET /v1/dlq/{id} only)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dead_letter& x) {
+  return f(caf::meta::type_name("dead_letter"), x.n, x.provider, x.reason,
+           x.last_error, x.attempts, x.dead_at_ms, x.state, x.updated_at_ms,
+           x.events);
+}
+
+/// Filters of GET /v1/dlq.
+struct dlq_query {
+  std::string tenant_id;
+  std::string channel;        // "" = any
+  std::string provider;       // "" = any
+  std::string state = "parked"; // parked | retried | discarded | "" (any)
+  std::string cursor;         // notification id of the last item seen
+  int32_t limit = 50;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dlq_query& x) {
+  return f(caf::meta::type_name("dlq_query"), x.tenant_id, x.channel,
+           x.provider, x.state, x.cursor, x.limit);
+}
+
+/// One page of dead letters, newest first.
+struct dlq_page {
+  std::vector<dead_letter> items;
+  std::string next_cursor; // "" = no more
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, dlq_page& x) {
+  return f(caf::meta::type_name("dlq_page"), x.items, x.next_cursor);
+}
+
+/// POST /v1/dlq/replay: re-enqueues a tenant's parked dead letters that
+/// match, each with a fresh attempt budget, paced: the n-th one (oldest
+/// first) becomes due at start + n / rate_per_sec.
+struct replay_request {
+  std::string tenant_id;
+  std::string channel;   // "" = any
+  std::string provider;  // "" = any
+  int64_t from_ms = 0;   // dead_at >= from, 0 = open
+  int64_t to_ms = 0;     // dead_at < to, 0 = open
+  int32_t limit = 100000;
+  int32_t rate_per_sec = 100;
+  std::string reason;    // recorded with every transition
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replay_request& x) {
+  return f(caf::meta::type_name("replay_request"), x.tenant_id, x.channel,
+           x.provider, x.from_ms, x.to_ms, x.limit, x.rate_per_sec, x.reason);
+}
+
+/// What a replay re-enqueued.
+struct replay_result {
+  int64_t count = 0;
+  int64_t first_due_ms = 0; // 0 when count is 0
+  int64_t last_due_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replay_result& x) {
+  return f(caf::meta::type_name("replay_result"), x.count, x.first_due_ms,
+           x.last_due_ms);
+}
+
+/// A provider's circuit breaker, for GET /admin/breakers.
+struct breaker_info {
+  std::string provider;   // e.g. "http://127.0.0.1:8081"
+  std::string channel;
+  std::string state;      // closed | open | half_open
+  std::string last_trip;  // none | consecutive_failures | failure_rate | probe_failed
+  int64_t open_for_ms = 0; // remaining cool-down while open, else 0
+  int64_t open_timeout_ms = 0;
+  int64_t trips = 0;
+  int32_t consecutive_failures = 0;
+  int64_t window_calls = 0;
+  int64_t window_failures = 0;
+  int64_t rejected = 0;   // calls refused while open
+  int64_t deferred = 0;   // notifications handed back while open
+  int64_t queued = 0;
+  int64_t busy = 0;
+  int64_t restarts = 0;   // senders restarted
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, breaker_info& x) {
+  return f(caf::meta::type_name("breaker_info"), x.provider, x.channel,
+           x.state, x.last_trip, x.open_for_ms, x.open_timeout_ms, x.trips,
+           x.consecutive_failures, x.window_calls, x.window_failures,
+           x.rejected, x.deferred, x.queued, x.busy, x.restarts);
+}
+
+/// A common answer to the admin endpoint's `inspect` request.
+struct actor_info {
+  std::string kind;  // e.g. "store", "sender-pool"
+  std::string key;   // e.g. the channel, the provider, "" for singletons
+  std::string node;
+  std::string state; // a JSON object as text
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_info& x) {
+  return f(caf::meta::type_name("actor_info"), x.kind, x.key, x.node, x.state);
+}
+
+} // namespace herald
