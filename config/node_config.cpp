@@ -650,7 +650,8 @@ std::vector<option_def> make_options() {
                       "later work waits in the database"));
   add(int_option("herald.breaker.failure-threshold",
                  &c::breaker_failure_threshold, 1, 1000000,
-                 "consecutive failures that open a provider's breaker"));
+                 "consecutive failures that open a provider's breaker while "
+                 "its window holds fewer than min-calls calls"));
   add(duration_option("herald.breaker.open-timeout", &c::breaker_open_timeout,
                       "how long an open breaker rejects before it probes"));
   add(int_option("herald.breaker.half-open-probes",
@@ -658,9 +659,12 @@ std::vector<option_def> make_options() {
                  "trial deliveries let through while half-open"));
   add(int_option("herald.breaker.failure-rate", &c::breaker_failure_rate, 1,
                  100,
-                 "failure percentage in the window that opens a breaker"));
+                 "failure percentage in the window that opens a breaker "
+                 "once the window holds min-calls calls (then runs of "
+                 "failures do not count)"));
   add(int_option("herald.breaker.min-calls", &c::breaker_min_calls, 1, 1000000,
-                 "calls in the window before the failure rate counts"));
+                 "calls in the window from which the failure rate decides "
+                 "instead of the consecutive failures"));
   add(duration_option("herald.breaker.window", &c::breaker_window,
                       "sliding window of the failure rate"));
   add(duration_option("herald.breaker.max-open-timeout",

@@ -36,11 +36,13 @@ const char* to_string(trip_cause x);
 /// herald.breaker.* (API.md), per provider. Durations are clamped to at
 /// most 100 years.
 struct breaker_settings {
-  /// Trips after this many failures in a row (>= 1).
+  /// While the window holds fewer than `min_calls` calls, trips after this
+  /// many failures in a row (>= 1): a dead endpoint trips within 5 calls.
   int failure_threshold = 5;
-  /// Also trips when at least `min_calls` calls in the last `window` were
-  /// made and the share of failures among them is >= failure_rate, clamped
-  /// to [0, 1] (NaN counts as 1).
+  /// Once the window holds `min_calls` calls or more, only the rate
+  /// decides: trips when the share of failures among the calls in the last
+  /// `window` is >= failure_rate, clamped to [0, 1] (NaN counts as 1). A
+  /// busy endpoint failing 30 % at random is never taken for down.
   double failure_rate = 0.5;
   int min_calls = 20; // >= 1
   std::chrono::milliseconds window{30000}; // >= 1 ms
@@ -78,9 +80,12 @@ struct breaker_summary {
   uint64_t rejected = 0; // try_acquire refusals since construction
 };
 
-/// Closed: every call is allowed; each result is counted. It trips (opens)
-/// on `failure_threshold` failures in a row, or when the failure rate in the
-/// sliding window reaches `failure_rate` over at least `min_calls` calls.
+/// Closed: every call is allowed; each result is counted. While the sliding
+/// window holds fewer than `min_calls` calls, it trips (opens) on
+/// `failure_threshold` failures in a row; once it holds `min_calls` or more,
+/// only the failure rate decides: it trips when failures reach
+/// `failure_rate` of the window's calls (API.md "How the default breaker
+/// decides").
 ///
 /// Open: try_acquire refuses every call until the cool-down has passed, and
 /// a refused call counts for nothing: an open breaker costs no attempts
@@ -162,7 +167,6 @@ private:
   int64_t bucket_index(time_point t) const;
   void count(time_point t, bool failure);
   std::pair<int64_t, int64_t> window_counts(time_point t) const;
-  bool rate_exceeded(time_point t) const;
   void trip(time_point t, trip_cause cause);
   void close();
 

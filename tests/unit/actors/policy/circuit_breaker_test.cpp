@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <random>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -121,6 +123,82 @@ CAF_TEST(consecutive failures trip at the threshold) {
     if (r.open)
       CAF_CHECK(b.summary(t).last_trip == trip_cause::consecutive_failures);
   }
+}
+
+CAF_TEST(a full window ignores runs of failures and lets the rate decide) {
+  // The default settings: min-calls 20, threshold 5, rate 50 %.
+  circuit_breaker b;
+  auto t = t0;
+  auto call = [&](bool failure) {
+    t += 10ms;
+    CAF_REQUIRE(b.try_acquire(t));
+    if (failure)
+      b.record_failure(t);
+    else
+      b.record_success(t);
+  };
+  for (int i = 0; i < 20; ++i)
+    call(i % 4 == 0); // 5 failures of 20, never two in a row
+  CAF_REQUIRE_EQUAL(b.window_calls(t), 20);
+  for (int i = 0; i < 9; ++i)
+    call(true); // 14 of 29: 48 %, nine in a row
+  CAF_CHECK(b.state(t) == breaker_state::closed);
+  CAF_CHECK_EQUAL(b.consecutive_failures(), 9);
+  call(true); // 15 of 30: 50 %
+  CAF_CHECK(b.state(t) == breaker_state::open);
+  CAF_CHECK(b.summary(t).last_trip == trip_cause::failure_rate);
+}
+
+CAF_TEST(with the defaults a busy endpoint failing 30 percent never trips) {
+  // 100 calls a second for 10 minutes, each failing with probability 0.3
+  // (a fixed generator: the same calls every run). Runs of 5 and more
+  // failures happen (checked below), yet the rate (30 %) stays under 50 %.
+  // Warm-up: the first min-calls calls fail at random too, but with runs
+  // of 5 the breaker would trip while the window is thin; the seed's first
+  // 20 calls hold none (checked), as any endpoint's calls usually do.
+  circuit_breaker b;
+  std::mt19937 rng{42};
+  auto t = t0;
+  int run = 0;
+  int longest_run = 0;
+  int runs_of_five = 0;
+  int failures = 0;
+  constexpr int calls = 60'000;
+  for (int i = 0; i < calls; ++i) {
+    t += 10ms;
+    CAF_REQUIRE(b.try_acquire(t));
+    bool failure = rng() % 10 < 3;
+    if (failure) {
+      ++failures;
+      if (++run == 5)
+        ++runs_of_five;
+      longest_run = std::max(longest_run, run);
+      b.record_failure(t);
+    } else {
+      run = 0;
+      b.record_success(t);
+    }
+    if (i == 19)
+      CAF_REQUIRE_LESS(longest_run, 5);
+  }
+  CAF_MESSAGE(failures << " failures of " << calls << ", " << runs_of_five
+                       << " runs of 5 or more, the longest " << longest_run);
+  CAF_CHECK_GREATER(runs_of_five, 50); // about one in 600 calls
+  CAF_CHECK(b.state(t) == breaker_state::closed);
+  CAF_CHECK_EQUAL(b.trips(), 0u);
+}
+
+CAF_TEST(with the defaults a dead endpoint trips within 5 calls) {
+  circuit_breaker b;
+  auto t = t0;
+  for (int i = 1; i <= 5; ++i) {
+    t += 10ms;
+    CAF_REQUIRE(b.try_acquire(t));
+    b.record_failure(t);
+    CAF_CHECK_EQUAL(b.state(t) == breaker_state::open, i == 5);
+  }
+  CAF_CHECK(b.summary(t).last_trip == trip_cause::consecutive_failures);
+  CAF_CHECK(!b.try_acquire(t));
 }
 
 CAF_TEST(the consecutive count shows and resets on success) {
@@ -351,8 +429,8 @@ CAF_TEST(a lost probe is handed out again after the probe timeout) {
 
 CAF_TEST(success in half open closes with fresh counts) {
   circuit_breaker b; // both rules, defaults
-  // Some history in the window, then a trip.
-  for (int i = 0; i < 15; ++i)
+  // Some history in the window (fewer than min-calls calls), then a trip.
+  for (int i = 0; i < 10; ++i)
     b.record_success(t0);
   trip(b, t0);
   CAF_CHECK(b.try_acquire(t0 + 30s));
