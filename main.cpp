@@ -21,6 +21,7 @@
 #include "actors/config.hpp"
 #include "actors/dispatcher.hpp"
 #include "actors/idempotency_guard.hpp"
+#include "actors/ingest.hpp"
 #include "actors/janitor.hpp"
 #include "actors/rate_limiter.hpp"
 #include "core/log.hpp"
@@ -208,22 +209,27 @@ int main(int argc, char** argv) {
   gs.retention = timespan(cfg.idempotency_retention);
   std::vector<idempotency_guard_actor> guards;
   for (int i = 0; i < cfg.idempotency_shards; ++i)
-    guards.push_back(sys.spawn(idempotency_guard, store, wr, gs,
+    guards.push_back(sys.spawn(idempotency_guard, store, gs,
                                static_cast<size_t>(i)));
+  // The submission protocol: one request from the HTTP thread each.
+  ingest_settings is;
+  is.timeout = timespan(cfg.api_request_timeout);
+  is.default_rate = cfg.tenant_default_rate;
+  is.default_burst = cfg.tenant_default_burst;
+  std::vector<ingest_actor> ingests;
+  for (int i = 0; i < cfg.api_ingest_actors; ++i)
+    ingests.push_back(sys.spawn(ingest, au, limiters, guards, wr, is,
+                                static_cast<size_t>(i)));
   auto jan = sys.spawn(janitor, store, timespan(cfg.idempotency_purge_interval));
 
   api_context actx;
   actx.sys = &sys;
   actx.auth = au;
-  actx.writer = wr;
+  actx.ingest = ingests;
   actx.store = store;
-  actx.limiters = limiters;
-  actx.guards = guards;
   actx.dispatcher = disp;
   actx.replay_rate = cfg.dlq_replay_rate;
   actx.timeout = timespan(cfg.api_request_timeout);
-  actx.default_rate = cfg.tenant_default_rate;
-  actx.default_burst = cfg.tenant_default_burst;
   actx.max_body_bytes = static_cast<size_t>(cfg.api_max_body_bytes);
   actx.max_batch_bytes = static_cast<size_t>(cfg.api_max_batch_bytes);
   actx.max_batch_items = static_cast<size_t>(cfg.api_max_batch_items);
@@ -246,6 +252,8 @@ int main(int argc, char** argv) {
     adm.actors = {store, wr, disp, au, limiters, jan};
     for (auto& g : guards)
       adm.actors.push_back(g);
+    for (auto& x : ingests)
+      adm.actors.push_back(x);
     for (auto& w : workers)
       adm.actors.push_back(w);
     for (auto& w : commit_conns)
@@ -296,6 +304,8 @@ int main(int argc, char** argv) {
       self->send_exit(a, caf::exit_reason::user_shutdown);
     for (auto& g : guards)
       self->send_exit(g, caf::exit_reason::user_shutdown);
+    for (auto& x : ingests)
+      self->send_exit(x, caf::exit_reason::user_shutdown);
     for (auto& w : commit_conns)
       self->send_exit(w, caf::exit_reason::user_shutdown);
     for (auto& w : workers)

@@ -7,9 +7,12 @@
 // "Done" answers are `bool` (always true): CAF 0.17 delivers a unit_t answer
 // as an empty message that a typed `then(unit_t)` handler never matches.
 //
-//   http (api) ─auth─▶ auth ─lookup─▶ store
-//              ─submit─▶ writer (group commit) ─insert─▶ store worker ─▶ PostgreSQL
-//                           └─dispatch (after commit)─▶ dispatcher
+//   http (api) ─submit (one request per HTTP request)─▶ ingest
+//   ingest ─auth─▶ auth ─lookup─▶ store
+//          ─acquire─▶ limiter registry ─▶ the tenant's rate limiter
+//          ─claim / complete / abandon / resolve─▶ the key's idempotency guard
+//          ─submit─▶ writer (group commit) ─insert─▶ store worker ─▶ PostgreSQL
+//                       └─dispatch (after commit)─▶ dispatcher
 //   dispatcher ─deliver─▶ sender pool (per channel)
 //                ─deliver─▶ provider supervisor (per provider: breaker, senders)
 //                   ─deliver─▶ sender ─▶ provider
@@ -97,12 +100,21 @@ using store_actor = inspectable_actor::extend<
 /// The group-commit writer: concurrent submissions share one transaction and
 /// each is answered only after its commit (invariant 1).
 using writer_actor = inspectable_actor::extend<
-  // Makes the notifications durable; answers once committed.
-  caf::replies_to<atom::submit, std::vector<delivery_job>>::with<bool>,
-  // The same for one notification with an idempotency key, delegated by
-  // its key's guard: answers "accepted" + its id once committed, else the
-  // commit's error (ec::conflict: the key's unique index refused it).
-  caf::replies_to<atom::submit, atom::idem, delivery_job>::with<idem_verdict>>;
+  // Makes the notifications durable; answers once committed. ec::conflict:
+  // an idempotency key's unique index refused one of them (nothing of this
+  // request was written; other requests of the transaction are retried
+  // without it).
+  caf::replies_to<atom::submit, std::vector<delivery_job>>::with<bool>>;
+
+/// The submission protocol of this node (a small pool of them): the HTTP
+/// thread parses and validates, then makes one request and gets one answer.
+/// Auth → the tenant's rate limiter → each key's idempotency guard (a
+/// verdict) → the group-commit writer (on this node, always) → the guards
+/// are told the outcome → the answer.
+using ingest_actor = inspectable_actor::extend<
+  // One HTTP submission (single or batch); ec::unauthorized for a bad key,
+  // the commit's error when nothing of it could be stored.
+  caf::replies_to<atom::submit, ingest_request>::with<ingest_result>>;
 
 /// API keys → tenants, with a small cache; revocations go through it so that
 /// a revoked key stops working at once.
@@ -159,15 +171,12 @@ using limiter_registry_actor = inspectable_actor::extend<
 
 /// The idempotency guard of a key shard: recent keys in memory, in-flight
 /// claims, the store behind it for keys it has not seen (after a restart).
+/// It only gives verdicts and is told outcomes: the commit happens on the
+/// node that ingests, so a guard can live on any node.
 using idempotency_guard_actor = inspectable_actor::extend<
-  // Claims (tenant id, key, request hash): answers the verdict if the key
-  // is known; if it is new, delegates the job (its notification carries the
-  // key) to the writer, which answers "accepted" + id once durable or the
-  // commit's error. The caller then ends the claim: complete, abandon, or
-  // (ec::conflict) resolve.
-  caf::replies_to<atom::submit, std::string, std::string, std::string,
-                  delivery_job>::with<idem_verdict>,
-  // Claims (tenant id, key, request hash); answers the verdict.
+  // Claims (tenant id, key, request hash); answers the verdict. On
+  // idem_kind::fresh the caller holds the claim and ends it: complete,
+  // abandon, or (its insert refused by the key's index) resolve.
   caf::replies_to<atom::claim, std::string, std::string, std::string>::with<idem_verdict>,
   // The claim's notification committed (tenant, key, hash, notification id).
   caf::reacts_to<atom::complete, std::string, std::string, std::string, std::string>,
@@ -175,8 +184,8 @@ using idempotency_guard_actor = inspectable_actor::extend<
   caf::reacts_to<atom::abandon, std::string, std::string>,
   // The claim's insert was refused by the unique (tenant, key) index (or
   // a batch holding it was): drops the claim and answers from the stored
-  // row (tenant, key, hash): "replay", "mismatch"; "new" (claimed again)
-  // if no row holds the key; "in_flight" if a twin claimed it meanwhile.
+  // row (tenant, key, hash): replay, mismatch; fresh (claimed again) if no
+  // row holds the key; in_flight if a twin claimed it meanwhile.
   caf::replies_to<atom::resolve, std::string, std::string, std::string>::with<idem_verdict>,
   // INTERNAL: drop expired entries from memory.
   caf::reacts_to<atom::purge>>;

@@ -56,12 +56,12 @@ idem_verdict idem_table::check(const std::string& tenant,
   auto k = id(tenant, key);
   if (auto i = claims_.find(k);
       i != claims_.end() && now - i->second.since < claim_timeout_)
-    return {"in_flight", ""};
+    return {idem_kind::in_flight, ""};
   if (auto i = recent_.find(k); i != recent_.end() && now < i->second->expires) {
     const auto& e = *i->second;
     if (e.hash.empty() || e.hash == hash)
-      return {"replay", e.notification_id};
-    return {"mismatch", ""};
+      return {idem_kind::replay, e.notification_id};
+    return {idem_kind::mismatch, ""};
   }
   return {};
 }
@@ -123,14 +123,22 @@ namespace {
 using guard_ptr = idempotency_guard_actor::stateful_pointer<idempotency_guard_state>;
 
 idem_verdict count(idempotency_guard_state& st, idem_verdict v) {
-  if (v.kind == "new")
-    ++st.claims;
-  else if (v.kind == "replay")
-    ++st.replays;
-  else if (v.kind == "mismatch")
-    ++st.mismatches;
-  else if (v.kind == "in_flight")
-    ++st.in_flight;
+  switch (v.kind) {
+    case idem_kind::fresh:
+      ++st.claims;
+      break;
+    case idem_kind::replay:
+      ++st.replays;
+      break;
+    case idem_kind::mismatch:
+      ++st.mismatches;
+      break;
+    case idem_kind::in_flight:
+      ++st.in_flight;
+      break;
+    case idem_kind::unknown:
+      break;
+  }
   return v;
 }
 
@@ -152,8 +160,9 @@ idem_verdict from_memory(guard_ptr self, const std::string& tenant,
                          const std::string& key, const std::string& hash) {
   auto& st = self->state;
   auto known = st.table.check(tenant, key, hash, self->clock().now());
-  if (known.kind.empty() && st.lookups.count(idem_table::id(tenant, key)) > 0)
-    known.kind = "in_flight";
+  if (known.kind == idem_kind::unknown
+      && st.lookups.count(idem_table::id(tenant, key)) > 0)
+    known.kind = idem_kind::in_flight;
   return known;
 }
 
@@ -181,9 +190,9 @@ void look_up(guard_ptr self, const std::string& tenant, const std::string& key,
         // Answered from the record itself: it is the truth even if it
         // expires from memory at once.
         if (rec.request_hash.empty() || rec.request_hash == hash)
-          rp.deliver(count(st, {"replay", rec.notification_id}));
+          rp.deliver(count(st, {idem_kind::replay, rec.notification_id}));
         else
-          rp.deliver(count(st, {"mismatch", ""}));
+          rp.deliver(count(st, {idem_kind::mismatch, ""}));
       },
       [self, k, tenant, key, hash, rp](caf::error& err) mutable {
         auto& st = self->state;
@@ -195,12 +204,12 @@ void look_up(guard_ptr self, const std::string& tenant, const std::string& key,
           // free: claimed for the caller.
           auto now = self->clock().now();
           auto known = st.table.check(tenant, key, hash, now);
-          if (!known.kind.empty()) {
+          if (known.kind != idem_kind::unknown) {
             rp.deliver(count(st, known));
             return;
           }
           st.table.claim(tenant, key, hash, now);
-          rp.deliver(count(st, {"new", ""}));
+          rp.deliver(count(st, {idem_kind::fresh, ""}));
           return;
         }
         ++st.store_errors;
@@ -227,14 +236,15 @@ void answer_refused(guard_ptr self, const std::string& tenant,
   st.table.abandon(tenant, key);
   ++st.refused;
   auto known = from_memory(self, tenant, key, hash);
-  if (!known.kind.empty())
+  if (known.kind != idem_kind::unknown)
     rp.deliver(count(st, known));
   else
     look_up(self, tenant, key, hash, std::move(rp));
 }
 
-/// Claims (tenant, key) for the caller if memory does not know the key:
-/// answers an empty kind then, else the verdict memory gives (counted).
+/// Claims (tenant, key) for the caller if memory does not know the key
+/// (fresh: the key's index decides at the insert), else the verdict memory
+/// gives; counted either way.
 caf::expected<idem_verdict> try_claim(guard_ptr self, const std::string& tenant,
                                       const std::string& key,
                                       const std::string& hash) {
@@ -242,12 +252,11 @@ caf::expected<idem_verdict> try_claim(guard_ptr self, const std::string& tenant,
   if (key.empty())
     return make_error(ec::invalid_input, "empty idempotency key");
   auto known = from_memory(self, tenant, key, hash);
-  if (!known.kind.empty())
-    return count(st, known);
-  // Unknown here: the key's index decides at the insert.
-  st.table.claim(tenant, key, hash, self->clock().now());
-  ++st.claims;
-  return idem_verdict{};
+  if (known.kind == idem_kind::unknown) {
+    st.table.claim(tenant, key, hash, self->clock().now());
+    known.kind = idem_kind::fresh;
+  }
+  return count(st, known);
 }
 
 std::string state_json(const idempotency_guard_state& st) {
@@ -271,11 +280,9 @@ std::string state_json(const idempotency_guard_state& st) {
 
 idempotency_guard_actor::behavior_type idempotency_guard(
   idempotency_guard_actor::stateful_pointer<idempotency_guard_state> self,
-  store_actor store, writer_actor writer, idempotency_guard_settings settings,
-  size_t shard) {
+  store_actor store, idempotency_guard_settings settings, size_t shard) {
   auto& st = self->state;
   st.store = std::move(store);
-  st.writer = std::move(writer);
   st.settings = settings;
   st.shard = shard;
   st.table = idem_table{settings.max_entries, settings.claim_timeout};
@@ -285,26 +292,12 @@ idempotency_guard_actor::behavior_type idempotency_guard(
       return {"idempotency-guard", std::to_string(self->state.shard), "",
               state_json(self->state)};
     },
-    [self](atom::submit, const std::string& tenant, const std::string& key,
-           const std::string& hash,
-           delivery_job& job) -> caf::result<idem_verdict> {
-      auto v = try_claim(self, tenant, key, hash);
-      if (!v)
-        return v.error();
-      if (!v->kind.empty())
-        return *v;
-      // Claimed: the writer answers the caller, who then ends the claim.
-      return self->delegate(self->state.writer, atom::submit_v, atom::idem_v,
-                            std::move(job));
-    },
     [self](atom::claim, const std::string& tenant, const std::string& key,
            const std::string& hash) -> caf::result<idem_verdict> {
       auto v = try_claim(self, tenant, key, hash);
       if (!v)
         return v.error();
-      if (!v->kind.empty())
-        return *v;
-      return idem_verdict{"new", ""}; // resolve if the insert is refused
+      return *v;
     },
     [self](atom::resolve, const std::string& tenant, const std::string& key,
            const std::string& hash) -> caf::result<idem_verdict> {

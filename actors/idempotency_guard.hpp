@@ -10,32 +10,20 @@
 // common case, thus cost no database round trip; a replay costs none while
 // its key is in memory.
 //
-// A single submission with a key (the HTTP layer) is one request, submit:
-// the guard claims the key and delegates the notification to the writer,
-// which answers the caller itself once committed, so the caller waits once
-// (claim and commit) and the answer takes no detour through the guard:
-//   submit ─▶ known here  "replay" | "mismatch" | "in_flight"
-//          ─▶ new: writer ─▶ committed  "accepted" + id; the caller sends
-//                                       complete (remembered)
-//                         ─▶ key taken  ec::conflict; the caller resolves:
-//                                       "replay" | "mismatch" | "in_flight"
-//                                       ("new": no row holds the key; the
-//                                       caller abandons, the client tries
-//                                       again)
-//                         ─▶ failed     the writer's error; the caller
-//                                       abandons
-//   A claim whose caller never ends it is dropped after claim_timeout.
-// A batch has many keys in one transaction; its items go the long way:
-//   claim ─▶ "new"       insert ─▶ complete (committed)
+// The caller (an ingest actor, on the node that accepted the request and
+// commits it) asks for a verdict and tells the outcome:
+//   claim ─▶ fresh       insert ─▶ complete (committed)
 //                               ─▶ abandon  (failed, nothing written)
 //                               ─▶ resolve  (refused by the key's index)
-//                                  ─▶ "replay" | "mismatch" | "in_flight"
-//                                  ─▶ "new": no row holds the key (a batch
-//                                     refused for another item's key)
-//         ─▶ "replay"    answer the original notification id
-//         ─▶ "mismatch"  422
-//         ─▶ "in_flight" 409 + Retry-After
+//                                  ─▶ replay | mismatch | in_flight
+//                                  ─▶ fresh: no row holds the key (a batch
+//                                     refused for another item's key, or a
+//                                     twin's insert failed): claimed again
+//         ─▶ replay      answer the original notification id
+//         ─▶ mismatch    422
+//         ─▶ in_flight   409 + Retry-After
 //   resolve ─▶ error     ec::db_unavailable (store down or slow): 503
+//   A claim whose caller never ends it is dropped after claim_timeout.
 
 #include <chrono>
 #include <cstddef>
@@ -90,9 +78,9 @@ public:
   idem_table() = default;
   idem_table(size_t max_entries, clock::duration claim_timeout);
 
-  /// The verdict from memory: "in_flight" (a live claim), "replay" (a live
+  /// The verdict from memory: in_flight (a live claim), replay (a live
   /// recent key with this hash, or with an unknown hash "" from rows stored
-  /// before hashes existed), "mismatch", or an empty kind: unknown here.
+  /// before hashes existed), mismatch, or idem_kind::unknown.
   idem_verdict check(const std::string& tenant, const std::string& key,
                      const std::string& hash, time_point now) const;
 
@@ -152,7 +140,6 @@ private:
 struct idempotency_guard_state {
   static inline const char* name = "idempotency-guard";
   store_actor store;
-  writer_actor writer; // gets the notifications of submits (delegated)
   idempotency_guard_settings settings;
   size_t shard = 0;        // for inspect output
   idem_table table;
@@ -173,12 +160,9 @@ struct idempotency_guard_state {
 };
 
 /// A guard for one key shard. Asks `store` (`lookup, idem`) about keys the
-/// key's index refused; delegates the notifications of submits to `writer`
-/// (this node's, the one that accepted the request); purges its
-/// memory every settings.purge_interval.
+/// key's index refused; purges its memory every settings.purge_interval.
 idempotency_guard_actor::behavior_type idempotency_guard(
   idempotency_guard_actor::stateful_pointer<idempotency_guard_state> self,
-  store_actor store, writer_actor writer, idempotency_guard_settings settings,
-  size_t shard);
+  store_actor store, idempotency_guard_settings settings, size_t shard);
 
 } // namespace herald

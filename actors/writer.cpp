@@ -17,17 +17,10 @@ void try_commit(writer_ptr self);
 
 /// Answers one request of a finished transaction.
 void answer(writer_state::pending& p, const caf::error& err) {
-  if (p.keyed_id.empty()) {
-    if (err)
-      p.rp.deliver(err);
-    else
-      p.rp.deliver(true);
-  } else {
-    if (err)
-      p.verdict.deliver(err);
-    else
-      p.verdict.deliver(idem_verdict{"accepted", std::move(p.keyed_id)});
-  }
+  if (err)
+    p.rp.deliver(err);
+  else
+    p.rp.deliver(true);
 }
 
 /// Hands one batch to `conn` after asking the dispatcher whether it can hold
@@ -206,20 +199,7 @@ writer(writer_actor::stateful_pointer<writer_state> self,
       auto& st = self->state;
       auto rp = self->make_response_promise<bool>();
       st.waiting_rows += jobs.size();
-      st.waiting.push_back({std::move(jobs), rp, {}, {}});
-      try_commit(self);
-      return rp;
-    },
-    [self](atom::submit, atom::idem,
-           delivery_job& job) -> caf::result<idem_verdict> {
-      auto& st = self->state;
-      auto rp = self->make_response_promise<idem_verdict>();
-      writer_state::pending p;
-      p.keyed_id = job.n.id;
-      p.verdict = rp;
-      p.jobs.push_back(std::move(job));
-      st.waiting_rows += 1;
-      st.waiting.push_back(std::move(p));
+      st.waiting.push_back({std::move(jobs), rp});
       try_commit(self);
       return rp;
     },

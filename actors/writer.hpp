@@ -41,10 +41,6 @@ struct writer_state {
   struct pending {
     std::vector<delivery_job> jobs;
     caf::typed_response_promise<bool> rp;
-    /// A keyed submit (keyed_id: its notification's id) is answered here
-    /// instead, with "accepted" + that id.
-    caf::typed_response_promise<idem_verdict> verdict;
-    std::string keyed_id;
     /// Commit this request in a transaction of its own: its batch was refused
     /// by a unique constraint (an idempotency key taken elsewhere), and the
     /// other requests of that batch must not fail with it.

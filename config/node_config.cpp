@@ -579,6 +579,9 @@ std::vector<option_def> make_options() {
                   "port of the REST ingestion API (0 = pick a free port)"));
   add(int_option("herald.api.threads", &c::api_threads, 1, 4096,
                  "HTTP threads, one per open connection"));
+  add(int_option("herald.api.ingest-actors", &c::api_ingest_actors, 1, 256,
+                 "ingest actors that run the submission protocol (auth, "
+                 "limiter, idempotency, group commit) for the HTTP threads"));
   add(int_option("herald.api.max-body-bytes", &c::api_max_body_bytes, 1024,
                  int64_t{1} << 30,
                  "largest request body accepted; larger ones get 413"));

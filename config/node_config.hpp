@@ -22,6 +22,7 @@ struct node_config {
   std::string api_host = "0.0.0.0";      // herald.api.host
   uint16_t api_port = 8080;              // herald.api.port (0 = pick a free port)
   int api_threads = 128;                 // herald.api.threads (one per open connection)
+  int api_ingest_actors = 4;             // herald.api.ingest-actors (submission protocol)
   int64_t api_max_body_bytes = 1 << 20;  // herald.api.max-body-bytes
   millis api_request_timeout{10000};     // herald.api.request-timeout
   int64_t api_max_batch_bytes = 16 << 20; // herald.api.max-batch-bytes

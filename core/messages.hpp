@@ -261,20 +261,103 @@ typename Inspector::result_type inspect(Inspector& f, idem_record& x) {
            x.notification_id, x.expires_at_ms);
 }
 
+/// The kinds of an idempotency guard's verdict.
+enum class idem_kind : uint8_t {
+  unknown,   // (inside the guard only) memory does not know the key
+  fresh,     // "new": the key is claimed for the caller, who must end the
+             // claim: complete, abandon, or resolve after a refused insert
+  replay,    // answer the original notification_id
+  mismatch,  // the key was used with another body (422)
+  in_flight, // a twin is being processed (409)
+};
+
+/// "unknown", "new", "replay", "mismatch", "in_flight".
+std::string to_string(idem_kind x);
+
 /// The idempotency guard's verdict on (tenant, key, request hash).
 struct idem_verdict {
-  /// "new": go ahead, the caller holds the claim and must complete or
-  /// abandon it; "replay": answer the original notification_id;
-  /// "in_flight": a twin is being processed (409); "mismatch": the key was
-  /// used with another body (422); "accepted" (answer to a submit only):
-  /// the new notification notification_id is committed.
-  std::string kind;
-  std::string notification_id;
+  idem_kind kind = idem_kind::unknown;
+  std::string notification_id; // replay: the original notification
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, idem_verdict& x) {
   return f(caf::meta::type_name("idem_verdict"), x.kind, x.notification_id);
+}
+
+/// One notification of a submission, validated by the REST codec; the
+/// ingest actor gives it its id, tenant and times.
+struct ingest_item {
+  notification n;   // channel, to, subject, body, data, priority, send_at, provider
+  std::string key;  // Idempotency-Key (or the item's idempotency_key), "" = none
+  std::string hash; // request hash of the submission, when keyed
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ingest_item& x) {
+  return f(caf::meta::type_name("ingest_item"), x.n, x.key, x.hash);
+}
+
+/// One HTTP submission, as the HTTP thread hands it to an ingest actor in
+/// its one request.
+struct ingest_request {
+  std::string api_key;
+  /// A batch takes one token per item that passes the tenant's channel
+  /// check, and items past the tokens granted are rate limited one by one.
+  /// A single submission takes `tokens` (0 or 1) before anything else: 0
+  /// when the HTTP layer refuses it before the limiter (413, 415, a bad
+  /// Idempotency-Key), so only the key is checked; 1 otherwise, also when
+  /// its body then turns out invalid (no items).
+  bool batch = false;
+  int32_t tokens = 1;
+  std::vector<ingest_item> items;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ingest_request& x) {
+  return f(caf::meta::type_name("ingest_request"), x.api_key, x.batch,
+           x.tokens, x.items);
+}
+
+/// How one item of a submission ended.
+enum class submit_status : uint8_t {
+  accepted,          // committed now (id): 202
+  replayed,          // its key's original notification (id): 202 / 200, replayed
+  key_mismatch,      // its key was used with another body: 422
+  in_flight,         // its key's twin is still being processed: 409
+  rate_limited,      // no token was left for it: 429
+  channel_disabled,  // the tenant has not enabled its channel: 422
+  guard_unavailable, // its key's guard did not answer: 503
+  store_failed,      // its own commit failed (a batch's other items went): 503
+};
+
+/// "accepted", "replayed", "key_mismatch", "in_flight", "rate_limited",
+/// "channel_disabled", "guard_unavailable", "store_failed".
+std::string to_string(submit_status x);
+
+struct item_result {
+  submit_status status = submit_status::accepted;
+  std::string id; // accepted, replayed: the notification
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_result& x) {
+  return f(caf::meta::type_name("item_result"), x.status, x.id);
+}
+
+/// An ingest actor's answer: the rate decision (when tokens were asked) and
+/// one result per item, in order. Errors of the whole request (a bad key:
+/// ec::unauthorized; the commit failed: ec::db_unavailable) are the
+/// request's error instead.
+struct ingest_result {
+  bool rated = false;  // tokens were asked: `rate` holds the decision
+  rate_decision rate;
+  std::vector<item_result> items;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ingest_result& x) {
+  return f(caf::meta::type_name("ingest_result"), x.rated, x.rate, x.items);
 }
 
 /// One status change of a notification (notification_events).

@@ -11,7 +11,6 @@
 
 #include "actors/actors.hpp"
 #include "http/bridge.hpp"
-#include "actors/policy/denial_memo.hpp"
 #include "http/raw_header_server.hpp"
 
 namespace herald {
@@ -19,15 +18,11 @@ namespace herald {
 /// What the REST API talks to, and its limits.
 struct api_context {
   caf::actor_system* sys = nullptr;
-  auth_actor auth;
-  writer_actor writer;
+  auth_actor auth;                 // reads: the tenant of a key
+  std::vector<ingest_actor> ingest; // submissions: one request each
   store_actor store;
-  limiter_registry_actor limiters;
-  std::vector<idempotency_guard_actor> guards; // key shards
   dispatcher_actor dispatcher;  // told about cancels (best effort)
   caf::timespan timeout = std::chrono::seconds(10); // per actor call
-  int32_t default_rate = 1000;   // tenants without their own rate_per_sec
-  int32_t default_burst = 2000;  // tenants without their own burst
   size_t max_body_bytes = 1 << 20;
   size_t max_batch_bytes = 16 << 20;
   size_t max_batch_items = 1000;
@@ -59,13 +54,15 @@ private:
                                      httplib::Response& res);
   void submit_one(const httplib::Request& req, httplib::Response& res);
   void submit_batch(const httplib::Request& req, httplib::Response& res);
+  /// The one request of a submission, to the next ingest actor.
+  caf::expected<ingest_result> ingest(pooled_actor& self, ingest_request rq);
 
   api_context ctx_;
   bridge_pool actors_; // the handlers' blocking actors
   raw_header_server svr_; // handlers see header values as sent
   std::thread thread_;
   std::atomic<bool> accepting_{true};
-  denial_memo denials_; // tenants refused until their next token
+  std::atomic<size_t> next_ingest_{0}; // round robin over ctx_.ingest
 };
 
 } // namespace herald

@@ -94,7 +94,16 @@ CAF_TEST(every message type round-trips) {
   check_round_trip(rate_request{"acme", 1000, 50, 100});
   check_round_trip(rate_decision{false, 3, 100, 0, 1500, 20});
   check_round_trip(idem_record{"ab12", n.id, 1700000000000});
-  check_round_trip(idem_verdict{"replay", n.id});
+  check_round_trip(idem_verdict{idem_kind::replay, n.id});
+  check_round_trip(idem_verdict{idem_kind::in_flight, ""});
+  ingest_item item{n, "key-1", std::string(64, 'a')};
+  check_round_trip(item);
+  check_round_trip(ingest_request{"hrld_abc", true, 0, {item, item}});
+  check_round_trip(item_result{submit_status::replayed, n.id});
+  check_round_trip(ingest_result{
+    true,
+    rate_decision{true, 2, 100, 98, 20, 0},
+    {{submit_status::accepted, n.id}, {submit_status::rate_limited, ""}}});
   status_event e{1700000000100, "queued", "dead_lettered", "permanent: HTTP 400"};
   check_round_trip(e);
   dead_letter d{n, "https://example.org:443", "permanent: HTTP 400", "HTTP 400",
@@ -123,6 +132,15 @@ CAF_TEST(empty values round-trip) {
   check_round_trip(dead_letter{});
   check_round_trip(dlq_page{});
   check_round_trip(replay_result{});
+  check_round_trip(ingest_request{});
+  check_round_trip(ingest_result{});
+}
+
+CAF_TEST(enum texts) {
+  CAF_CHECK_EQUAL(to_string(idem_kind::fresh), "new");
+  CAF_CHECK_EQUAL(to_string(idem_kind::in_flight), "in_flight");
+  CAF_CHECK_EQUAL(to_string(submit_status::key_mismatch), "key_mismatch");
+  CAF_CHECK_EQUAL(to_string(submit_status::store_failed), "store_failed");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

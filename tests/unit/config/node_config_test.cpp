@@ -228,6 +228,8 @@ std::vector<option_case> option_cases() {
      [](c x) { return x.api_host == "127.0.0.2"; }},
     {"herald.api.port", "8181", "8181", [](c x) { return x.api_port == 8181; }},
     {"herald.api.threads", "16", "16", [](c x) { return x.api_threads == 16; }},
+    {"herald.api.ingest-actors", "8", "8",
+     [](c x) { return x.api_ingest_actors == 8; }},
     {"herald.api.max-body-bytes", "4096", "4096",
      [](c x) { return x.api_max_body_bytes == 4096; }},
     {"herald.api.request-timeout", "2s", "2s",

@@ -1,0 +1,43 @@
+#include "core/messages.hpp"
+
+namespace herald {
+
+std::string to_string(idem_kind x) {
+  switch (x) {
+    case idem_kind::unknown:
+      return "unknown";
+    case idem_kind::fresh:
+      return "new";
+    case idem_kind::replay:
+      return "replay";
+    case idem_kind::mismatch:
+      return "mismatch";
+    case idem_kind::in_flight:
+      return "in_flight";
+  }
+  return "?";
+}
+
+std::string to_string(submit_status x) {
+  switch (x) {
+    case submit_status::accepted:
+      return "accepted";
+    case submit_status::replayed:
+      return "replayed";
+    case submit_status::key_mismatch:
+      return "key_mismatch";
+    case submit_status::in_flight:
+      return "in_flight";
+    case submit_status::rate_limited:
+      return "rate_limited";
+    case submit_status::channel_disabled:
+      return "channel_disabled";
+    case submit_status::guard_unavailable:
+      return "guard_unavailable";
+    case submit_status::store_failed:
+      return "store_failed";
+  }
+  return "?";
+}
+
+} // namespace herald
