@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
@@ -253,4 +254,31 @@ using retry_scheduler_actor = inspectable_actor::extend<
   // INTERNAL: the timer of (notification id, generation) fired.
   caf::reacts_to<atom::due, std::string, int64_t>>;
 
+/// The handles of this node's services, for the HTTP servers of this
+/// process. Never leaves the node (local handles, no serialization).
+struct node_services {
+  auth_actor auth;
+  store_actor store;
+  dispatcher_actor dispatcher;     // invalid without the worker role
+  std::vector<ingest_actor> ingest; // empty without the ingest role
+  std::vector<inspectable_actor> actors; // listed by GET /admin/actors
+};
+
+/// The node supervisor: starts this node's services by role (config
+/// herald.node.roles), monitors them, and owns the shutdown order. A
+/// service that dies is not restarted on its own: the node escalates (its
+/// process exits with status 2, its leases expire and are taken over, a
+/// process supervisor restarts it). The network layer and the cluster
+/// actor plug in here.
+using node_supervisor_actor = inspectable_actor::extend<
+  // The services' handles.
+  caf::replies_to<atom::get>::with<node_services>,
+  // Shutdown, first step (after the HTTP API stopped taking work): the
+  // dispatcher finishes in-flight work and hands back the rest. Answers
+  // false if a service died before (the node escalated). Exiting the
+  // supervisor then stops every service in order.
+  caf::replies_to<atom::drain>::with<bool>>;
+
 } // namespace herald
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(herald::node_services)

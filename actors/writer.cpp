@@ -113,8 +113,9 @@ void commit(writer_ptr self, store_actor conn,
           finish(*shared, err);
         });
   };
-  if (due == 0) {
-    // Nothing to hold: no need to ask the dispatcher.
+  if (due == 0 || !self->state.dispatcher) {
+    // Nothing to hold, or no dispatcher on this node (no worker role):
+    // stored unleased, for a sweeper to claim.
     insert(std::move(batch), false);
     return;
   }

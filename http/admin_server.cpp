@@ -224,6 +224,10 @@ void admin_server::install_routes() {
                                      httplib::Response& res) {
     if (!authorized(req, res))
       return;
+    if (!ctx_.dispatcher) { // no worker role: no senders, no breakers
+      reply_json(res, 200, {{"items", nlohmann::json::array()}});
+      return;
+    }
     ask<std::vector<breaker_info>>(*ctx_.sys, ctx_.timeout, res,
         ctx_.dispatcher,
         [&](std::vector<breaker_info>& xs) {
@@ -256,6 +260,12 @@ void admin_server::install_routes() {
     if (!authorized(req, res))
       return;
     auto provider = req.matches[1].str();
+    if (!ctx_.dispatcher) {
+      reply_problem(res, 404, status_title(404),
+                    "no breaker for provider " + provider
+                      + " (this node has no worker role)");
+      return;
+    }
     ask<bool>(*ctx_.sys, ctx_.timeout, res, ctx_.dispatcher,
         [&](bool found) {
           if (found)

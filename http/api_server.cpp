@@ -257,6 +257,10 @@ caf::expected<ingest_result> api_server::ingest(pooled_actor& self,
                                                 ingest_request rq) {
   // One request for the whole protocol; the ingest actor bounds each of
   // its own steps by the same timeout, so this wait covers a few of them.
+  if (ctx_.ingest.empty())
+    return make_error(ec::unavailable,
+                      "this node takes no submissions (herald.node.roles "
+                      "has no ingest)");
   auto n = next_ingest_.fetch_add(1, std::memory_order_relaxed);
   auto& hdl = ctx_.ingest[n % ctx_.ingest.size()];
   return call<ingest_result>(self, ctx_.timeout * 3, hdl, atom::submit_v,

@@ -831,19 +831,74 @@ CAF_TEST(the admin API lists the live actors with their state) {
       CAF_CHECK_EQUAL(num(st, "rows"), 1);
     }
   }
-  for (auto kind : {"store", "writer", "dispatcher", "auth", "limiter-registry",
-                    "janitor"}) {
+  for (auto kind : {"node-supervisor", "store", "writer", "dispatcher", "auth",
+                    "limiter-registry", "janitor"}) {
     if (kinds[kind] != 1)
       CAF_MESSAGE(kind << " is listed " << kinds[kind] << " times");
     CAF_CHECK_EQUAL(kinds[kind], 1);
   }
   CAF_CHECK(kinds["idempotency-guard"] >= 1);
+  CAF_CHECK_EQUAL(kinds["ingest"], 4); // herald.api.ingest-actors
   CAF_CHECK(kinds["store-worker"] >= 2); // readers and the writer's
   CAF_CHECK_EQUAL(inserts, 1);
   CAF_CHECK_EQUAL(rows, 1);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+// -- 2b. roles -------------------------------------------------------------------
+
+CAF_TEST(an ingest only node stores and a worker only node delivers) {
+  // Two nodes on one database: the first takes submissions and delivers
+  // nothing (no dispatcher: rows are stored unleased), the second takes no
+  // submissions and claims the rows with its sweeper.
+  auto in_opts = default_options("e2e-in-" + random_suffix());
+  in_opts["herald.node.roles"] = R"(["ingest"])";
+  herald_node ingest_node{in_opts};
+  CAF_REQUIRE(started(ingest_node));
+  auto t = create_tenant(ingest_node);
+  fake_provider receiver;
+  CAF_REQUIRE(receiver.ok());
+  auto api = ingest_node.api();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(submit_ok(*api, t.key, webhook_notification(receiver.url(), i)));
+    CAF_REQUIRE(!ids.back().empty());
+  }
+  auto admin = ingest_node.admin();
+  auto breakers = admin->Get("/admin/breakers", bearer(admin_token));
+  CAF_REQUIRE(breakers);
+  CAF_CHECK_EQUAL(breakers->status, 200);
+  CAF_CHECK_EQUAL(body_of(*breakers).value("items", json::array()).size(), 0u);
+  auto actors = admin->Get("/admin/actors", bearer(admin_token));
+  CAF_REQUIRE(actors && actors->status == 200);
+  for (auto& a : body_of(*actors).value("items", json::array()))
+    CAF_CHECK_NOT_EQUAL(str(a, "kind"), "dispatcher");
+  // Nothing is delivered while no worker runs.
+  for (auto& id : ids)
+    CAF_CHECK_EQUAL(str(get_notification(*api, t.key, id), "status"), "accepted");
+  CAF_CHECK_EQUAL(num(stats_of(receiver), "received"), 0);
+
+  auto work_opts = default_options("e2e-work-" + random_suffix());
+  work_opts["herald.node.roles"] = R"(["worker"])";
+  herald_node worker_node{work_opts};
+  CAF_REQUIRE(started(worker_node));
+  auto worker_api = worker_node.api();
+  auto refused = submit(*worker_api, t.key,
+                        webhook_notification(receiver.url()).dump());
+  CAF_REQUIRE(refused);
+  CAF_CHECK_EQUAL(refused->status, 503);
+  for (auto& id : ids) {
+    auto n = await_status(*api, t.key, id, {"delivered"});
+    CAF_CHECK_EQUAL(str(n, "status"), "delivered");
+  }
+  CAF_CHECK_EQUAL(num(stats_of(receiver), "delivered"), 3);
+  api.reset();
+  worker_api.reset();
+  CAF_CHECK_EQUAL(worker_node.stop(), 0);
+  CAF_CHECK_EQUAL(ingest_node.stop(), 0);
+  CAF_CHECK_EQUAL(receiver.terminate(), 0);
+}
 
 // -- 3. config errors -----------------------------------------------------------
 

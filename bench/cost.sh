@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# What a notification costs: accepted/s, p99 and CPU per request of the node,
+# PostgreSQL and the receiver, in two modes, for one or more builds run
+# interleaved on the same machine (before/after in one invocation).
+#
+#   bench/cost.sh [BUILD_DIR ...]        (default: build/)
+#
+# Modes (wrk, $CONNS connections, closed loop, $DURATION each, bench/submit.lua):
+#   ahead      send_at an hour ahead: acceptance alone (durable, not delivered)
+#   delivered  delivered at once to the fake provider: accepted/s and
+#              delivered/s (the provider's count over the same window)
+# CPU: bench/cpu.sh over the run less its first and last second; per request
+# = CPU seconds of the process / requests in that window (accepted ones for
+# ahead, delivered ones for delivered). "node" is the herald process,
+# "pg" every PostgreSQL process, "receiver" the fake provider.
+# Every run gets a fresh node on empty notification tables; rounds
+# interleave builds and modes so that drift of this shared machine hits all
+# alike. The table shows the median of $ROUNDS rounds per build and mode.
+#
+# Environment (defaults in brackets):
+#   ROUNDS [3]  DURATION [10]  CONNS [64]  MODES ["ahead delivered"]
+#   LOAD_MAX [1.5]  LOAD_WAIT_MAX [300]  WORK [.work/bench-cost]  PGPORT [55480]
+#   NODE_OPTS [extra --herald.x=y flags for every node]
+# Output: the table on stdout and in $WORK/logs/<stamp>/summary.txt, with
+# every run's wrk and cpu.sh output next to it.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+MODES=${MODES:-"ahead delivered"}
+LOAD_MAX=${LOAD_MAX:-1.5}
+LOAD_WAIT_MAX=${LOAD_WAIT_MAX:-300}
+WORK=${WORK:-$ROOT/.work/bench-cost}
+PGPORT=${PGPORT:-55480}
+NODE_OPTS=${NODE_OPTS:-}
+ADMIN_TOKEN=bench-admin-token
+builds=("$@")
+[ ${#builds[@]} -gt 0 ] || builds=("$ROOT/build")
+for b in "${builds[@]}"; do
+  for bin in herald fake-provider; do
+    [ -x "$b/$bin" ] || { echo "cost.sh: $b/$bin missing (ninja -C $b herald fake-provider)" >&2; exit 1; }
+  done
+done
+command -v wrk >/dev/null || { echo "cost.sh: wrk not installed (scripts/setup.sh)" >&2; exit 1; }
+mkdir -p "$WORK"
+
+BENCH_NAME=cost.sh
+source "$ROOT/bench/lib.sh"
+bench_logs
+
+NODE_PID=
+PROV_PID=
+cleanup() {
+  set +e
+  stop_node
+  [ -n "$PROV_PID" ] && kill -TERM "$PROV_PID" 2>/dev/null && wait "$PROV_PID" 2>/dev/null
+  bash "$ROOT/scripts/pg.sh" stop "$WORK/pg" >/dev/null 2>&1
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
+cat >"$WORK/node.ini" <<EOF
+; Written by bench/cost.sh: defaults except ports, token and log level.
+[herald.node]
+name = "bench-node"
+[herald.api]
+host = "127.0.0.1"
+port = 0
+[herald.admin]
+host = "127.0.0.1"
+port = 0
+token = "$ADMIN_TOKEN"
+[herald.db]
+url = "$DB_URL"
+[herald.log]
+level = "warn"
+EOF
+
+# The fake provider from the first build serves every run.
+"${builds[0]}/fake-provider" --port=0 --control-port=0 >"$LOGS/provider.log" 2>&1 &
+PROV_PID=$!
+PROV_PORT=$(port_from "$LOGS/provider.log" "webhooks on")
+PROV_CTRL=$(port_from "$LOGS/provider.log" "control on")
+TARGET=http://127.0.0.1:$PROV_PORT/hook
+STATS=http://127.0.0.1:$PROV_CTRL/stats
+
+start_node() { # BUILD LOGFILE
+  "$1/herald" --config-file="$WORK/node.ini" $NODE_OPTS >"$2" 2>&1 &
+  NODE_PID=$!
+  API_PORT=$(port_from "$2" "api listening on")
+  ADMIN_PORT=$(port_from "$2" "admin listening on")
+}
+
+delivered() { curl -sS "$STATS" | sed -n 's/.*"delivered" *: *\([0-9]*\).*/\1/p'; }
+
+# The tenant and key live in the database; every build's migrations are the
+# same schema.
+start_node "${builds[0]}" "$LOGS/node-setup.log"
+admin PUT /admin/tenants/bench '{"name":"bench","rate_per_sec":1000000,"burst":1000000}' >/dev/null
+KEY=$(admin POST /admin/tenants/bench/keys '{}' | sed -n 's/.*"key" *: *"\([^"]*\)".*/\1/p')
+[ -n "$KEY" ] || { log "could not create an API key"; exit 1; }
+stop_node
+
+say "bench/cost.sh $STAMP"
+say "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r)"
+say "commit: $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo ' (dirty tree)')"
+for b in "${builds[@]}"; do
+  say "build $(basename "$b"): $b ($(grep -m1 CMAKE_BUILD_TYPE: "$b/CMakeCache.txt" | cut -d= -f2))"
+done
+say "wrk -t2 -c$CONNS -d${DURATION}s --latency -s bench/submit.lua (HERALD_SEND_AT an hour ahead for 'ahead'); $ROUNDS rounds"
+say ""
+
+# cpu-seconds of a process class in a cpu.sh output
+cpu_of() { # FILE CLASS(node|pg|receiver)
+  case "$2" in
+    node) awk '$1 == "herald" && NF == 3 { s += $2 } END { print s + 0 }' "$1" ;;
+    pg) awk '$1 ~ /^pg_/ && NF == 3 { s += $2 } END { print s + 0 }' "$1" ;;
+    receiver) awk '$1 == "fake-provider" && NF == 3 { s += $2 } END { print s + 0 }' "$1" ;;
+  esac
+}
+us_per() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", c * 1e6 / n; else print "" }'; }
+
+results=$LOGS/results.tsv
+: >"$results"
+window=$((DURATION - 2))
+for round in $(seq 1 "$ROUNDS"); do
+  for b in "${builds[@]}"; do
+    label=$(basename "$b")
+    for mode in $MODES; do
+      name="r$round-$label-$mode"
+      stop_node
+      sql "TRUNCATE notifications, notification_events, idempotency_keys CASCADE" >/dev/null
+      start_node "$b" "$LOGS/$name-node.log"
+      load=$(wait_quiet)
+      send_at=""
+      [ "$mode" = ahead ] && send_at=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+      (sleep 1; d0=$(delivered); bash "$ROOT/bench/cpu.sh" "$window" >"$LOGS/$name-cpu.txt"; d1=$(delivered)
+       echo $((d1 - d0)) >"$LOGS/$name-delivered.txt") &
+      cpu_pid=$!
+      HERALD_KEY=$KEY HERALD_TARGET=$TARGET HERALD_SEND_AT=$send_at \
+        wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/submit.lua" \
+        "http://127.0.0.1:$API_PORT/v1/notifications" >"$LOGS/$name-wrk.txt" 2>&1 || true
+      wait "$cpu_pid" || true
+      out=$(grep '^RESULT' "$LOGS/$name-wrk.txt" || true)
+      acc=$(field accepted_per_s "$out")
+      p99=$(field p99_ms "$out")
+      dlv=$(cat "$LOGS/$name-delivered.txt" 2>/dev/null || echo 0)
+      # Requests in the CPU window: accepted ones (ahead) or delivered ones.
+      if [ "$mode" = ahead ]; then n=$(awk -v a="$acc" -v w="$window" 'BEGIN { printf "%.0f", a * w }')
+      else n=$dlv; fi
+      node=$(us_per "$(cpu_of "$LOGS/$name-cpu.txt" node)" "$n")
+      pg=$(us_per "$(cpu_of "$LOGS/$name-cpu.txt" pg)" "$n")
+      rcv=$(us_per "$(cpu_of "$LOGS/$name-cpu.txt" receiver)" "$n")
+      dps=$(awk -v d="$dlv" -v w="$window" 'BEGIN { printf "%.0f", d / w }')
+      printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$label" "$mode" "$acc" "$p99" "$dps" "$node" "$pg" "$rcv" "$load" >>"$results"
+      say "round $round $label $mode: load $load | accepted/s $acc p99 $p99 ms | delivered/s $dps | us per request: node $node pg $pg receiver $rcv"
+    done
+  done
+done
+stop_node
+
+say ""
+say "Medians of $ROUNDS rounds (us = CPU microseconds per request: per accepted one for ahead, per delivered one for delivered):"
+say ""
+say "| build | mode | accepted/s | p99 ms | delivered/s | node us | PostgreSQL us | receiver us |"
+say "|---|---|---|---|---|---|---|---|"
+for b in "${builds[@]}"; do
+  label=$(basename "$b")
+  for mode in $MODES; do
+    col() { awk -F'\t' -v l="$label" -v m="$mode" -v c="$1" '$1 == l && $2 == m { print $c }' "$results" | median; }
+    say "| $label | $mode | $(col 3) | $(col 4) | $(col 5) | $(col 6) | $(col 7) | $(col 8) |"
+  done
+done
