@@ -3,7 +3,8 @@
 # PostgreSQL and the receiver, in two modes, for one or more builds run
 # interleaved on the same machine (before/after in one invocation).
 #
-#   bench/cost.sh [BUILD_DIR ...]        (default: build/)
+#   bench/cost.sh [[LABEL=]BUILD_DIR ...]     (default: build/)
+#   e.g. bench/cost.sh before=/tmp/old/build after=build
 #
 # Modes (wrk, $CONNS connections, closed loop, $DURATION each, bench/submit.lua):
 #   ahead      send_at an hour ahead: acceptance alone (durable, not delivered)
@@ -13,13 +14,16 @@
 # = CPU seconds of the process / requests in that window (accepted ones for
 # ahead, delivered ones for delivered). "node" is the herald process,
 # "pg" every PostgreSQL process, "receiver" the fake provider.
-# Every run gets a fresh node on empty notification tables; rounds
-# interleave builds and modes so that drift of this shared machine hits all
-# alike. The table shows the median of $ROUNDS rounds per build and mode.
+# Every run gets a fresh node on empty notification tables and starts once
+# the machine is idle (busy < $BUSY_MAX % over a second: the load average
+# after a saturated run takes minutes to decay and says nothing about other
+# work); rounds interleave builds and modes so that drift of this shared
+# machine hits all alike. The table shows the median of $ROUNDS rounds per
+# build and mode.
 #
 # Environment (defaults in brackets):
 #   ROUNDS [3]  DURATION [10]  CONNS [64]  MODES ["ahead delivered"]
-#   LOAD_MAX [1.5]  LOAD_WAIT_MAX [300]  WORK [.work/bench-cost]  PGPORT [55480]
+#   BUSY_MAX [15]  IDLE_WAIT_MAX [120]  WORK [.work/bench-cost]  PGPORT [55480]
 #   NODE_OPTS [extra --herald.x=y flags for every node]
 # Output: the table on stdout and in $WORK/logs/<stamp>/summary.txt, with
 # every run's wrk and cpu.sh output next to it.
@@ -30,14 +34,20 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 MODES=${MODES:-"ahead delivered"}
-LOAD_MAX=${LOAD_MAX:-1.5}
-LOAD_WAIT_MAX=${LOAD_WAIT_MAX:-300}
+BUSY_MAX=${BUSY_MAX:-15}
+IDLE_WAIT_MAX=${IDLE_WAIT_MAX:-120}
 WORK=${WORK:-$ROOT/.work/bench-cost}
 PGPORT=${PGPORT:-55480}
 NODE_OPTS=${NODE_OPTS:-}
 ADMIN_TOKEN=bench-admin-token
-builds=("$@")
-[ ${#builds[@]} -gt 0 ] || builds=("$ROOT/build")
+args=("$@")
+[ ${#args[@]} -gt 0 ] || args=("$ROOT/build")
+builds=()
+labels=()
+for a in "${args[@]}"; do
+  if [[ "$a" == *=* ]]; then labels+=("${a%%=*}"); builds+=("${a#*=}")
+  else labels+=("$(basename "$a")"); builds+=("$a"); fi
+done
 for b in "${builds[@]}"; do
   for bin in herald fake-provider; do
     [ -x "$b/$bin" ] || { echo "cost.sh: $b/$bin missing (ninja -C $b herald fake-provider)" >&2; exit 1; }
@@ -87,6 +97,24 @@ PROV_CTRL=$(port_from "$LOGS/provider.log" "control on")
 TARGET=http://127.0.0.1:$PROV_PORT/hook
 STATS=http://127.0.0.1:$PROV_CTRL/stats
 
+# Waits until the machine is idle; prints its busy share when the run
+# starts, with "!" if it never got there.
+wait_idle() {
+  local waited=0 busy a b
+  cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6 }' /proc/stat; }
+  while :; do
+    a=$(cpu_ticks); sleep 1; b=$(cpu_ticks)
+    busy=$(awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
+      t = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", t > 0 ? 100 * (t - i) / t : 0 }')
+    if [ "$busy" -lt "$BUSY_MAX" ]; then echo "$busy%"; return; fi
+    if [ "$waited" -ge "$IDLE_WAIT_MAX" ]; then
+      log "machine still ${busy}% busy after ${waited}s; measuring anyway (flagged)"
+      echo "${busy}%!"; return
+    fi
+    waited=$((waited + 1))
+  done
+}
+
 start_node() { # BUILD LOGFILE
   "$1/herald" --config-file="$WORK/node.ini" $NODE_OPTS >"$2" 2>&1 &
   NODE_PID=$!
@@ -107,8 +135,9 @@ stop_node
 say "bench/cost.sh $STAMP"
 say "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r)"
 say "commit: $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo ' (dirty tree)')"
-for b in "${builds[@]}"; do
-  say "build $(basename "$b"): $b ($(grep -m1 CMAKE_BUILD_TYPE: "$b/CMakeCache.txt" | cut -d= -f2))"
+for k in "${!builds[@]}"; do
+  b=${builds[$k]}
+  say "build ${labels[$k]}: $b ($(grep -m1 CMAKE_BUILD_TYPE: "$b/CMakeCache.txt" | cut -d= -f2), source $(git -C "$(grep -m1 CMAKE_HOME_DIRECTORY: "$b/CMakeCache.txt" | cut -d= -f2)" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 done
 say "wrk -t2 -c$CONNS -d${DURATION}s --latency -s bench/submit.lua (HERALD_SEND_AT an hour ahead for 'ahead'); $ROUNDS rounds"
 say ""
@@ -127,14 +156,15 @@ results=$LOGS/results.tsv
 : >"$results"
 window=$((DURATION - 2))
 for round in $(seq 1 "$ROUNDS"); do
-  for b in "${builds[@]}"; do
-    label=$(basename "$b")
+  for k in "${!builds[@]}"; do
+    b=${builds[$k]}
+    label=${labels[$k]}
     for mode in $MODES; do
       name="r$round-$label-$mode"
       stop_node
       sql "TRUNCATE notifications, notification_events, idempotency_keys CASCADE" >/dev/null
       start_node "$b" "$LOGS/$name-node.log"
-      load=$(wait_quiet)
+      load=$(wait_idle)
       send_at=""
       [ "$mode" = ahead ] && send_at=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
       (sleep 1; d0=$(delivered); bash "$ROOT/bench/cpu.sh" "$window" >"$LOGS/$name-cpu.txt"; d1=$(delivered)
@@ -156,7 +186,7 @@ for round in $(seq 1 "$ROUNDS"); do
       rcv=$(us_per "$(cpu_of "$LOGS/$name-cpu.txt" receiver)" "$n")
       dps=$(awk -v d="$dlv" -v w="$window" 'BEGIN { printf "%.0f", d / w }')
       printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$label" "$mode" "$acc" "$p99" "$dps" "$node" "$pg" "$rcv" "$load" >>"$results"
-      say "round $round $label $mode: load $load | accepted/s $acc p99 $p99 ms | delivered/s $dps | us per request: node $node pg $pg receiver $rcv"
+      say "round $round $label $mode: busy before $load | accepted/s $acc p99 $p99 ms | delivered/s $dps | us per request: node $node pg $pg receiver $rcv"
     done
   done
 done
@@ -167,8 +197,7 @@ say "Medians of $ROUNDS rounds (us = CPU microseconds per request: per accepted 
 say ""
 say "| build | mode | accepted/s | p99 ms | delivered/s | node us | PostgreSQL us | receiver us |"
 say "|---|---|---|---|---|---|---|---|"
-for b in "${builds[@]}"; do
-  label=$(basename "$b")
+for label in "${labels[@]}"; do
   for mode in $MODES; do
     col() { awk -F'\t' -v l="$label" -v m="$mode" -v c="$1" '$1 == l && $2 == m { print $c }' "$results" | median; }
     say "| $label | $mode | $(col 3) | $(col 4) | $(col 5) | $(col 6) | $(col 7) | $(col 8) |"
