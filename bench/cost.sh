@@ -105,7 +105,7 @@ wait_idle() {
   while :; do
     a=$(cpu_ticks); sleep 1; b=$(cpu_ticks)
     busy=$(awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
-      t = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", t > 0 ? 100 * (t - i) / t : 0 }')
+      t = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }')
     if [ "$busy" -lt "$BUSY_MAX" ]; then echo "$busy%"; return; fi
     if [ "$waited" -ge "$IDLE_WAIT_MAX" ]; then
       log "machine still ${busy}% busy after ${waited}s; measuring anyway (flagged)"
