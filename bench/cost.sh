@@ -72,22 +72,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
-cat >"$WORK/node.ini" <<EOF
-; Written by bench/cost.sh: defaults except ports, token and log level.
-[herald.node]
-name = "bench-node"
-[herald.api]
-host = "127.0.0.1"
-port = 0
-[herald.admin]
-host = "127.0.0.1"
-port = 0
-token = "$ADMIN_TOKEN"
-[herald.db]
-url = "$DB_URL"
-[herald.log]
-level = "warn"
-EOF
+write_node_ini "bench-node"
 
 # The fake provider from the first build serves every run.
 "${builds[0]}/fake-provider" --port=0 --control-port=0 >"$LOGS/provider.log" 2>&1 &

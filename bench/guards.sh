@@ -224,23 +224,7 @@ log "logs in $LOGS"
 DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
 log "PostgreSQL: $DB_URL"
 
-cat >"$WORK/node.ini" <<EOF
-; Written by bench/guards.sh: defaults except ports, token and log level.
-[herald.node]
-name = "bench-guards-node"
-[herald.api]
-host = "127.0.0.1"
-port = 0
-[herald.admin]
-host = "127.0.0.1"
-port = 0
-token = "$ADMIN_TOKEN"
-[herald.db]
-url = "$DB_URL"
-[herald.log]
-level = "warn"
-EOF
-cp "$WORK/node.ini" "$LOGS/node.ini"
+write_node_ini "bench-guards-node"
 
 "$PROVIDER" --port=0 --control-port=0 >"$LOGS/provider.log" 2>&1 &
 PROV_PID=$!

@@ -79,3 +79,28 @@ admin() {
     -H 'Content-Type: application/json' ${3:+-d "$3"} \
     "http://127.0.0.1:$ADMIN_PORT$2"
 }
+
+# write_node_ini NODE_NAME [EXTRA]: $WORK/node.ini with defaults except
+# loopback ports (0: picked by the node), $ADMIN_TOKEN, $DB_URL and log level
+# warn; EXTRA (INI text, e.g. a [herald.retry] section) is appended. A copy
+# goes to $LOGS/node.ini.
+write_node_ini() {
+  cat >"$WORK/node.ini" <<EOF
+; Written by bench/$BENCH_NAME: defaults except ports, token and log level.
+[herald.node]
+name = "$1"
+[herald.api]
+host = "127.0.0.1"
+port = 0
+[herald.admin]
+host = "127.0.0.1"
+port = 0
+token = "$ADMIN_TOKEN"
+[herald.db]
+url = "$DB_URL"
+[herald.log]
+level = "warn"
+${2:-}
+EOF
+  cp "$WORK/node.ini" "$LOGS/node.ini"
+}

@@ -118,27 +118,9 @@ DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
 export DB_URL
 log "PostgreSQL: $DB_URL"
 
-cat >"$WORK/node.ini" <<EOF
-; Written by bench/reliability.sh: defaults except ports, token, log level
-; and the retry policy under test.
-[herald.node]
-name = "bench-reliab-node"
-[herald.api]
-host = "127.0.0.1"
-port = 0
-[herald.admin]
-host = "127.0.0.1"
-port = 0
-token = "$ADMIN_TOKEN"
-[herald.db]
-url = "$DB_URL"
-[herald.retry]
+write_node_ini "bench-reliab-node" "[herald.retry]
 base-delay = $BASE_DELAY
-max-attempts = $MAX_ATTEMPTS
-[herald.log]
-level = "warn"
-EOF
-cp "$WORK/node.ini" "$LOGS/node.ini"
+max-attempts = $MAX_ATTEMPTS"
 
 "$PROVIDER" --port=0 --control-port=0 >"$LOGS/provider.log" 2>&1 &
 PROV_PID=$!

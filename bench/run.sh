@@ -136,23 +136,7 @@ if [ "$have_pgss" != "$want_pgss" ]; then
   [ -n "$want_pgss" ] && sql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
 fi
 
-cat >"$WORK/node.ini" <<EOF
-; Written by bench/run.sh: defaults except ports, token and log level.
-[herald.node]
-name = "bench-node"
-[herald.api]
-host = "127.0.0.1"
-port = 0
-[herald.admin]
-host = "127.0.0.1"
-port = 0
-token = "$ADMIN_TOKEN"
-[herald.db]
-url = "$DB_URL"
-[herald.log]
-level = "warn"
-EOF
-cp "$WORK/node.ini" "$LOGS/node.ini"
+write_node_ini "bench-node"
 
 start_provider "$LOGS/provider.log"
 PROV_PID=$P_PID; PROV_PORT=$P_PORT; PROV_CTRL=$P_CTRL
