@@ -40,10 +40,8 @@ using inspectable_actor = caf::typed_actor<
   // Kind, key, node and a JSON summary of the actor's state.
   caf::replies_to<atom::inspect>::with<actor_info>>;
 
-/// PostgreSQL access. Implemented by a store worker (a detached actor owning
-/// one connection) and by the store router in front of a pool of workers.
-/// Connectivity problems answer ec::db_unavailable, missing rows ec::not_found.
-using store_actor = inspectable_actor::extend<
+/// The store's notifications (persistence/notification_store.hpp).
+using notification_store_actor = caf::typed_actor<
   // Commits all rows in one transaction (COPY). With leased, the rows due by
   // the bound (epoch ms, see due_by) are held by this node; the others, and
   // all rows without leased, are stored unleased for a sweeper to claim.
@@ -55,6 +53,13 @@ using store_actor = inspectable_actor::extend<
   caf::replies_to<atom::list, notification_query>::with<notification_page>,
   // The attempts of one notification (tenant id, notification id).
   caf::replies_to<atom::attempts, std::string, std::string>::with<std::vector<attempt>>,
+  // Cancels a notification that is not delivered yet (tenant id,
+  // notification id, reason). ec::not_found; ec::conflict if its status is
+  // terminal already (the status is the error's context).
+  caf::replies_to<atom::cancel, std::string, std::string, std::string>::with<notification>>;
+
+/// The store's leases and delivery outcomes (persistence/delivery_store.hpp).
+using delivery_store_actor = caf::typed_actor<
   // Leases up to N due notifications to this node (N, reclaim own leases).
   caf::replies_to<atom::claim, int32_t, bool>::with<std::vector<delivery_job>>,
   // Extends the leases this node holds; answers how many.
@@ -62,24 +67,10 @@ using store_actor = inspectable_actor::extend<
   // Hands back this node's unsent leased rows (shutdown); answers how many.
   caf::replies_to<atom::release>::with<int64_t>,
   // Records delivery outcomes and attempts; answers how many were fenced out.
-  caf::replies_to<atom::outcome, std::vector<delivery_outcome>>::with<int64_t>,
-  // Creates or updates a tenant.
-  caf::replies_to<atom::put, tenant>::with<tenant_put_result>,
-  // One tenant by id.
-  caf::replies_to<atom::get, atom::tenant, std::string>::with<tenant>,
-  // Stores a new API key hash (tenant id, key id, hash); false: no tenant.
-  caf::replies_to<atom::create, std::string, std::string, std::string>::with<bool>,
-  // Revokes a key (tenant id, key id); false: no such key.
-  caf::replies_to<atom::revoke, std::string, std::string>::with<bool>,
-  // An API key with its tenant, by key id.
-  caf::replies_to<atom::lookup, std::string>::with<key_record>,
-  // True if the database answers.
-  caf::replies_to<atom::ping>::with<bool>,
-  // The notification holding an idempotency key (tenant id, key), if the
-  // key has not expired; ec::not_found otherwise.
-  caf::replies_to<atom::lookup, atom::idem, std::string, std::string>::with<idem_record>,
-  // Forgets expired idempotency keys in small batches; answers how many.
-  caf::replies_to<atom::purge>::with<int64_t>,
+  caf::replies_to<atom::outcome, std::vector<delivery_outcome>>::with<int64_t>>;
+
+/// The store's dead letters (persistence/dead_letter_store.hpp).
+using dead_letter_store_actor = caf::typed_actor<
   // A page of a tenant's dead letters, newest first.
   caf::replies_to<atom::list, dlq_query>::with<dlq_page>,
   // One dead letter with its transitions (tenant id, notification id).
@@ -92,11 +83,39 @@ using store_actor = inspectable_actor::extend<
   // notification id, reason). ec::not_found; ec::conflict if not parked.
   caf::replies_to<atom::discard, std::string, std::string, std::string>::with<notification>,
   // Re-enqueues many parked dead letters, paced (see replay_request).
-  caf::replies_to<atom::replay, replay_request>::with<replay_result>,
-  // Cancels a notification that is not delivered yet (tenant id,
-  // notification id, reason). ec::not_found; ec::conflict if its status is
-  // terminal already (the status is the error's context).
-  caf::replies_to<atom::cancel, std::string, std::string, std::string>::with<notification>>;
+  caf::replies_to<atom::replay, replay_request>::with<replay_result>>;
+
+/// The store's tenants and API keys (persistence/tenant_store.hpp).
+using tenant_store_actor = caf::typed_actor<
+  // Creates or updates a tenant.
+  caf::replies_to<atom::put, tenant>::with<tenant_put_result>,
+  // One tenant by id.
+  caf::replies_to<atom::get, atom::tenant, std::string>::with<tenant>,
+  // Stores a new API key hash (tenant id, key id, hash); false: no tenant.
+  caf::replies_to<atom::create, std::string, std::string, std::string>::with<bool>,
+  // Revokes a key (tenant id, key id); false: no such key.
+  caf::replies_to<atom::revoke, std::string, std::string>::with<bool>,
+  // An API key with its tenant, by key id.
+  caf::replies_to<atom::lookup, std::string>::with<key_record>>;
+
+/// The store's idempotency keys (persistence/idempotency_store.hpp).
+using idempotency_store_actor = caf::typed_actor<
+  // The notification holding an idempotency key (tenant id, key), if the
+  // key has not expired; ec::not_found otherwise.
+  caf::replies_to<atom::lookup, atom::idem, std::string, std::string>::with<idem_record>,
+  // Forgets expired idempotency keys in small batches; answers how many.
+  caf::replies_to<atom::purge>::with<int64_t>>;
+
+/// PostgreSQL access. Implemented by a store worker (a detached actor owning
+/// one connection) and by the store router in front of a pool of workers.
+/// Connectivity problems answer ec::db_unavailable, missing rows ec::not_found.
+/// Made of the interfaces above, one per aggregate of pg_store, so a user of
+/// one aggregate can hold just that part (a store_actor converts to each).
+using store_actor = inspectable_actor::extend_with<
+  notification_store_actor, delivery_store_actor, dead_letter_store_actor,
+  tenant_store_actor, idempotency_store_actor>::extend<
+  // True if the database answers.
+  caf::replies_to<atom::ping>::with<bool>>;
 
 /// The group-commit writer: concurrent submissions share one transaction and
 /// each is answered only after its commit (invariant 1).

@@ -96,6 +96,11 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
       return {"store-worker", "", self->state.settings.lease.owner,
               state_json(self->state)};
     },
+    [&st](atom::ping) -> caf::result<bool> {
+      ++st.calls;
+      return st.db->ping();
+    },
+    // -- notification_store_actor
     [&st](atom::insert, std::vector<notification>& xs, bool leased,
           int64_t due_by_ms) -> caf::result<bool> {
       auto start = std::chrono::steady_clock::now();
@@ -103,7 +108,7 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
         auto lease = st.settings.lease;
         if (!leased)
           lease.owner.clear();
-        st.db->insert_notifications(xs, lease, due_by_ms);
+        st.db->notifications().insert(xs, lease, due_by_ms);
         return true;
       });
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -118,75 +123,56 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
     [&st](atom::get, const std::string& tenant_id,
           const std::string& id) -> caf::result<notification> {
       return guarded(
-        st, [&] { return st.db->get_notification(tenant_id, id); },
+        st, [&] { return st.db->notifications().get(tenant_id, id); },
         "no such notification");
     },
     [&st](atom::list, const notification_query& q) -> caf::result<notification_page> {
-      return guarded(st, [&] { return st.db->list_notifications(q); });
+      return guarded(st, [&] { return st.db->notifications().list(q); });
     },
     [&st](atom::attempts, const std::string& tenant_id,
           const std::string& id) -> caf::result<std::vector<attempt>> {
       return guarded(
-        st, [&] { return st.db->list_attempts(tenant_id, id); },
+        st, [&] { return st.db->notifications().attempts(tenant_id, id); },
         "no such notification");
     },
+    [&st](atom::cancel, const std::string& tenant_id, const std::string& id,
+          const std::string& reason) -> caf::result<notification> {
+      return guarded(
+        st,
+        [&] {
+          change_answer a;
+          a.r = st.db->notifications().cancel(tenant_id, id, reason, a.n);
+          return a;
+        },
+        "no such notification");
+    },
+    // -- delivery_store_actor
     [&st](atom::claim, int32_t limit,
           bool reclaim_own) -> caf::result<std::vector<delivery_job>> {
       return guarded(st, [&] {
-        return st.db->claim(st.settings.lease, limit, reclaim_own);
+        return st.db->delivery().claim(st.settings.lease, limit, reclaim_own);
       });
     },
     [&st](atom::renew) -> caf::result<int64_t> {
-      return guarded(st, [&] { return st.db->renew_leases(st.settings.lease); });
+      return guarded(
+        st, [&] { return st.db->delivery().renew(st.settings.lease); });
     },
     [&st](atom::release) -> caf::result<int64_t> {
-      return guarded(st, [&] { return st.db->release_leases(st.settings.lease); });
+      return guarded(
+        st, [&] { return st.db->delivery().release(st.settings.lease); });
     },
     [&st](atom::outcome,
           const std::vector<delivery_outcome>& xs) -> caf::result<int64_t> {
-      return guarded(st, [&] { return st.db->record_outcomes(xs); });
+      return guarded(st, [&] { return st.db->delivery().record_outcomes(xs); });
     },
-    [&st](atom::put, const tenant& x) -> caf::result<tenant_put_result> {
-      return guarded(st, [&] { return st.db->put_tenant(x); });
-    },
-    [&st](atom::get, atom::tenant, const std::string& id) -> caf::result<tenant> {
-      return guarded(st, [&] { return st.db->get_tenant(id); }, "no such tenant");
-    },
-    [&st](atom::create, const std::string& tenant_id, const std::string& key_id,
-          const std::string& key_hash) -> caf::result<bool> {
-      return guarded(st, [&] {
-        return st.db->create_key(tenant_id, key_id, key_hash);
-      });
-    },
-    [&st](atom::revoke, const std::string& tenant_id,
-          const std::string& key_id) -> caf::result<bool> {
-      return guarded(st, [&] { return st.db->revoke_key(tenant_id, key_id); });
-    },
-    [&st](atom::lookup, const std::string& key_id) -> caf::result<key_record> {
-      return guarded(st, [&] { return st.db->lookup_key(key_id); }, "no such key");
-    },
-    [&st](atom::ping) -> caf::result<bool> {
-      ++st.calls;
-      return st.db->ping();
-    },
-    [&st](atom::lookup, atom::idem, const std::string& tenant_id,
-          const std::string& key) -> caf::result<idem_record> {
-      return guarded(
-        st, [&] { return st.db->lookup_idempotency(tenant_id, key); },
-        "no such idempotency key");
-    },
-    [&st](atom::purge) -> caf::result<int64_t> {
-      // At most 50 batches per call: a backlog must not hold a worker for long;
-      // the janitor comes back at its next interval.
-      return guarded(st, [&] { return st.db->purge_idempotency(1000, 50); });
-    },
+    // -- dead_letter_store_actor
     [&st](atom::list, const dlq_query& q) -> caf::result<dlq_page> {
-      return guarded(st, [&] { return st.db->list_dead_letters(q); });
+      return guarded(st, [&] { return st.db->dead_letters().list(q); });
     },
     [&st](atom::get, atom::dlq, const std::string& tenant_id,
           const std::string& id) -> caf::result<dead_letter> {
       return guarded(
-        st, [&] { return st.db->get_dead_letter(tenant_id, id); },
+        st, [&] { return st.db->dead_letters().get(tenant_id, id); },
         "no such dead letter");
     },
     [&st](atom::retry, const std::string& tenant_id, const std::string& id,
@@ -195,7 +181,7 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
         st,
         [&] {
           change_answer a;
-          a.r = st.db->retry_dead_letter(tenant_id, id, reason, a.n);
+          a.r = st.db->dead_letters().retry(tenant_id, id, reason, a.n);
           return a;
         },
         "no such dead letter");
@@ -206,24 +192,48 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
         st,
         [&] {
           change_answer a;
-          a.r = st.db->discard_dead_letter(tenant_id, id, reason, a.n);
+          a.r = st.db->dead_letters().discard(tenant_id, id, reason, a.n);
           return a;
         },
         "no such dead letter");
     },
     [&st](atom::replay, const replay_request& r) -> caf::result<replay_result> {
-      return guarded(st, [&] { return st.db->replay_dead_letters(r); });
+      return guarded(st, [&] { return st.db->dead_letters().replay(r); });
     },
-    [&st](atom::cancel, const std::string& tenant_id, const std::string& id,
-          const std::string& reason) -> caf::result<notification> {
+    // -- tenant_store_actor
+    [&st](atom::put, const tenant& x) -> caf::result<tenant_put_result> {
+      return guarded(st, [&] { return st.db->tenants().put(x); });
+    },
+    [&st](atom::get, atom::tenant, const std::string& id) -> caf::result<tenant> {
       return guarded(
-        st,
-        [&] {
-          change_answer a;
-          a.r = st.db->cancel_notification(tenant_id, id, reason, a.n);
-          return a;
-        },
-        "no such notification");
+        st, [&] { return st.db->tenants().get(id); }, "no such tenant");
+    },
+    [&st](atom::create, const std::string& tenant_id, const std::string& key_id,
+          const std::string& key_hash) -> caf::result<bool> {
+      return guarded(st, [&] {
+        return st.db->tenants().create_key(tenant_id, key_id, key_hash);
+      });
+    },
+    [&st](atom::revoke, const std::string& tenant_id,
+          const std::string& key_id) -> caf::result<bool> {
+      return guarded(
+        st, [&] { return st.db->tenants().revoke_key(tenant_id, key_id); });
+    },
+    [&st](atom::lookup, const std::string& key_id) -> caf::result<key_record> {
+      return guarded(
+        st, [&] { return st.db->tenants().lookup_key(key_id); }, "no such key");
+    },
+    // -- idempotency_store_actor
+    [&st](atom::lookup, atom::idem, const std::string& tenant_id,
+          const std::string& key) -> caf::result<idem_record> {
+      return guarded(
+        st, [&] { return st.db->idempotency().lookup(tenant_id, key); },
+        "no such idempotency key");
+    },
+    [&st](atom::purge) -> caf::result<int64_t> {
+      // At most 50 batches per call: a backlog must not hold a worker for long;
+      // the janitor comes back at its next interval.
+      return guarded(st, [&] { return st.db->idempotency().purge(1000, 50); });
     },
   };
 }
@@ -243,6 +253,8 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
       return {"store", "", "",
               "{\"workers\":" + std::to_string(self->state.workers.size()) + "}"};
     },
+    [self, next](atom::ping) { return self->delegate(next(), atom::ping_v); },
+    // -- notification_store_actor
     [self, next](atom::insert, std::vector<notification>& xs, bool leased,
                  int64_t due_by_ms) {
       return self->delegate(next(), atom::insert_v, std::move(xs), leased,
@@ -258,6 +270,12 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
       return self->delegate(next(), atom::attempts_v, std::move(tenant_id),
                             std::move(id));
     },
+    [self, next](atom::cancel, std::string& tenant_id, std::string& id,
+                 std::string& reason) {
+      return self->delegate(next(), atom::cancel_v, std::move(tenant_id),
+                            std::move(id), std::move(reason));
+    },
+    // -- delivery_store_actor
     [self, next](atom::claim, int32_t limit, bool reclaim_own) {
       return self->delegate(next(), atom::claim_v, limit, reclaim_own);
     },
@@ -268,31 +286,7 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
     [self, next](atom::outcome, std::vector<delivery_outcome>& xs) {
       return self->delegate(next(), atom::outcome_v, std::move(xs));
     },
-    [self, next](atom::put, tenant& x) {
-      return self->delegate(next(), atom::put_v, std::move(x));
-    },
-    [self, next](atom::get, atom::tenant, std::string& id) {
-      return self->delegate(next(), atom::get_v, atom::tenant_v, std::move(id));
-    },
-    [self, next](atom::create, std::string& tenant_id, std::string& key_id,
-                 std::string& key_hash) {
-      return self->delegate(next(), atom::create_v, std::move(tenant_id),
-                            std::move(key_id), std::move(key_hash));
-    },
-    [self, next](atom::revoke, std::string& tenant_id, std::string& key_id) {
-      return self->delegate(next(), atom::revoke_v, std::move(tenant_id),
-                            std::move(key_id));
-    },
-    [self, next](atom::lookup, std::string& key_id) {
-      return self->delegate(next(), atom::lookup_v, std::move(key_id));
-    },
-    [self, next](atom::ping) { return self->delegate(next(), atom::ping_v); },
-    [self, next](atom::lookup, atom::idem, std::string& tenant_id,
-                 std::string& key) {
-      return self->delegate(next(), atom::lookup_v, atom::idem_v,
-                            std::move(tenant_id), std::move(key));
-    },
-    [self, next](atom::purge) { return self->delegate(next(), atom::purge_v); },
+    // -- dead_letter_store_actor
     [self, next](atom::list, dlq_query& q) {
       return self->delegate(next(), atom::list_v, std::move(q));
     },
@@ -313,11 +307,32 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
     [self, next](atom::replay, replay_request& r) {
       return self->delegate(next(), atom::replay_v, std::move(r));
     },
-    [self, next](atom::cancel, std::string& tenant_id, std::string& id,
-                 std::string& reason) {
-      return self->delegate(next(), atom::cancel_v, std::move(tenant_id),
-                            std::move(id), std::move(reason));
+    // -- tenant_store_actor
+    [self, next](atom::put, tenant& x) {
+      return self->delegate(next(), atom::put_v, std::move(x));
     },
+    [self, next](atom::get, atom::tenant, std::string& id) {
+      return self->delegate(next(), atom::get_v, atom::tenant_v, std::move(id));
+    },
+    [self, next](atom::create, std::string& tenant_id, std::string& key_id,
+                 std::string& key_hash) {
+      return self->delegate(next(), atom::create_v, std::move(tenant_id),
+                            std::move(key_id), std::move(key_hash));
+    },
+    [self, next](atom::revoke, std::string& tenant_id, std::string& key_id) {
+      return self->delegate(next(), atom::revoke_v, std::move(tenant_id),
+                            std::move(key_id));
+    },
+    [self, next](atom::lookup, std::string& key_id) {
+      return self->delegate(next(), atom::lookup_v, std::move(key_id));
+    },
+    // -- idempotency_store_actor
+    [self, next](atom::lookup, atom::idem, std::string& tenant_id,
+                 std::string& key) {
+      return self->delegate(next(), atom::lookup_v, atom::idem_v,
+                            std::move(tenant_id), std::move(key));
+    },
+    [self, next](atom::purge) { return self->delegate(next(), atom::purge_v); },
   };
 }
 

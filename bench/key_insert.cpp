@@ -8,7 +8,8 @@
 // CPU and not the WAL flush:
 //   none    BEGIN, SELECT now (db_now_ms), COMMIT: the plain transaction
 //   unnest  BEGIN, the insert_keys statement (unnest of five text arrays,
-//           it answers now as well), COMMIT: what pg_store does
+//           it answers now as well), COMMIT: what notification_store::insert
+//           does
 //   copy    BEGIN, SELECT now, a binary COPY of the keys, COMMIT
 // Index (env HERALD_KEY_INDEX): btree (the schema's created_at index), brin,
 // none. Collation of the key columns (env HERALD_KEY_COLLATE): the
@@ -32,7 +33,7 @@
 #include <unistd.h>
 
 #include "persistence/copy_binary.hpp"
-#include "persistence/pg_store.hpp"
+#include "persistence/sql/idempotency.hpp"
 
 namespace {
 
@@ -135,7 +136,8 @@ int main(int argc, char** argv) {
     exec(c, "CREATE INDEX ON bench_idempotency_keys USING brin (created_at)");
   else if (index != "none")
     die("HERALD_KEY_INDEX must be btree, brin or none");
-  const auto insert_keys = herald::insert_keys_statement("bench_idempotency_keys");
+  const auto insert_keys =
+    herald::sql::insert_keys_statement("bench_idempotency_keys");
   check(c, PQprepare(c, "insert_keys", insert_keys.c_str(), 5, nullptr));
   check(c, PQprepare(c, "now_ms",
                      "SELECT (extract(epoch FROM now()) * 1000)::bigint", 0,

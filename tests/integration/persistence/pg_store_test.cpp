@@ -152,7 +152,7 @@ struct fixture {
     t.channels = std::move(channels);
     t.webhook_secret = "whsec_" + random_hex(32);
     tenants.push_back(t.id);
-    return store->put_tenant(t).value;
+    return store->tenants().put(t).value;
   }
 
   lease_spec new_owner(int64_t ttl_ms = 60000) {
@@ -186,12 +186,12 @@ struct fixture {
 
   // By value: CAF_CHECK_EQUAL on a member of a temporary optional dangles.
   std::string key_of(const std::string& tenant_id, const std::string& id) {
-    auto n = store->get_notification(tenant_id, id);
+    auto n = store->notifications().get(tenant_id, id);
     return n ? n->idempotency_key : "<no such notification>";
   }
 
   std::string hash_of(const std::string& tenant_id, const std::string& id) {
-    auto n = store->get_notification(tenant_id, id);
+    auto n = store->notifications().get(tenant_id, id);
     return n ? n->idempotency_hash : "<no such notification>";
   }
 
@@ -206,13 +206,13 @@ struct fixture {
   }
 
   int32_t retention_of(const std::string& tenant_id) {
-    auto t = store->get_tenant(tenant_id);
+    auto t = store->tenants().get(tenant_id);
     return t ? t->idempotency_retention_hours : -1;
   }
 
   /// The notification id holding a live key, or "".
   std::string holder_of(const std::string& tenant_id, const std::string& key) {
-    auto rec = store->lookup_idempotency(tenant_id, key);
+    auto rec = store->idempotency().lookup(tenant_id, key);
     return rec ? rec->notification_id : "";
   }
 
@@ -329,7 +329,7 @@ struct fixture {
                                  const std::string& channel = "email",
                                  const std::string& provider = "") {
     auto xs = make_many(tenant_id, k, channel);
-    store->insert_notifications(xs, owner);
+    store->notifications().insert(xs, owner);
     std::vector<delivery_outcome> outs;
     for (auto& x : xs) {
       delivery_job j;
@@ -337,7 +337,7 @@ struct fixture {
       j.fence = 1;
       outs.push_back(dead(j, owner.owner, reason, provider));
     }
-    CAF_CHECK_EQUAL(store->record_outcomes(outs), 0);
+    CAF_CHECK_EQUAL(store->delivery().record_outcomes(outs), 0);
     return xs;
   }
 };
@@ -380,7 +380,7 @@ CAF_TEST(migrate is idempotent and safe to run concurrently) {
           pg_store s{fresh};
           s.migrate();
           // Prepared statements were registered before the tables existed.
-          if (!s.count_by_status().empty())
+          if (!s.notifications().count_by_status().empty())
             errors[i] = "fresh database has notifications";
         } catch (const std::exception& e) {
           errors[i] = e.what();
@@ -429,9 +429,9 @@ CAF_TEST(insert and get round trip every field) {
   auto bare = make(t.id, "sms");
   bare.to = "+4915112345678";
   bare.priority = "low";
-  store->insert_notifications({full, bare}, lease_spec{});
+  store->notifications().insert({full, bare}, lease_spec{});
 
-  auto got = store->get_notification(t.id, full.id);
+  auto got = store->notifications().get(t.id, full.id);
   CAF_REQUIRE(got.has_value());
   CAF_CHECK_EQUAL(got->id, full.id);
   CAF_CHECK_EQUAL(got->tenant_id, t.id);
@@ -454,7 +454,7 @@ CAF_TEST(insert and get round trip every field) {
   CAF_CHECK_EQUAL(r[2].as<std::string>(), ""); // no lease
   CAF_CHECK(!r[3].as<bool>());
 
-  auto got_bare = store->get_notification(t.id, bare.id);
+  auto got_bare = store->notifications().get(t.id, bare.id);
   CAF_REQUIRE(got_bare.has_value());
   CAF_CHECK_EQUAL(got_bare->channel, "sms");
   CAF_CHECK_EQUAL(got_bare->subject, "");
@@ -476,8 +476,8 @@ CAF_TEST(insert and get round trip every field) {
   // With a lease owner: queued, leased, fence 1.
   auto owner = new_owner(30000);
   auto leased = make(t.id);
-  store->insert_notifications({leased}, owner);
-  auto l = store->get_notification(t.id, leased.id);
+  store->notifications().insert({leased}, owner);
+  auto l = store->notifications().get(t.id, leased.id);
   CAF_REQUIRE(l.has_value());
   CAF_CHECK_EQUAL(l->status, "queued");
   auto lr = row_of(leased.id);
@@ -486,14 +486,16 @@ CAF_TEST(insert and get round trip every field) {
   CAF_CHECK(lr[4].as<double>() > 25 && lr[4].as<double>() <= 30);
 
   // Ids that do not exist or are no UUIDs: nullopt, no exception.
-  CAF_CHECK(!store->get_notification(t.id, test_id()).has_value());
-  CAF_CHECK(!store->get_notification(t.id, "not-a-uuid").has_value());
-  CAF_CHECK(!store->get_notification(t.id, "").has_value());
-  CAF_CHECK(!store->get_notification(t.id, "'; DROP TABLE x; --").has_value());
-  CAF_CHECK(!store->list_attempts(t.id, "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz")
+  CAF_CHECK(!store->notifications().get(t.id, test_id()).has_value());
+  CAF_CHECK(!store->notifications().get(t.id, "not-a-uuid").has_value());
+  CAF_CHECK(!store->notifications().get(t.id, "").has_value());
+  CAF_CHECK(
+    !store->notifications().get(t.id, "'; DROP TABLE x; --").has_value());
+  CAF_CHECK(!store->notifications()
+               .attempts(t.id, "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz")
                .has_value());
   // Empty batch: nothing to do.
-  store->insert_notifications({}, lease_spec{});
+  store->notifications().insert({}, lease_spec{});
 }
 
 CAF_TEST(a failing batch leaves nothing behind) {
@@ -502,31 +504,31 @@ CAF_TEST(a failing batch leaves nothing behind) {
   auto dup = xs;
   dup.push_back(xs[3]); // duplicate primary key inside the batch
   CAF_CHECK(throws<std::exception>(
-    [&] { store->insert_notifications(dup, lease_spec{}); }));
+    [&] { store->notifications().insert(dup, lease_spec{}); }));
   for (const auto& x : xs)
-    CAF_CHECK(!store->get_notification(t.id, x.id).has_value());
+    CAF_CHECK(!store->notifications().get(t.id, x.id).has_value());
   // An id that is no UUID ends the COPY early; nothing of the batch stays.
   auto bad = xs;
   bad[5].id = "not-a-uuid";
   CAF_CHECK(throws<std::exception>(
-    [&] { store->insert_notifications(bad, lease_spec{}); }));
-  CAF_CHECK(!store->get_notification(t.id, xs[0].id).has_value());
+    [&] { store->notifications().insert(bad, lease_spec{}); }));
+  CAF_CHECK(!store->notifications().get(t.id, xs[0].id).has_value());
   // The same instance goes on working.
-  store->insert_notifications(xs, lease_spec{});
-  CAF_CHECK(store->get_notification(t.id, xs[3].id).has_value());
+  store->notifications().insert(xs, lease_spec{});
+  CAF_CHECK(store->notifications().get(t.id, xs[3].id).has_value());
   // Idempotency keys are unique per tenant.
   auto a = make(t.id);
   a.idempotency_key = "same-key";
   auto b = make(t.id);
   b.idempotency_key = "same-key";
-  store->insert_notifications({a}, lease_spec{});
+  store->notifications().insert({a}, lease_spec{});
   CAF_CHECK(throws<std::exception>(
-    [&] { store->insert_notifications({b}, lease_spec{}); }));
-  CAF_CHECK(!store->get_notification(t.id, b.id).has_value());
+    [&] { store->notifications().insert({b}, lease_spec{}); }));
+  CAF_CHECK(!store->notifications().get(t.id, b.id).has_value());
   auto other = new_tenant();
   b.tenant_id = other.id;
-  store->insert_notifications({b}, lease_spec{});
-  CAF_CHECK(store->get_notification(other.id, b.id).has_value());
+  store->notifications().insert({b}, lease_spec{});
+  CAF_CHECK(store->notifications().get(other.id, b.id).has_value());
 }
 
 CAF_TEST(only rows due by the bound are inserted leased) {
@@ -538,7 +540,7 @@ CAF_TEST(only rows due by the bound are inserted leased) {
   soon.send_at_ms = now + 5000;
   auto later = make(t.id);
   later.send_at_ms = now + 3600 * 1000;
-  store->insert_notifications({due, soon, later}, owner, now + 10000);
+  store->notifications().insert({due, soon, later}, owner, now + 10000);
   for (const auto* x : {&due, &soon}) {
     auto r = row_of(x->id);
     CAF_CHECK_EQUAL(r[0].as<std::string>(), "queued");
@@ -553,7 +555,7 @@ CAF_TEST(only rows due by the bound are inserted leased) {
   CAF_CHECK(!r[3].as<bool>());
   // Without an owner the bound leases nothing.
   auto bare = make(t.id);
-  store->insert_notifications({bare}, lease_spec{}, now + 10000);
+  store->notifications().insert({bare}, lease_spec{}, now + 10000);
   CAF_CHECK_EQUAL(row_of(bare.id)[0].as<std::string>(), "accepted");
 }
 
@@ -562,26 +564,27 @@ CAF_TEST(tenants see only their own notifications) {
   auto b = new_tenant();
   auto owner = new_owner();
   auto x = make(a.id);
-  store->insert_notifications({x}, owner);
-  CAF_CHECK(store->get_notification(a.id, x.id).has_value());
-  CAF_CHECK(!store->get_notification(b.id, x.id).has_value());
-  CAF_CHECK(store->list_attempts(a.id, x.id).has_value());
-  CAF_CHECK(!store->list_attempts(b.id, x.id).has_value());
+  store->notifications().insert({x}, owner);
+  CAF_CHECK(store->notifications().get(a.id, x.id).has_value());
+  CAF_CHECK(!store->notifications().get(b.id, x.id).has_value());
+  CAF_CHECK(store->notifications().attempts(a.id, x.id).has_value());
+  CAF_CHECK(!store->notifications().attempts(b.id, x.id).has_value());
   notification_query q;
   q.tenant_id = b.id;
-  CAF_CHECK(store->list_notifications(q).items.empty());
+  CAF_CHECK(store->notifications().list(q).items.empty());
   q.tenant_id = a.id;
-  CAF_CHECK_EQUAL(store->list_notifications(q).items.size(), 1u);
+  CAF_CHECK_EQUAL(store->notifications().list(q).items.size(), 1u);
   // An outcome naming the wrong tenant changes nothing and records nothing.
   delivery_job j;
   j.n = x;
   j.n.tenant_id = b.id;
   j.fence = 1;
-  CAF_CHECK_EQUAL(store->record_outcomes({outcome(j, owner.owner, "delivered")}),
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes(
+                    {outcome(j, owner.owner, "delivered")}),
                   1);
-  auto unchanged = store->get_notification(a.id, x.id);
+  auto unchanged = store->notifications().get(a.id, x.id);
   CAF_CHECK_EQUAL(unchanged->status, "queued");
-  CAF_CHECK(store->list_attempts(a.id, x.id)->empty());
+  CAF_CHECK(store->notifications().attempts(a.id, x.id)->empty());
 }
 
 CAF_TEST(list filters and paginates without gaps or duplicates) {
@@ -592,8 +595,8 @@ CAF_TEST(list filters and paginates without gaps or duplicates) {
     accepted.push_back(make(t.id, i % 3 == 0 ? "sms" : "email"));
   for (int i = 0; i < 7; ++i)
     queued.push_back(make(t.id, i % 2 == 0 ? "sms" : "push"));
-  store->insert_notifications(accepted, lease_spec{});
-  store->insert_notifications(queued, owner);
+  store->notifications().insert(accepted, lease_spec{});
+  store->notifications().insert(queued, owner);
   std::vector<std::string> all;
   for (auto& x : accepted)
     all.push_back(x.id);
@@ -605,7 +608,7 @@ CAF_TEST(list filters and paginates without gaps or duplicates) {
     std::vector<notification> seen;
     pages = 0;
     for (;;) {
-      auto page = store->list_notifications(q);
+      auto page = store->notifications().list(q);
       ++pages;
       for (auto& n : page.items)
         seen.push_back(n);
@@ -653,23 +656,23 @@ CAF_TEST(list filters and paginates without gaps or duplicates) {
   CAF_CHECK_EQUAL(qp.size(), 3u);
   q.status = "delivered";
   q.channel = "";
-  CAF_CHECK(store->list_notifications(q).items.empty());
+  CAF_CHECK(store->notifications().list(q).items.empty());
   // Limits are clamped; a cursor that is no id gives an empty page.
   q.status = "";
   q.limit = 0;
-  CAF_CHECK_EQUAL(store->list_notifications(q).items.size(), 1u);
+  CAF_CHECK_EQUAL(store->notifications().list(q).items.size(), 1u);
   q.limit = -5;
-  CAF_CHECK_EQUAL(store->list_notifications(q).items.size(), 1u);
+  CAF_CHECK_EQUAL(store->notifications().list(q).items.size(), 1u);
   q.limit = 50;
   q.cursor = "garbage";
-  auto bad = store->list_notifications(q);
+  auto bad = store->notifications().list(q);
   CAF_CHECK(bad.items.empty());
   CAF_CHECK(bad.next_cursor.empty());
   // At most 200 per page.
-  store->insert_notifications(make_many(t.id, 200), lease_spec{});
+  store->notifications().insert(make_many(t.id, 200), lease_spec{});
   q.cursor = "";
   q.limit = 100000;
-  auto big = store->list_notifications(q);
+  auto big = store->notifications().list(q);
   CAF_CHECK_EQUAL(big.items.size(), 200u);
   CAF_CHECK(!big.next_cursor.empty());
 }
@@ -678,7 +681,7 @@ CAF_TEST(concurrent claims never return the same row twice) {
   auto t = new_tenant();
   const size_t total = 300;
   auto xs = make_many(t.id, total, "webhook");
-  store->insert_notifications(xs, lease_spec{});
+  store->notifications().insert(xs, lease_spec{});
   std::atomic<size_t> mine{0};
   struct result {
     lease_spec lease;
@@ -695,7 +698,7 @@ CAF_TEST(concurrent claims never return the same row twice) {
       try {
         pg_store s{url};
         for (int round = 0; round < 200 && mine < total; ++round) {
-          auto jobs = s.claim(r.lease, 16, false);
+          auto jobs = s.delivery().claim(r.lease, 16, false);
           if (jobs.empty())
             break;
           for (size_t i = 1; i < jobs.size(); ++i)
@@ -736,8 +739,8 @@ CAF_TEST(concurrent claims never return the same row twice) {
     }
   // Claimed rows are not claimable again while leased.
   auto sentinel = make(t.id);
-  store->insert_notifications({sentinel}, lease_spec{});
-  auto again = store->claim(new_owner(), 1, false);
+  store->notifications().insert({sentinel}, lease_spec{});
+  auto again = store->delivery().claim(new_owner(), 1, false);
   CAF_REQUIRE_EQUAL(again.size(), 1u);
   CAF_CHECK_EQUAL(again[0].n.id, sentinel.id);
 }
@@ -749,8 +752,8 @@ CAF_TEST(claim skips rows not yet due) {
   auto due = make(t.id);
   due.send_at_ms = now_ms() - 1000;
   auto sentinel = make(t.id);
-  store->insert_notifications({later, due, sentinel}, lease_spec{});
-  auto jobs = store->claim(new_owner(), 2, false);
+  store->notifications().insert({later, due, sentinel}, lease_spec{});
+  auto jobs = store->delivery().claim(new_owner(), 2, false);
   CAF_CHECK_EQUAL(ids_of(jobs),
                   (std::vector<std::string>{due.id, sentinel.id}));
 }
@@ -759,23 +762,23 @@ CAF_TEST(reclaim_own takes back what the owner holds) {
   auto t = new_tenant();
   auto a = new_owner(60000);
   auto held = make_many(t.id, 2);
-  store->insert_notifications(held, a);
+  store->notifications().insert(held, a);
   auto sentinel = make(t.id);
-  store->insert_notifications({sentinel}, lease_spec{});
+  store->notifications().insert({sentinel}, lease_spec{});
   // Without reclaim_own, held rows are skipped even by their owner.
-  auto first = store->claim(a, 1, false);
+  auto first = store->delivery().claim(a, 1, false);
   CAF_REQUIRE_EQUAL(first.size(), 1u);
   CAF_CHECK_EQUAL(first[0].n.id, sentinel.id);
   // A restarted incarnation of `a` takes them back, with a new fence.
-  auto again = store->claim(a, 2, true);
+  auto again = store->delivery().claim(a, 2, true);
   CAF_CHECK_EQUAL(ids_of(again),
                   (std::vector<std::string>{held[0].id, held[1].id}));
   for (auto& j : again)
     CAF_CHECK_EQUAL(j.fence, 2);
   // Another owner cannot, even asking for reclaim_own.
   auto sentinel2 = make(t.id);
-  store->insert_notifications({sentinel2}, lease_spec{});
-  auto other = store->claim(new_owner(), 1, true);
+  store->notifications().insert({sentinel2}, lease_spec{});
+  auto other = store->delivery().claim(new_owner(), 1, true);
   CAF_REQUIRE_EQUAL(other.size(), 1u);
   CAF_CHECK_EQUAL(other[0].n.id, sentinel2.id);
 }
@@ -785,15 +788,15 @@ CAF_TEST(expired leases are taken over and unexpired ones are not) {
   auto a = new_owner(400);
   auto b = new_owner(60000);
   auto x = make(t.id);
-  store->insert_notifications({x}, a);
+  store->notifications().insert({x}, a);
   auto s1 = make(t.id);
   auto s2 = make(t.id);
-  store->insert_notifications({s1, s2}, lease_spec{});
-  auto before = store->claim(b, 1, false);
+  store->notifications().insert({s1, s2}, lease_spec{});
+  auto before = store->delivery().claim(b, 1, false);
   CAF_REQUIRE_EQUAL(before.size(), 1u);
   CAF_CHECK_EQUAL(before[0].n.id, s1.id);
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
-  auto after = store->claim(b, 1, false);
+  auto after = store->delivery().claim(b, 1, false);
   CAF_REQUIRE_EQUAL(after.size(), 1u);
   CAF_CHECK_EQUAL(after[0].n.id, x.id);
   CAF_CHECK_EQUAL(after[0].fence, 2);
@@ -808,19 +811,19 @@ CAF_TEST(stale outcomes are fenced out but their attempts are recorded) {
   auto a = new_owner(1);
   auto b = new_owner(60000);
   auto x = make(t.id, "webhook");
-  store->insert_notifications({x}, a);
+  store->notifications().insert({x}, a);
   delivery_job stale;
   stale.n = x;
   stale.fence = 1;
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  auto taken = store->claim(b, 1, false);
+  auto taken = store->delivery().claim(b, 1, false);
   CAF_REQUIRE_EQUAL(taken.size(), 1u);
   CAF_REQUIRE_EQUAL(taken[0].n.id, x.id);
   CAF_CHECK_EQUAL(taken[0].fence, 2);
   // `a` reports late: the attempt happened, but the row belongs to `b`.
   auto late = outcome(stale, a.owner, "delivered");
-  CAF_CHECK_EQUAL(store->record_outcomes({late}), 1);
-  auto n = store->get_notification(t.id, x.id);
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes({late}), 1);
+  auto n = store->notifications().get(t.id, x.id);
   CAF_CHECK_EQUAL(n->status, "queued");
   CAF_CHECK_EQUAL(n->attempts, 0);
   CAF_CHECK_EQUAL(row_of(x.id)[2].as<std::string>(), b.owner);
@@ -828,8 +831,8 @@ CAF_TEST(stale outcomes are fenced out but their attempts are recorded) {
   auto current = dead(taken[0], b.owner, "permanent: HTTP 503");
   current.started_at_ms = 1700000000789;
   current.duration_us = 98765;
-  CAF_CHECK_EQUAL(store->record_outcomes({current}), 0);
-  n = store->get_notification(t.id, x.id);
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes({current}), 0);
+  n = store->notifications().get(t.id, x.id);
   CAF_CHECK_EQUAL(n->status, "dead_lettered");
   CAF_CHECK_EQUAL(n->attempts, 1);
   CAF_CHECK_EQUAL(n->last_error, "HTTP 503");
@@ -838,10 +841,10 @@ CAF_TEST(stale outcomes are fenced out but their attempts are recorded) {
   CAF_CHECK(!row[3].as<bool>());
   CAF_CHECK(!row[5].as<bool>()); // not delivered
   // A duplicate report of an already applied outcome only adds an attempt.
-  CAF_CHECK_EQUAL(store->record_outcomes({current}), 1);
-  n = store->get_notification(t.id, x.id);
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes({current}), 1);
+  n = store->notifications().get(t.id, x.id);
   CAF_CHECK_EQUAL(n->attempts, 1);
-  auto attempts = store->list_attempts(t.id, x.id);
+  auto attempts = store->notifications().attempts(t.id, x.id);
   CAF_REQUIRE(attempts.has_value());
   CAF_REQUIRE_EQUAL(attempts->size(), 3u);
   CAF_CHECK_EQUAL((*attempts)[0].number, 1);
@@ -866,7 +869,7 @@ CAF_TEST(record_outcomes handles a large mixed batch) {
   auto t = new_tenant();
   auto owner = new_owner();
   auto xs = make_many(t.id, 120);
-  store->insert_notifications(xs, owner);
+  store->notifications().insert(xs, owner);
   std::vector<delivery_outcome> outs;
   for (size_t i = 0; i < xs.size(); ++i) {
     delivery_job j;
@@ -877,14 +880,14 @@ CAF_TEST(record_outcomes handles a large mixed batch) {
   auto junk = outs[1];
   junk.id = "no-uuid";
   outs.push_back(junk);
-  CAF_CHECK_EQUAL(store->record_outcomes(outs), 12 + 1);
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes(outs), 12 + 1);
   size_t delivered = 0, failed = 0, queued = 0;
   for (auto& x : xs) {
-    auto n = store->get_notification(t.id, x.id);
+    auto n = store->notifications().get(t.id, x.id);
     delivered += n->status == "delivered";
     failed += n->status == "retry_scheduled";
     queued += n->status == "queued";
-    CAF_CHECK_EQUAL(store->list_attempts(t.id, x.id)->size(), 1u);
+    CAF_CHECK_EQUAL(store->notifications().attempts(t.id, x.id)->size(), 1u);
   }
   CAF_CHECK_EQUAL(queued, 12u);
   CAF_CHECK_EQUAL(delivered, 48u); // even i, minus the stale ones
@@ -892,23 +895,23 @@ CAF_TEST(record_outcomes handles a large mixed batch) {
   auto row = row_of(xs[2].id);
   CAF_CHECK_EQUAL(row[0].as<std::string>(), "delivered");
   CAF_CHECK(row[5].as<bool>()); // delivered_at
-  auto ok = store->get_notification(t.id, xs[2].id);
+  auto ok = store->notifications().get(t.id, xs[2].id);
   CAF_CHECK_EQUAL(ok->last_error, "");
   // Outcomes must be delivered, failed or deferred; statuses delivered,
   // retry_scheduled or dead_lettered. Nothing of such a batch is written.
   auto bad = outs[3];
   bad.outcome = "maybe";
   CAF_CHECK(throws<std::invalid_argument>(
-    [&] { store->record_outcomes({outs[5], bad}); }));
+    [&] { store->delivery().record_outcomes({outs[5], bad}); }));
   bad = outs[3];
   bad.status = "failed";
   CAF_CHECK(throws<std::invalid_argument>(
-    [&] { store->record_outcomes({outs[5], bad}); }));
-  CAF_CHECK_EQUAL(store->list_attempts(t.id, xs[5].id)->size(), 1u);
-  CAF_CHECK_EQUAL(store->record_outcomes({}), 0);
+    [&] { store->delivery().record_outcomes({outs[5], bad}); }));
+  CAF_CHECK_EQUAL(store->notifications().attempts(t.id, xs[5].id)->size(), 1u);
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes({}), 0);
   // count_by_status sees them (the database is shared: at least ours).
   int64_t delivered_total = 0;
-  for (auto& [status, count] : store->count_by_status()) {
+  for (auto& [status, count] : store->notifications().count_by_status()) {
     CAF_CHECK(count > 0);
     if (status == "delivered")
       delivered_total = count;
@@ -920,22 +923,23 @@ CAF_TEST(renew_leases and release_leases touch only open rows of the owner) {
   auto t = new_tenant();
   auto a = new_owner(2000);
   auto xs = make_many(t.id, 4);
-  store->insert_notifications(xs, a);
+  store->notifications().insert(xs, a);
   // One of them is finished: its lease is gone and stays gone.
   delivery_job done;
   done.n = xs[3];
   done.fence = 1;
-  CAF_CHECK_EQUAL(store->record_outcomes({outcome(done, a.owner, "delivered")}),
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes(
+                    {outcome(done, a.owner, "delivered")}),
                   0);
   auto longer = a;
   longer.ttl_ms = 600000;
-  CAF_CHECK_EQUAL(store->renew_leases(longer), 3);
+  CAF_CHECK_EQUAL(store->delivery().renew(longer), 3);
   for (size_t i = 0; i < 3; ++i) {
     auto row = row_of(xs[i].id);
     CAF_CHECK(row[4].as<double>() > 590);
   }
   CAF_CHECK(!row_of(xs[3].id)[3].as<bool>());
-  CAF_CHECK_EQUAL(store->renew_leases(new_owner()), 0);
+  CAF_CHECK_EQUAL(store->delivery().renew(new_owner()), 0);
   // Release: 'queued' rows go back to 'accepted'; a row being sent stays.
   {
     pqxx::work tx{*admin};
@@ -943,7 +947,7 @@ CAF_TEST(renew_leases and release_leases touch only open rows of the owner) {
             + tx.quote(xs[0].id));
     tx.commit();
   }
-  CAF_CHECK_EQUAL(store->release_leases(a), 2);
+  CAF_CHECK_EQUAL(store->delivery().release(a), 2);
   CAF_CHECK_EQUAL(row_of(xs[0].id)[0].as<std::string>(), "sending");
   CAF_CHECK_EQUAL(row_of(xs[0].id)[2].as<std::string>(), a.owner);
   for (size_t i = 1; i < 3; ++i) {
@@ -967,7 +971,7 @@ CAF_TEST(claim takes retries and scheduled rows due within the horizon) {
   const auto& late = xs[2];
   const auto& scheduled = xs[3];
   const auto& sentinel = xs[4];
-  store->insert_notifications(xs, lease_spec{});
+  store->notifications().insert(xs, lease_spec{});
   set_row(due_retry.id, "status = 'retry_scheduled', attempts = 2,"
                         " next_attempt_at = now() - interval '1 second',"
                         " status_reason = 'retry: HTTP 503'");
@@ -977,7 +981,7 @@ CAF_TEST(claim takes retries and scheduled rows due within the horizon) {
   set_row(late.id, "status = 'retry_scheduled',"
                    " next_attempt_at = now() + interval '1 hour'");
   // Without a horizon: only what is due now; a due retry becomes 'queued'.
-  auto now_jobs = store->claim(a, 2, false);
+  auto now_jobs = store->delivery().claim(a, 2, false);
   CAF_REQUIRE_EQUAL(ids_of(now_jobs),
                     (std::vector<std::string>{due_retry.id, sentinel.id}));
   CAF_CHECK_EQUAL(now_jobs[0].n.status, "queued");
@@ -990,10 +994,10 @@ CAF_TEST(claim takes retries and scheduled rows due within the horizon) {
   // Within 60 s: the retry in 30 s keeps its status (the claimer holds it on
   // a timer), the scheduled row becomes 'queued'; the one in an hour stays.
   auto sentinel2 = make(t.id);
-  store->insert_notifications({sentinel2}, lease_spec{});
+  store->notifications().insert({sentinel2}, lease_spec{});
   auto ahead = a;
   ahead.horizon_ms = 60000;
-  auto jobs = store->claim(ahead, 3, false);
+  auto jobs = store->delivery().claim(ahead, 3, false);
   CAF_REQUIRE_EQUAL(ids_of(jobs), (std::vector<std::string>{
                                     soon.id, scheduled.id, sentinel2.id}));
   CAF_CHECK_EQUAL(jobs[0].n.status, "retry_scheduled");
@@ -1015,17 +1019,17 @@ CAF_TEST(claim takes retries and scheduled rows due within the horizon) {
   CAF_CHECK_EQUAL(column_of(late.id, "lease_owner"), "");
   // Held rows are not claimable by others, whatever their horizon.
   auto sentinel3 = make(t.id);
-  store->insert_notifications({sentinel3}, lease_spec{});
+  store->notifications().insert({sentinel3}, lease_spec{});
   auto b = new_owner();
   b.horizon_ms = 3600 * 1000 * 2;
-  auto other = store->claim(b, 2, false);
+  auto other = store->delivery().claim(b, 2, false);
   CAF_CHECK_EQUAL(ids_of(other),
                   (std::vector<std::string>{late.id, sentinel3.id}));
   CAF_CHECK_EQUAL(other[0].n.status, "retry_scheduled");
   // Release: queued rows go back to 'accepted', the waiting retry keeps its
   // status and due time; both lose the lease.
   const auto next_before = column_of(soon.id, "next_attempt_at");
-  CAF_CHECK_EQUAL(store->release_leases(a), 5);
+  CAF_CHECK_EQUAL(store->delivery().release(a), 5);
   CAF_CHECK_EQUAL(column_of(soon.id, "status"), "retry_scheduled");
   CAF_CHECK_EQUAL(column_of(soon.id, "next_attempt_at"), next_before);
   CAF_CHECK_EQUAL(column_of(soon.id, "lease_owner"), "");
@@ -1042,7 +1046,7 @@ CAF_TEST(record_outcomes applies the dispatcher decisions) {
   auto t = new_tenant();
   auto a = new_owner();
   auto xs = make_many(t.id, 7, "webhook");
-  store->insert_notifications(xs, a);
+  store->notifications().insert(xs, a);
   auto job = [&](size_t i, int64_t fence = 1) {
     delivery_job j;
     j.n = xs[i];
@@ -1073,11 +1077,12 @@ CAF_TEST(record_outcomes applies the dispatcher decisions) {
   second.keep_lease = true;
   auto stale = outcome(job(6, 9), a.owner, "delivered");
   const auto lease_before = column_of(xs[2].id, "lease_until");
-  CAF_CHECK_EQUAL(store->record_outcomes({delivered, released, kept, parked,
-                                          deferred, first, second, stale}),
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes({delivered, released, kept,
+                                                     parked, deferred, first,
+                                                     second, stale}),
                   1);
   // delivered
-  auto n = store->get_notification(t.id, xs[0].id);
+  auto n = store->notifications().get(t.id, xs[0].id);
   CAF_CHECK_EQUAL(n->status, "delivered");
   CAF_CHECK_EQUAL(n->attempts, 1);
   CAF_CHECK_EQUAL(n->next_attempt_at_ms, 0);
@@ -1088,7 +1093,7 @@ CAF_TEST(record_outcomes applies the dispatcher decisions) {
   CAF_CHECK_EQUAL(events_of(xs[0].id),
                   std::vector<std::string>{"queued>delivered:"});
   // retry_scheduled, lease released: any node's sweeper takes it when due
-  n = store->get_notification(t.id, xs[1].id);
+  n = store->notifications().get(t.id, xs[1].id);
   CAF_CHECK_EQUAL(n->status, "retry_scheduled");
   CAF_CHECK_EQUAL(n->next_attempt_at_ms, next);
   CAF_CHECK_EQUAL(n->attempts, 1);
@@ -1099,18 +1104,18 @@ CAF_TEST(record_outcomes applies the dispatcher decisions) {
                   std::vector<std::string>{
                     "queued>retry_scheduled:retry: HTTP 503"});
   // retry_scheduled, lease kept untouched (the node's retry scheduler)
-  n = store->get_notification(t.id, xs[2].id);
+  n = store->notifications().get(t.id, xs[2].id);
   CAF_CHECK_EQUAL(n->status, "retry_scheduled");
   CAF_CHECK_EQUAL(n->next_attempt_at_ms, next);
   CAF_CHECK_EQUAL(column_of(xs[2].id, "lease_owner"), a.owner);
   CAF_CHECK_EQUAL(column_of(xs[2].id, "lease_until"), lease_before);
   CAF_CHECK_EQUAL(column_of(xs[2].id, "fence"), "1");
   // dead_lettered, with its dead letter
-  n = store->get_notification(t.id, xs[3].id);
+  n = store->notifications().get(t.id, xs[3].id);
   CAF_CHECK_EQUAL(n->status, "dead_lettered");
   CAF_CHECK_EQUAL(n->next_attempt_at_ms, 0);
   CAF_CHECK_EQUAL(column_of(xs[3].id, "lease_owner"), "");
-  auto dl = store->get_dead_letter(t.id, xs[3].id);
+  auto dl = store->dead_letters().get(t.id, xs[3].id);
   CAF_REQUIRE(dl.has_value());
   CAF_CHECK_EQUAL(dl->n.id, xs[3].id);
   CAF_CHECK_EQUAL(dl->n.channel, "webhook");
@@ -1127,38 +1132,38 @@ CAF_TEST(record_outcomes applies the dispatcher decisions) {
   CAF_CHECK_EQUAL(dl->events[0].reason, "permanent: HTTP 400");
   CAF_CHECK(dl->events[0].at_ms > now_ms() - 60000);
   // deferred: no call, so no attempt row and no attempt counted
-  n = store->get_notification(t.id, xs[4].id);
+  n = store->notifications().get(t.id, xs[4].id);
   CAF_CHECK_EQUAL(n->status, "retry_scheduled");
   CAF_CHECK_EQUAL(n->attempts, 0);
   CAF_CHECK_EQUAL(n->next_attempt_at_ms, next);
   CAF_CHECK_EQUAL(n->last_error, "");
-  CAF_CHECK(store->list_attempts(t.id, xs[4].id)->empty());
+  CAF_CHECK(store->notifications().attempts(t.id, xs[4].id)->empty());
   CAF_CHECK_EQUAL(events_of(xs[4].id),
                   std::vector<std::string>{
                     "queued>retry_scheduled:breaker open"});
   // two outcomes in one batch
-  n = store->get_notification(t.id, xs[5].id);
+  n = store->notifications().get(t.id, xs[5].id);
   CAF_CHECK_EQUAL(n->status, "delivered");
   CAF_CHECK_EQUAL(n->attempts, 2);
   CAF_CHECK_EQUAL(n->last_error, "HTTP 503");
   CAF_CHECK_EQUAL(column_of(xs[5].id, "lease_owner"), "");
-  auto twice = store->list_attempts(t.id, xs[5].id);
+  auto twice = store->notifications().attempts(t.id, xs[5].id);
   CAF_REQUIRE_EQUAL(twice->size(), 2u);
   CAF_CHECK_EQUAL((*twice)[0].outcome, "failed");
   CAF_CHECK_EQUAL((*twice)[1].outcome, "delivered");
   CAF_CHECK_EQUAL(events_of(xs[5].id),
                   std::vector<std::string>{"queued>delivered:"});
   // fenced out: the attempt is recorded, the row is not touched
-  n = store->get_notification(t.id, xs[6].id);
+  n = store->notifications().get(t.id, xs[6].id);
   CAF_CHECK_EQUAL(n->status, "queued");
   CAF_CHECK_EQUAL(n->attempts, 0);
-  CAF_CHECK_EQUAL(store->list_attempts(t.id, xs[6].id)->size(), 1u);
+  CAF_CHECK_EQUAL(store->notifications().attempts(t.id, xs[6].id)->size(), 1u);
   CAF_CHECK_EQUAL(column_of(xs[6].id, "lease_owner"), a.owner);
   CAF_CHECK(events_of(xs[6].id).empty());
   // A waiting retry still accepts its holder's outcome (same fence).
   auto retried = outcome(job(2), a.owner, "delivered");
-  CAF_CHECK_EQUAL(store->record_outcomes({retried}), 0);
-  n = store->get_notification(t.id, xs[2].id);
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes({retried}), 0);
+  n = store->notifications().get(t.id, xs[2].id);
   CAF_CHECK_EQUAL(n->status, "delivered");
   CAF_CHECK_EQUAL(n->attempts, 2);
   CAF_CHECK_EQUAL(n->next_attempt_at_ms, 0);
@@ -1175,7 +1180,7 @@ CAF_TEST(a batch recorded twice counts its calls once) {
   auto t = new_tenant();
   auto a = new_owner();
   auto xs = make_many(t.id, 2, "webhook");
-  store->insert_notifications(xs, a);
+  store->notifications().insert(xs, a);
   delivery_job j0;
   j0.n = xs[0];
   j0.fence = 1;
@@ -1187,23 +1192,23 @@ CAF_TEST(a batch recorded twice counts its calls once) {
   auto done = outcome(j1, a.owner, "delivered");
   done.attempt_key = "n1/1/2";
   std::vector<delivery_outcome> batch{retry, done};
-  CAF_CHECK_EQUAL(store->record_outcomes(batch), 0);
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes(batch), 0);
   // Again: nothing applies, nothing is inserted.
-  CAF_CHECK_EQUAL(store->record_outcomes(batch), 2);
-  auto n0 = store->get_notification(t.id, xs[0].id);
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes(batch), 2);
+  auto n0 = store->notifications().get(t.id, xs[0].id);
   CAF_CHECK_EQUAL(n0->status, "retry_scheduled");
   CAF_CHECK_EQUAL(n0->attempts, 1);
-  CAF_CHECK_EQUAL(store->list_attempts(t.id, xs[0].id)->size(), 1u);
-  auto n1 = store->get_notification(t.id, xs[1].id);
+  CAF_CHECK_EQUAL(store->notifications().attempts(t.id, xs[0].id)->size(), 1u);
+  auto n1 = store->notifications().get(t.id, xs[1].id);
   CAF_CHECK_EQUAL(n1->attempts, 1);
-  CAF_CHECK_EQUAL(store->list_attempts(t.id, xs[1].id)->size(), 1u);
+  CAF_CHECK_EQUAL(store->notifications().attempts(t.id, xs[1].id)->size(), 1u);
   // The next call of the same row has a new key and counts.
   auto next = outcome(j0, a.owner, "delivered");
   next.attempt_key = "n1/1/3";
-  CAF_CHECK_EQUAL(store->record_outcomes({next}), 0);
-  n0 = store->get_notification(t.id, xs[0].id);
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes({next}), 0);
+  n0 = store->notifications().get(t.id, xs[0].id);
   CAF_CHECK_EQUAL(n0->attempts, 2);
-  CAF_CHECK_EQUAL(store->list_attempts(t.id, xs[0].id)->size(), 2u);
+  CAF_CHECK_EQUAL(store->notifications().attempts(t.id, xs[0].id)->size(), 2u);
 }
 
 CAF_TEST(a retried dead letter gets a fresh budget and is parked again) {
@@ -1212,7 +1217,7 @@ CAF_TEST(a retried dead letter gets a fresh budget and is parked again) {
   auto x = park(t.id, 1, a, "exhausted: 1 attempts")[0];
   const auto dead_at_before = dlq_column(x.id, "dead_at");
   notification out;
-  CAF_CHECK(store->retry_dead_letter(t.id, x.id, "operator retry", out)
+  CAF_CHECK(store->dead_letters().retry(t.id, x.id, "operator retry", out)
             == change_result::done);
   CAF_CHECK_EQUAL(out.id, x.id);
   CAF_CHECK_EQUAL(out.status, "accepted");
@@ -1225,13 +1230,13 @@ CAF_TEST(a retried dead letter gets a fresh budget and is parked again) {
   CAF_CHECK_EQUAL(dlq_column(x.id, "state"), "retried");
   // Not parked any more: a second retry is a conflict and changes nothing.
   notification again;
-  CAF_CHECK(store->retry_dead_letter(t.id, x.id, "twice", again)
+  CAF_CHECK(store->dead_letters().retry(t.id, x.id, "twice", again)
             == change_result::conflict);
   CAF_CHECK_EQUAL(again.id, x.id);
   CAF_CHECK_EQUAL(again.status, "accepted");
   CAF_CHECK_EQUAL(column_of(x.id, "fence"), "2");
   // The next claim sees a fresh budget.
-  auto jobs = store->claim(a, 1, false);
+  auto jobs = store->delivery().claim(a, 1, false);
   CAF_REQUIRE_EQUAL(ids_of(jobs), std::vector<std::string>{x.id});
   CAF_CHECK_EQUAL(jobs[0].budget_used, 0);
   CAF_CHECK_EQUAL(jobs[0].n.attempts, 1);
@@ -1239,8 +1244,8 @@ CAF_TEST(a retried dead letter gets a fresh budget and is parked again) {
   // Failing for good again parks it again, with the new count and reason.
   auto o = dead(jobs[0], a.owner, "permanent: HTTP 410");
   o.error = "HTTP 410";
-  CAF_CHECK_EQUAL(store->record_outcomes({o}), 0);
-  auto dl = store->get_dead_letter(t.id, x.id);
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes({o}), 0);
+  auto dl = store->dead_letters().get(t.id, x.id);
   CAF_REQUIRE(dl.has_value());
   CAF_CHECK_EQUAL(dl->state, "parked");
   CAF_CHECK_EQUAL(dl->reason, "permanent: HTTP 410");
@@ -1281,7 +1286,7 @@ CAF_TEST(the DLQ lists dead letters of a tenant newest first with filters) {
   };
   dlq_query q;
   q.tenant_id = t.id;
-  auto page = store->list_dead_letters(q);
+  auto page = store->dead_letters().list(q);
   CAF_CHECK_EQUAL(ids(page), all);
   CAF_CHECK_EQUAL(page.next_cursor, "");
   CAF_REQUIRE(!page.items.empty());
@@ -1292,14 +1297,14 @@ CAF_TEST(the DLQ lists dead letters of a tenant newest first with filters) {
   CAF_CHECK_EQUAL(first.reason, "permanent: HTTP 400");
   CAF_CHECK_EQUAL(first.attempts, 1);
   CAF_CHECK_EQUAL(first.state, "parked");
-  CAF_CHECK(first.events.empty()); // only get_dead_letter carries them
+  CAF_CHECK(first.events.empty()); // only dead_letters().get carries them
   CAF_CHECK(first.updated_at_ms >= first.dead_at_ms);
   // Cursor walk: 3 + 3 + 3, no gaps, no duplicates, no empty last page.
   q.limit = 3;
   std::vector<std::string> walked;
   size_t pages = 0;
   for (;;) {
-    auto p = store->list_dead_letters(q);
+    auto p = store->dead_letters().list(q);
     ++pages;
     for (const auto& id : ids(p))
       walked.push_back(id);
@@ -1314,39 +1319,39 @@ CAF_TEST(the DLQ lists dead letters of a tenant newest first with filters) {
   q = dlq_query{};
   q.tenant_id = t.id;
   q.channel = "webhook";
-  CAF_CHECK_EQUAL(store->list_dead_letters(q).items.size(), 4u);
+  CAF_CHECK_EQUAL(store->dead_letters().list(q).items.size(), 4u);
   q.channel = "";
   q.provider = "smtp://mx:25";
-  CAF_CHECK_EQUAL(store->list_dead_letters(q).items.size(), 5u);
+  CAF_CHECK_EQUAL(store->dead_letters().list(q).items.size(), 5u);
   q.channel = "webhook";
-  CAF_CHECK(store->list_dead_letters(q).items.empty());
+  CAF_CHECK(store->dead_letters().list(q).items.empty());
   q.channel = "";
   q.provider = "";
   notification out;
-  CAF_REQUIRE(store->retry_dead_letter(t.id, mail[0].id, "", out)
+  CAF_REQUIRE(store->dead_letters().retry(t.id, mail[0].id, "", out)
               == change_result::done);
-  CAF_CHECK_EQUAL(store->list_dead_letters(q).items.size(), 8u); // parked
+  CAF_CHECK_EQUAL(store->dead_letters().list(q).items.size(), 8u); // parked
   q.state = "retried";
-  CAF_CHECK_EQUAL(ids(store->list_dead_letters(q)),
+  CAF_CHECK_EQUAL(ids(store->dead_letters().list(q)),
                   std::vector<std::string>{mail[0].id});
   q.state = "";
-  CAF_CHECK_EQUAL(store->list_dead_letters(q).items.size(), 9u);
+  CAF_CHECK_EQUAL(store->dead_letters().list(q).items.size(), 9u);
   // Limits are clamped; a cursor that is no id gives an empty page.
   q.limit = 0;
-  CAF_CHECK_EQUAL(store->list_dead_letters(q).items.size(), 1u);
+  CAF_CHECK_EQUAL(store->dead_letters().list(q).items.size(), 1u);
   q.limit = 50;
   q.cursor = "garbage";
-  CAF_CHECK(store->list_dead_letters(q).items.empty());
+  CAF_CHECK(store->dead_letters().list(q).items.empty());
   // Tenants see only their own.
   q = dlq_query{};
   q.tenant_id = other.id;
   std::vector<std::string> their_ids{theirs[1].id, theirs[0].id};
-  CAF_CHECK_EQUAL(ids(store->list_dead_letters(q)), their_ids);
-  CAF_CHECK(!store->get_dead_letter(other.id, mail[1].id).has_value());
-  CAF_CHECK(!store->get_dead_letter(t.id, theirs[0].id).has_value());
-  CAF_CHECK(!store->get_dead_letter(t.id, "not-a-uuid").has_value());
-  CAF_CHECK(!store->get_dead_letter(t.id, test_id()).has_value());
-  CAF_CHECK(store->get_dead_letter(t.id, mail[1].id).has_value());
+  CAF_CHECK_EQUAL(ids(store->dead_letters().list(q)), their_ids);
+  CAF_CHECK(!store->dead_letters().get(other.id, mail[1].id).has_value());
+  CAF_CHECK(!store->dead_letters().get(t.id, theirs[0].id).has_value());
+  CAF_CHECK(!store->dead_letters().get(t.id, "not-a-uuid").has_value());
+  CAF_CHECK(!store->dead_letters().get(t.id, test_id()).has_value());
+  CAF_CHECK(store->dead_letters().get(t.id, mail[1].id).has_value());
 }
 
 CAF_TEST(retry and discard need a parked dead letter of the tenant) {
@@ -1355,37 +1360,38 @@ CAF_TEST(retry and discard need a parked dead letter of the tenant) {
   auto a = new_owner();
   auto xs = park(t.id, 2, a, "permanent: HTTP 400");
   auto alive = make(t.id);
-  store->insert_notifications({alive}, lease_spec{});
+  store->notifications().insert({alive}, lease_spec{});
   notification out;
-  for (auto f : {&pg_store::retry_dead_letter, &pg_store::discard_dead_letter}) {
-    CAF_CHECK((store.get()->*f)(other.id, xs[0].id, "r", out)
+  auto& dlq = store->dead_letters();
+  for (auto f : {&dead_letter_store::retry, &dead_letter_store::discard}) {
+    CAF_CHECK((dlq.*f)(other.id, xs[0].id, "r", out)
               == change_result::not_found);
-    CAF_CHECK((store.get()->*f)(t.id, "not-a-uuid", "r", out)
+    CAF_CHECK((dlq.*f)(t.id, "not-a-uuid", "r", out)
               == change_result::not_found);
-    CAF_CHECK((store.get()->*f)(t.id, test_id(), "r", out)
+    CAF_CHECK((dlq.*f)(t.id, test_id(), "r", out)
               == change_result::not_found);
     // A notification that never was a dead letter has none to act on.
-    CAF_CHECK((store.get()->*f)(t.id, alive.id, "r", out)
+    CAF_CHECK((dlq.*f)(t.id, alive.id, "r", out)
               == change_result::not_found);
   }
   CAF_CHECK_EQUAL(column_of(xs[0].id, "status"), "dead_lettered");
-  CAF_CHECK(store->discard_dead_letter(t.id, xs[0].id, "spam", out)
+  CAF_CHECK(store->dead_letters().discard(t.id, xs[0].id, "spam", out)
             == change_result::done);
   CAF_CHECK_EQUAL(out.id, xs[0].id);
   CAF_CHECK_EQUAL(out.status, "discarded");
   CAF_CHECK_EQUAL(dlq_column(xs[0].id, "state"), "discarded");
   CAF_CHECK_EQUAL(last_event(xs[0].id), "dead_lettered>discarded:spam");
   notification seen;
-  CAF_CHECK(store->discard_dead_letter(t.id, xs[0].id, "again", seen)
+  CAF_CHECK(store->dead_letters().discard(t.id, xs[0].id, "again", seen)
             == change_result::conflict);
   CAF_CHECK_EQUAL(seen.status, "discarded");
-  CAF_CHECK(store->retry_dead_letter(t.id, xs[0].id, "late", seen)
+  CAF_CHECK(store->dead_letters().retry(t.id, xs[0].id, "late", seen)
             == change_result::conflict);
   CAF_CHECK_EQUAL(dlq_column(xs[0].id, "state"), "discarded");
   // A retried one cannot be discarded (it is back at work).
-  CAF_CHECK(store->retry_dead_letter(t.id, xs[1].id, "fixed", out)
+  CAF_CHECK(store->dead_letters().retry(t.id, xs[1].id, "fixed", out)
             == change_result::done);
-  CAF_CHECK(store->discard_dead_letter(t.id, xs[1].id, "too late", seen)
+  CAF_CHECK(store->dead_letters().discard(t.id, xs[1].id, "too late", seen)
             == change_result::conflict);
   CAF_CHECK_EQUAL(seen.status, "accepted");
   CAF_CHECK_EQUAL(dlq_column(xs[1].id, "state"), "retried");
@@ -1416,7 +1422,7 @@ CAF_TEST(replay requeues matching parked dead letters paced by rate) {
   r.to_ms = now_ms() - 90000;
   r.rate_per_sec = 4;
   r.reason = "replay after outage";
-  auto res = store->replay_dead_letters(r);
+  auto res = store->dead_letters().replay(r);
   CAF_CHECK_EQUAL(res.count, 3);
   CAF_CHECK(res.first_due_ms > now_ms() - 60000);
   CAF_CHECK(res.first_due_ms <= now_ms());
@@ -1424,7 +1430,7 @@ CAF_TEST(replay requeues matching parked dead letters paced by rate) {
   CAF_CHECK(res.last_due_ms - res.first_due_ms <= 501);
   std::vector<int64_t> due;
   for (size_t i : {3, 2, 1}) {
-    auto n = store->get_notification(t.id, hooks[i].id);
+    auto n = store->notifications().get(t.id, hooks[i].id);
     CAF_CHECK_EQUAL(n->status, "accepted");
     due.push_back(n->next_attempt_at_ms);
     CAF_CHECK_EQUAL(column_of(hooks[i].id, "attempts_base"),
@@ -1445,7 +1451,7 @@ CAF_TEST(replay requeues matching parked dead letters paced by rate) {
   replay_request by_provider;
   by_provider.tenant_id = t.id;
   by_provider.provider = "smtp://mx:25";
-  CAF_CHECK_EQUAL(store->replay_dead_letters(by_provider).count, 2);
+  CAF_CHECK_EQUAL(store->dead_letters().replay(by_provider).count, 2);
   CAF_CHECK_EQUAL(dlq_column(mail[1].id, "state"), "retried");
   // Limit: the oldest parked one left is hooks[4]; a limit of 0 means 1 and
   // a rate of 0 means 1/s.
@@ -1453,7 +1459,7 @@ CAF_TEST(replay requeues matching parked dead letters paced by rate) {
   one.tenant_id = t.id;
   one.limit = 0;
   one.rate_per_sec = 0;
-  auto single = store->replay_dead_letters(one);
+  auto single = store->dead_letters().replay(one);
   CAF_CHECK_EQUAL(single.count, 1);
   CAF_CHECK_EQUAL(single.first_due_ms, single.last_due_ms);
   CAF_CHECK_EQUAL(dlq_column(hooks[4].id, "state"), "retried");
@@ -1462,7 +1468,7 @@ CAF_TEST(replay requeues matching parked dead letters paced by rate) {
   replay_request none;
   none.tenant_id = t.id;
   none.channel = "sms";
-  auto empty = store->replay_dead_letters(none);
+  auto empty = store->dead_letters().replay(none);
   CAF_CHECK_EQUAL(empty.count, 0);
   CAF_CHECK_EQUAL(empty.first_due_ms, 0);
   CAF_CHECK_EQUAL(empty.last_due_ms, 0);
@@ -1476,23 +1482,25 @@ CAF_TEST(cancel stops open notifications and fences out late outcomes) {
   auto other = new_tenant();
   auto a = new_owner();
   auto xs = make_many(t.id, 5);
-  store->insert_notifications({xs[0]}, lease_spec{});
-  store->insert_notifications({xs[1], xs[2], xs[3], xs[4]}, a);
+  store->notifications().insert({xs[0]}, lease_spec{});
+  store->notifications().insert({xs[1], xs[2], xs[3], xs[4]}, a);
   set_row(xs[2].id, "status = 'sending'");
   set_row(xs[3].id, "status = 'retry_scheduled',"
                     " next_attempt_at = now() + interval '1 minute'");
   delivery_job done;
   done.n = xs[4];
   done.fence = 1;
-  CAF_CHECK_EQUAL(store->record_outcomes({outcome(done, a.owner, "delivered")}),
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes(
+                    {outcome(done, a.owner, "delivered")}),
                   0);
   const std::vector<std::string> from{"accepted", "queued", "sending",
                                       "retry_scheduled"};
   for (size_t i = 0; i < from.size(); ++i) {
     const auto fence = std::stoll(column_of(xs[i].id, "fence"));
     notification out;
-    CAF_CHECK(store->cancel_notification(t.id, xs[i].id, "user cancelled", out)
-              == change_result::done);
+    CAF_CHECK(
+      store->notifications().cancel(t.id, xs[i].id, "user cancelled", out)
+      == change_result::done);
     CAF_CHECK_EQUAL(out.id, xs[i].id);
     CAF_CHECK_EQUAL(out.status, "cancelled");
     CAF_CHECK_EQUAL(out.next_attempt_at_ms, 0);
@@ -1505,31 +1513,32 @@ CAF_TEST(cancel stops open notifications and fences out late outcomes) {
   }
   // Terminal: conflict, and the caller learns the status.
   notification seen;
-  CAF_CHECK(store->cancel_notification(t.id, xs[4].id, "too late", seen)
+  CAF_CHECK(store->notifications().cancel(t.id, xs[4].id, "too late", seen)
             == change_result::conflict);
   CAF_CHECK_EQUAL(seen.id, xs[4].id);
   CAF_CHECK_EQUAL(seen.status, "delivered");
-  CAF_CHECK(store->cancel_notification(t.id, xs[0].id, "twice", seen)
+  CAF_CHECK(store->notifications().cancel(t.id, xs[0].id, "twice", seen)
             == change_result::conflict);
   CAF_CHECK_EQUAL(seen.status, "cancelled");
   // Someone else's, unknown or malformed ids: not found.
-  CAF_CHECK(store->cancel_notification(other.id, xs[1].id, "r", seen)
+  CAF_CHECK(store->notifications().cancel(other.id, xs[1].id, "r", seen)
             == change_result::not_found);
-  CAF_CHECK(store->cancel_notification(t.id, test_id(), "r", seen)
+  CAF_CHECK(store->notifications().cancel(t.id, test_id(), "r", seen)
             == change_result::not_found);
-  CAF_CHECK(store->cancel_notification(t.id, "not-a-uuid", "r", seen)
+  CAF_CHECK(store->notifications().cancel(t.id, "not-a-uuid", "r", seen)
             == change_result::not_found);
   // The sender that had xs[2] on the wire reports late: fenced out, the
   // attempt is recorded, the row stays cancelled.
   delivery_job wire;
   wire.n = xs[2];
   wire.fence = 1;
-  CAF_CHECK_EQUAL(store->record_outcomes({outcome(wire, a.owner, "delivered")}),
+  CAF_CHECK_EQUAL(store->delivery().record_outcomes(
+                    {outcome(wire, a.owner, "delivered")}),
                   1);
-  auto n = store->get_notification(t.id, xs[2].id);
+  auto n = store->notifications().get(t.id, xs[2].id);
   CAF_CHECK_EQUAL(n->status, "cancelled");
   CAF_CHECK_EQUAL(n->attempts, 0);
-  CAF_CHECK_EQUAL(store->list_attempts(t.id, xs[2].id)->size(), 1u);
+  CAF_CHECK_EQUAL(store->notifications().attempts(t.id, xs[2].id)->size(), 1u);
 }
 
 CAF_TEST(put_tenant creates then updates and keeps the secret) {
@@ -1541,7 +1550,7 @@ CAF_TEST(put_tenant creates then updates and keeps the secret) {
   x.burst = 20;
   x.channels = {"email", "webhook"};
   x.webhook_secret = "whsec_first";
-  auto created = store->put_tenant(x);
+  auto created = store->tenants().put(x);
   CAF_CHECK(created.created);
   CAF_CHECK_EQUAL(created.value.id, x.id);
   CAF_CHECK_EQUAL(created.value.name, "Acme");
@@ -1556,7 +1565,7 @@ CAF_TEST(put_tenant creates then updates and keeps the secret) {
   x.burst = 0;
   x.channels = {};
   x.webhook_secret = "whsec_second";
-  auto updated = store->put_tenant(x);
+  auto updated = store->tenants().put(x);
   CAF_CHECK(!updated.created);
   CAF_CHECK_EQUAL(updated.value.name, "Acme Corp");
   CAF_CHECK_EQUAL(updated.value.rate_per_sec, 50);
@@ -1565,25 +1574,26 @@ CAF_TEST(put_tenant creates then updates and keeps the secret) {
   CAF_CHECK_EQUAL(updated.value.webhook_secret, "whsec_first");
   CAF_CHECK_EQUAL(updated.value.created_at_ms, created.value.created_at_ms);
   CAF_CHECK(updated.value.updated_at_ms > created.value.updated_at_ms);
-  auto got = store->get_tenant(x.id);
+  auto got = store->tenants().get(x.id);
   CAF_REQUIRE(got.has_value());
   CAF_CHECK_EQUAL(got->name, "Acme Corp");
   CAF_CHECK_EQUAL(got->webhook_secret, "whsec_first");
   CAF_CHECK_EQUAL(got->updated_at_ms, updated.value.updated_at_ms);
-  CAF_CHECK(!store->get_tenant("test-" + random_hex(12)).has_value());
+  CAF_CHECK(!store->tenants().get("test-" + random_hex(12)).has_value());
   // A channel that does not exist is refused by the schema.
   x.channels = {"pigeon"};
-  CAF_CHECK(throws<std::exception>([&] { store->put_tenant(x); }));
-  CAF_CHECK(store->get_tenant(x.id)->channels.empty());
+  CAF_CHECK(throws<std::exception>([&] { store->tenants().put(x); }));
+  CAF_CHECK(store->tenants().get(x.id)->channels.empty());
 }
 
 CAF_TEST(keys are created looked up and revoked) {
   auto t = new_tenant({"sms"});
   auto key_id = "key_" + random_hex(16);
-  CAF_CHECK(!store->create_key("test-" + random_hex(12), key_id, "h"));
-  CAF_CHECK(!store->lookup_key(key_id).has_value());
-  CAF_CHECK(store->create_key(t.id, key_id, "abc123hash"));
-  auto k = store->lookup_key(key_id);
+  CAF_CHECK(
+    !store->tenants().create_key("test-" + random_hex(12), key_id, "h"));
+  CAF_CHECK(!store->tenants().lookup_key(key_id).has_value());
+  CAF_CHECK(store->tenants().create_key(t.id, key_id, "abc123hash"));
+  auto k = store->tenants().lookup_key(key_id);
   CAF_REQUIRE(k.has_value());
   CAF_CHECK_EQUAL(k->key_id, key_id);
   CAF_CHECK_EQUAL(k->key_hash, "abc123hash");
@@ -1592,11 +1602,11 @@ CAF_TEST(keys are created looked up and revoked) {
   CAF_CHECK_EQUAL(k->owner.webhook_secret, t.webhook_secret);
   CAF_CHECK_EQUAL(k->owner.channels, std::vector<std::string>{"sms"});
   auto other = new_tenant();
-  CAF_CHECK(!store->revoke_key(other.id, key_id));
-  CAF_CHECK(!store->lookup_key(key_id)->revoked);
-  CAF_CHECK(store->revoke_key(t.id, key_id));
-  CAF_CHECK(store->lookup_key(key_id)->revoked);
-  CAF_CHECK(!store->revoke_key(t.id, "key_" + random_hex(16)));
+  CAF_CHECK(!store->tenants().revoke_key(other.id, key_id));
+  CAF_CHECK(!store->tenants().lookup_key(key_id)->revoked);
+  CAF_CHECK(store->tenants().revoke_key(t.id, key_id));
+  CAF_CHECK(store->tenants().lookup_key(key_id)->revoked);
+  CAF_CHECK(!store->tenants().revoke_key(t.id, "key_" + random_hex(16)));
 }
 
 // -- idempotency keys ---------------------------------------------------------
@@ -1610,8 +1620,8 @@ CAF_TEST(idempotency key and hash round trip) {
   keyless.idempotency_hash = std::string(64, 'b'); // no key: hash dropped
   auto hashless = make(t.id);
   hashless.idempotency_key = "k-" + random_hex(8);
-  store->insert_notifications({x, keyless, hashless}, lease_spec{});
-  auto got = store->get_notification(t.id, x.id);
+  store->notifications().insert({x, keyless, hashless}, lease_spec{});
+  auto got = store->notifications().get(t.id, x.id);
   CAF_REQUIRE(got.has_value());
   CAF_CHECK_EQUAL(got->idempotency_key, x.idempotency_key);
   CAF_CHECK_EQUAL(got->idempotency_hash, x.idempotency_hash);
@@ -1619,17 +1629,17 @@ CAF_TEST(idempotency key and hash round trip) {
   CAF_CHECK_EQUAL(key_of(t.id, hashless.id), hashless.idempotency_key);
   notification_query q;
   q.tenant_id = t.id;
-  auto page = store->list_notifications(q);
+  auto page = store->notifications().list(q);
   CAF_REQUIRE_EQUAL(page.items.size(), 3u);
   CAF_CHECK_EQUAL(page.items[2].idempotency_key, x.idempotency_key);
   CAF_CHECK_EQUAL(page.items[2].idempotency_hash, x.idempotency_hash);
-  auto rec = store->lookup_idempotency(t.id, x.idempotency_key);
+  auto rec = store->idempotency().lookup(t.id, x.idempotency_key);
   CAF_REQUIRE(rec.has_value());
   CAF_CHECK_EQUAL(rec->notification_id, x.id);
   CAF_CHECK_EQUAL(rec->request_hash, x.idempotency_hash);
   // Default retention: 24 h after created_at.
   CAF_CHECK_EQUAL(rec->expires_at_ms, x.created_at_ms + 24 * 3600 * 1000);
-  auto bare = store->lookup_idempotency(t.id, hashless.idempotency_key);
+  auto bare = store->idempotency().lookup(t.id, hashless.idempotency_key);
   CAF_REQUIRE(bare.has_value());
   CAF_CHECK_EQUAL(bare->request_hash, "");
   // Claims carry the key too.
@@ -1637,9 +1647,9 @@ CAF_TEST(idempotency key and hash round trip) {
   auto leased = make(t.id);
   leased.idempotency_key = "leased-" + random_hex(8);
   leased.idempotency_hash = std::string(64, 'c');
-  store->insert_notifications({leased}, owner);
+  store->notifications().insert({leased}, owner);
   // The four rows of this test sort first (see the top of the file).
-  auto claimed = store->claim(owner, 4, true);
+  auto claimed = store->delivery().claim(owner, 4, true);
   CAF_REQUIRE_EQUAL(claimed.size(), 4u);
   CAF_CHECK_EQUAL(claimed[0].n.id, x.id);
   CAF_CHECK_EQUAL(claimed[0].n.idempotency_key, x.idempotency_key);
@@ -1661,40 +1671,40 @@ CAF_TEST(a taken idempotency key refuses the whole batch as a conflict) {
   twin.idempotency_key = a.idempotency_key;
   auto bystander = make(t.id);
   CAF_CHECK(throws<conflict_error>([&] {
-    store->insert_notifications({bystander, a, twin}, lease_spec{});
+    store->notifications().insert({bystander, a, twin}, lease_spec{});
   }));
   for (const auto& x : {a, twin, bystander})
-    CAF_CHECK(!store->get_notification(t.id, x.id).has_value());
-  CAF_CHECK(!store->lookup_idempotency(t.id, a.idempotency_key).has_value());
+    CAF_CHECK(!store->notifications().get(t.id, x.id).has_value());
+  CAF_CHECK(!store->idempotency().lookup(t.id, a.idempotency_key).has_value());
   // Across batches: the later batch is refused entirely, leased or not.
-  store->insert_notifications({a}, lease_spec{});
+  store->notifications().insert({a}, lease_spec{});
   auto late = make(t.id);
   late.idempotency_key = a.idempotency_key;
   late.idempotency_hash = std::string(64, '2');
   auto other = make(t.id);
   other.idempotency_key = "fresh-" + random_hex(8);
   CAF_CHECK(throws<conflict_error>([&] {
-    store->insert_notifications({other, late, bystander}, lease_spec{});
+    store->notifications().insert({other, late, bystander}, lease_spec{});
   }));
   CAF_CHECK(throws<conflict_error>(
-    [&] { store->insert_notifications({late}, new_owner()); }));
+    [&] { store->notifications().insert({late}, new_owner()); }));
   for (const auto& x : {late, other, bystander})
-    CAF_CHECK(!store->get_notification(t.id, x.id).has_value());
-  CAF_CHECK(!store->lookup_idempotency(t.id, other.idempotency_key)
+    CAF_CHECK(!store->notifications().get(t.id, x.id).has_value());
+  CAF_CHECK(!store->idempotency().lookup(t.id, other.idempotency_key)
                .has_value());
-  auto rec = store->lookup_idempotency(t.id, a.idempotency_key);
+  auto rec = store->idempotency().lookup(t.id, a.idempotency_key);
   CAF_REQUIRE(rec.has_value());
   CAF_CHECK_EQUAL(rec->notification_id, a.id);
   CAF_CHECK_EQUAL(rec->request_hash, a.idempotency_hash);
   // Retried alone, the innocent rows go through (what the writer does).
-  store->insert_notifications({other}, lease_spec{});
-  store->insert_notifications({bystander}, lease_spec{});
-  CAF_CHECK(store->get_notification(t.id, other.id).has_value());
+  store->notifications().insert({other}, lease_spec{});
+  store->notifications().insert({bystander}, lease_spec{});
+  CAF_CHECK(store->notifications().get(t.id, other.id).has_value());
   // The same key for another tenant is another key.
   auto u = new_tenant();
   auto theirs = make(u.id);
   theirs.idempotency_key = a.idempotency_key;
-  store->insert_notifications({theirs}, lease_spec{});
+  store->notifications().insert({theirs}, lease_spec{});
   CAF_CHECK_EQUAL(holder_of(u.id, a.idempotency_key), theirs.id);
   CAF_CHECK_EQUAL(holder_of(t.id, a.idempotency_key), a.id);
   // A duplicate id is a unique violation too, but no key conflict.
@@ -1702,7 +1712,7 @@ CAF_TEST(a taken idempotency key refuses the whole batch as a conflict) {
   dup_id.id = a.id;
   bool conflict = false, other_error = false;
   try {
-    store->insert_notifications({dup_id}, lease_spec{});
+    store->notifications().insert({dup_id}, lease_spec{});
   } catch (const conflict_error&) {
     conflict = true;
   } catch (const std::exception&) {
@@ -1717,17 +1727,17 @@ CAF_TEST(lookup_idempotency sees only live keys of the tenant) {
   auto x = make(t.id);
   x.idempotency_key = "live-" + random_hex(8);
   x.idempotency_hash = std::string(64, 'd');
-  store->insert_notifications({x}, lease_spec{});
-  CAF_CHECK(store->lookup_idempotency(t.id, x.idempotency_key).has_value());
-  CAF_CHECK(!store->lookup_idempotency(t.id, "unknown-" + random_hex(8))
+  store->notifications().insert({x}, lease_spec{});
+  CAF_CHECK(store->idempotency().lookup(t.id, x.idempotency_key).has_value());
+  CAF_CHECK(!store->idempotency().lookup(t.id, "unknown-" + random_hex(8))
                .has_value());
-  CAF_CHECK(!store->lookup_idempotency(new_tenant().id, x.idempotency_key)
+  CAF_CHECK(!store->idempotency().lookup(new_tenant().id, x.idempotency_key)
                .has_value());
-  CAF_CHECK(!store->lookup_idempotency(t.id, "").has_value());
+  CAF_CHECK(!store->idempotency().lookup(t.id, "").has_value());
   age(x.id, 23.9);
-  CAF_CHECK(store->lookup_idempotency(t.id, x.idempotency_key).has_value());
+  CAF_CHECK(store->idempotency().lookup(t.id, x.idempotency_key).has_value());
   age(x.id, 24.1);
-  CAF_CHECK(!store->lookup_idempotency(t.id, x.idempotency_key).has_value());
+  CAF_CHECK(!store->idempotency().lookup(t.id, x.idempotency_key).has_value());
   // The row itself is still there, with the record of its key.
   CAF_CHECK_EQUAL(key_of(t.id, x.id), x.idempotency_key);
 }
@@ -1737,18 +1747,18 @@ CAF_TEST(an expired key may be reused before the purge reached it) {
   auto old = make(t.id);
   old.idempotency_key = "reuse-" + random_hex(8);
   old.idempotency_hash = std::string(64, 'e');
-  store->insert_notifications({old}, lease_spec{});
+  store->notifications().insert({old}, lease_spec{});
   age(old.id, 25);
   auto fresh = make(t.id);
   fresh.idempotency_key = old.idempotency_key;
   fresh.idempotency_hash = std::string(64, 'f');
-  store->insert_notifications({fresh}, lease_spec{});
-  auto rec = store->lookup_idempotency(t.id, fresh.idempotency_key);
+  store->notifications().insert({fresh}, lease_spec{});
+  auto rec = store->idempotency().lookup(t.id, fresh.idempotency_key);
   CAF_REQUIRE(rec.has_value());
   CAF_CHECK_EQUAL(rec->notification_id, fresh.id);
   CAF_CHECK_EQUAL(rec->request_hash, fresh.idempotency_hash);
   // The old notification keeps the record of the key it was created with.
-  auto forgotten = store->get_notification(t.id, old.id);
+  auto forgotten = store->notifications().get(t.id, old.id);
   CAF_REQUIRE(forgotten.has_value());
   CAF_CHECK_EQUAL(forgotten->idempotency_key, old.idempotency_key);
   CAF_CHECK_EQUAL(forgotten->idempotency_hash, old.idempotency_hash);
@@ -1756,24 +1766,24 @@ CAF_TEST(an expired key may be reused before the purge reached it) {
   auto third = make(t.id);
   third.idempotency_key = old.idempotency_key;
   CAF_CHECK(throws<conflict_error>(
-    [&] { store->insert_notifications({third}, lease_spec{}); }));
+    [&] { store->notifications().insert({third}, lease_spec{}); }));
 }
 
 CAF_TEST(retention is per tenant and never below 24 hours) {
   auto t = new_tenant();
-  auto stored = store->get_tenant(t.id);
+  auto stored = store->tenants().get(t.id);
   CAF_REQUIRE(stored.has_value());
   CAF_CHECK_EQUAL(stored->idempotency_retention_hours, 0);
-  // put_tenant writes it, get_tenant and lookup_key read it.
+  // tenants().put writes it, get and lookup_key read it.
   tenant changed = *stored;
   changed.idempotency_retention_hours = 72;
-  auto put = store->put_tenant(changed);
+  auto put = store->tenants().put(changed);
   CAF_CHECK(!put.created);
   CAF_CHECK_EQUAL(put.value.idempotency_retention_hours, 72);
   CAF_CHECK_EQUAL(retention_of(t.id), 72);
   auto key_id = "key_" + random_hex(16);
-  CAF_REQUIRE(store->create_key(t.id, key_id, "h"));
-  auto owner_key = store->lookup_key(key_id);
+  CAF_REQUIRE(store->tenants().create_key(t.id, key_id, "h"));
+  auto owner_key = store->tenants().lookup_key(key_id);
   CAF_REQUIRE(owner_key.has_value());
   CAF_CHECK_EQUAL(owner_key->owner.idempotency_retention_hours, 72);
   tenant created;
@@ -1782,44 +1792,44 @@ CAF_TEST(retention is per tenant and never below 24 hours) {
   created.name = "Short";
   created.webhook_secret = "whsec_" + random_hex(32);
   created.idempotency_retention_hours = 1; // less than the contract
-  auto short_put = store->put_tenant(created);
+  auto short_put = store->tenants().put(created);
   CAF_CHECK(short_put.created);
   CAF_CHECK_EQUAL(short_put.value.idempotency_retention_hours, 1);
   // Out of range: refused by the schema, the stored value stays.
   changed.idempotency_retention_hours = -1;
-  CAF_CHECK(throws<std::exception>([&] { store->put_tenant(changed); }));
+  CAF_CHECK(throws<std::exception>([&] { store->tenants().put(changed); }));
   changed.idempotency_retention_hours = 87601;
-  CAF_CHECK(throws<std::exception>([&] { store->put_tenant(changed); }));
+  CAF_CHECK(throws<std::exception>([&] { store->tenants().put(changed); }));
   CAF_CHECK_EQUAL(retention_of(t.id), 72);
   // 72 h: alive at 71 h, gone at 73 h.
   auto x = make(t.id);
   x.idempotency_key = "ret-" + random_hex(8);
-  store->insert_notifications({x}, lease_spec{});
+  store->notifications().insert({x}, lease_spec{});
   age(x.id, 71);
-  auto rec = store->lookup_idempotency(t.id, x.idempotency_key);
+  auto rec = store->idempotency().lookup(t.id, x.idempotency_key);
   CAF_REQUIRE(rec.has_value());
   CAF_CHECK(rec->expires_at_ms > now_ms() + 3600 * 1000 - 60000);
   CAF_CHECK(rec->expires_at_ms < now_ms() + 3600 * 1000 + 60000);
   age(x.id, 73);
-  CAF_CHECK(!store->lookup_idempotency(t.id, x.idempotency_key).has_value());
+  CAF_CHECK(!store->idempotency().lookup(t.id, x.idempotency_key).has_value());
   // 1 h means 24 h: alive at 23 h.
   auto y = make(created.id);
   y.idempotency_key = "short-" + random_hex(8);
-  store->insert_notifications({y}, lease_spec{});
+  store->notifications().insert({y}, lease_spec{});
   age(y.id, 23);
-  CAF_CHECK(store->lookup_idempotency(created.id, y.idempotency_key)
+  CAF_CHECK(store->idempotency().lookup(created.id, y.idempotency_key)
               .has_value());
   age(y.id, 25);
-  CAF_CHECK(!store->lookup_idempotency(created.id, y.idempotency_key)
+  CAF_CHECK(!store->idempotency().lookup(created.id, y.idempotency_key)
                .has_value());
   // Lowering the retention applies to keys already stored.
   changed.idempotency_retention_hours = 0;
-  store->put_tenant(changed);
+  store->tenants().put(changed);
   auto z = make(t.id);
   z.idempotency_key = "lowered-" + random_hex(8);
-  store->insert_notifications({z}, lease_spec{});
+  store->notifications().insert({z}, lease_spec{});
   age(z.id, 30);
-  CAF_CHECK(!store->lookup_idempotency(t.id, z.idempotency_key).has_value());
+  CAF_CHECK(!store->idempotency().lookup(t.id, z.idempotency_key).has_value());
 }
 
 CAF_TEST(migration 7 moves keys stored on notifications to their table) {
@@ -1873,9 +1883,9 @@ CAF_TEST(purge forgets only expired keys in small batches) {
   auto t = new_tenant();
   auto longer = new_tenant();
   {
-    tenant l = *store->get_tenant(longer.id);
+    tenant l = *store->tenants().get(longer.id);
     l.idempotency_retention_hours = 48;
-    store->put_tenant(l);
+    store->tenants().put(l);
   }
   auto expired = make_many(t.id, 7);
   auto live = make_many(t.id, 3);
@@ -1890,8 +1900,8 @@ CAF_TEST(purge forgets only expired keys in small batches) {
   auto all = expired;
   all.insert(all.end(), live.begin(), live.end());
   all.push_back(keyless_old);
-  store->insert_notifications(all, lease_spec{});
-  store->insert_notifications({kept_longer}, lease_spec{});
+  store->notifications().insert(all, lease_spec{});
+  store->notifications().insert({kept_longer}, lease_spec{});
   for (auto& x : expired)
     age(x.id, 30);
   age(keyless_old.id, 30);
@@ -1905,12 +1915,12 @@ CAF_TEST(purge forgets only expired keys in small batches) {
                + lock_tx.quote(expired[6].id) + " FOR UPDATE");
   // max_batches bounds one call; 7 expired rows (at least: the database is
   // shared) take several batches of 3.
-  CAF_CHECK_EQUAL(store->purge_idempotency(3, 1), 3);
-  auto purged = store->purge_idempotency(3);
+  CAF_CHECK_EQUAL(store->idempotency().purge(3, 1), 3);
+  auto purged = store->idempotency().purge(3);
   CAF_CHECK(purged >= 3);
   for (size_t i = 0; i < 6; ++i) {
     CAF_CHECK_EQUAL(stored_key_count(t.id, expired[i].idempotency_key), 0);
-    auto n = store->get_notification(t.id, expired[i].id);
+    auto n = store->notifications().get(t.id, expired[i].id);
     CAF_REQUIRE(n.has_value());
     // The notification is untouched and keeps the record of its key.
     CAF_CHECK_EQUAL(n->idempotency_key, expired[i].idempotency_key);
@@ -1919,24 +1929,24 @@ CAF_TEST(purge forgets only expired keys in small batches) {
   }
   CAF_CHECK_EQUAL(stored_key_count(t.id, expired[6].idempotency_key), 1);
   lock_tx.commit();
-  CAF_CHECK(store->purge_idempotency(1000) >= 1);
+  CAF_CHECK(store->idempotency().purge(1000) >= 1);
   CAF_CHECK_EQUAL(stored_key_count(t.id, expired[6].idempotency_key), 0);
   for (auto& x : live) {
-    auto rec = store->lookup_idempotency(t.id, x.idempotency_key);
+    auto rec = store->idempotency().lookup(t.id, x.idempotency_key);
     CAF_REQUIRE(rec.has_value());
     CAF_CHECK_EQUAL(rec->notification_id, x.id);
   }
   CAF_CHECK_EQUAL(holder_of(longer.id, kept_longer.idempotency_key), kept_longer.id);
-  CAF_CHECK(store->get_notification(t.id, keyless_old.id).has_value());
+  CAF_CHECK(store->notifications().get(t.id, keyless_old.id).has_value());
   // Nothing left to do; bad batch sizes do nothing.
-  CAF_CHECK_EQUAL(store->purge_idempotency(1000), 0);
-  CAF_CHECK_EQUAL(store->purge_idempotency(0), 0);
+  CAF_CHECK_EQUAL(store->idempotency().purge(1000), 0);
+  CAF_CHECK_EQUAL(store->idempotency().purge(0), 0);
   // A purged key can be used again.
   auto reuse = make(t.id);
   reuse.idempotency_key = expired[0].idempotency_key;
   reuse.idempotency_hash = std::string(64, '8');
-  store->insert_notifications({reuse}, lease_spec{});
-  auto rec = store->lookup_idempotency(t.id, reuse.idempotency_key);
+  store->notifications().insert({reuse}, lease_spec{});
+  auto rec = store->idempotency().lookup(t.id, reuse.idempotency_key);
   CAF_REQUIRE(rec.has_value());
   CAF_CHECK_EQUAL(rec->notification_id, reuse.id);
 }
@@ -1946,12 +1956,12 @@ CAF_TEST(an unreachable database is reported as db_unavailable_error) {
   CAF_CHECK(!down.ping());
   CAF_CHECK(throws<db_unavailable_error>([&] { down.migrate(); }));
   CAF_CHECK(throws<db_unavailable_error>(
-    [&] { down.get_notification("t", test_id()); }));
+    [&] { down.notifications().get("t", test_id()); }));
   CAF_CHECK(throws<db_unavailable_error>(
-    [&] { down.insert_notifications({make("t")}, lease_spec{}); }));
+    [&] { down.notifications().insert({make("t")}, lease_spec{}); }));
   CAF_CHECK(throws<db_unavailable_error>(
-    [&] { down.claim(lease_spec{"n", 1000}, 10, false); }));
-  CAF_CHECK(throws<db_unavailable_error>([&] { down.get_tenant("t"); }));
+    [&] { down.delivery().claim(lease_spec{"n", 1000}, 10, false); }));
+  CAF_CHECK(throws<db_unavailable_error>([&] { down.tenants().get("t"); }));
 }
 
 CAF_TEST(a lost connection is reported and the same instance recovers) {
@@ -1959,7 +1969,7 @@ CAF_TEST(a lost connection is reported and the same instance recovers) {
   pg_store s{with_param(url, "application_name=" + app)};
   auto t = new_tenant();
   auto x = make(t.id);
-  s.insert_notifications({x}, lease_spec{});
+  s.notifications().insert({x}, lease_spec{});
   CAF_CHECK(s.ping());
   auto kill = [&] {
     pqxx::nontransaction tx{*admin};
@@ -1972,18 +1982,18 @@ CAF_TEST(a lost connection is reported and the same instance recovers) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   // The first call sees the broken connection, the next one reconnects.
   CAF_CHECK(throws<db_unavailable_error>(
-    [&] { s.get_notification(t.id, x.id); }));
-  auto again = s.get_notification(t.id, x.id);
+    [&] { s.notifications().get(t.id, x.id); }));
+  auto again = s.notifications().get(t.id, x.id);
   CAF_CHECK(again.has_value());
   // Same for a write: nothing half-written, then it works again.
   CAF_REQUIRE_EQUAL(kill(), 1u);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   auto y = make(t.id);
   CAF_CHECK(throws<db_unavailable_error>(
-    [&] { s.insert_notifications({y}, lease_spec{}); }));
-  CAF_CHECK(!s.get_notification(t.id, y.id).has_value());
-  s.insert_notifications({y}, lease_spec{});
-  CAF_CHECK(s.get_notification(t.id, y.id).has_value());
+    [&] { s.notifications().insert({y}, lease_spec{}); }));
+  CAF_CHECK(!s.notifications().get(t.id, y.id).has_value());
+  s.notifications().insert({y}, lease_spec{});
+  CAF_CHECK(s.notifications().get(t.id, y.id).has_value());
   // ping() reconnects by itself and never throws.
   CAF_REQUIRE_EQUAL(kill(), 1u);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
