@@ -9,7 +9,7 @@
 #include "core/log.hpp"
 #include "actors/retry_scheduler.hpp"
 #include "core/json_text.hpp"
-#include "core/time.hpp"
+#include "actors/config.hpp"
 
 namespace herald {
 
@@ -39,13 +39,13 @@ void decide(dispatcher_ptr self, delivery_outcome out) {
       auto& hj = i->second;
       auto counted = out.outcome != "deferred";
       hj.job.budget_used = st.policy->decide(out, hj.job.n.channel,
-                                             hj.job.budget_used, now_ms());
+                                             hj.job.budget_used, wall_ms(self));
       if (counted)
         ++hj.job.n.attempts;
       if (hj.cancelled)
         out.keep_lease = false; // the row is cancelled: never retry it
     } else {
-      st.policy->decide(out, "", 0, now_ms());
+      st.policy->decide(out, "", 0, wall_ms(self));
       out.keep_lease = false;
     }
   }
@@ -59,7 +59,7 @@ void decide(dispatcher_ptr self, delivery_outcome out) {
 /// `timer_fired`: the scheduler says it is due (its clock decides).
 void route(dispatcher_ptr self, delivery_job job, bool timer_fired = false) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = wall_ms(self);
   auto& hj = st.jobs[job.n.id];
   hj.job = job;
   hj.waiting = false;
@@ -264,7 +264,7 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
     seed = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
   st.policy = std::make_unique<outcome_policy>(st.settings.outcomes,
                                                make_unit_random(seed));
-  st.attempt_prefix = st.settings.node + "/" + std::to_string(now_ms()) + "/"
+  st.attempt_prefix = st.settings.node + "/" + std::to_string(wall_ms(self)) + "/"
                       + std::to_string(seed % 1000000) + "/";
   st.scheduler = self->spawn<caf::linked>(retry_scheduler, me,
                                           st.settings.node);

@@ -9,7 +9,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/json_text.hpp"
-#include "core/time.hpp"
+#include "actors/config.hpp"
 
 namespace herald {
 
@@ -147,7 +147,7 @@ idem_verdict count(idempotency_guard_state& st, idem_verdict v) {
 /// guard's own retention.
 idem_table::time_point expiry_of(guard_ptr self, const idem_record& rec) {
   auto now = self->clock().now();
-  auto left = std::chrono::milliseconds(rec.expires_at_ms - now_ms());
+  auto left = std::chrono::milliseconds(rec.expires_at_ms - wall_ms(self));
   auto cap = std::chrono::duration_cast<std::chrono::milliseconds>(
     self->state.settings.retention);
   return now + std::clamp(left, std::chrono::milliseconds{0}, cap);

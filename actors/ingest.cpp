@@ -10,7 +10,7 @@
 #include "actors/idempotency_guard.hpp"
 #include "core/error.hpp"
 #include "core/ids.hpp"
-#include "core/time.hpp"
+#include "actors/config.hpp"
 
 namespace herald {
 
@@ -408,7 +408,7 @@ void start(ingest_ptr self, const session_ptr& s) {
     .then(
       [self, s](tenant& t) {
         s->t = std::move(t);
-        auto now = now_ms();
+        auto now = wall_ms(self);
         auto n = s->rq.items.size();
         s->out.items.resize(n);
         s->ids.reserve(n);

@@ -8,7 +8,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/json_text.hpp"
-#include "core/time.hpp"
+#include "actors/config.hpp"
 
 namespace herald {
 
@@ -37,9 +37,9 @@ void maybe_finish_drain(sup_ptr self) {
 }
 
 /// An outcome the supervisor makes itself (no answer of the provider).
-delivery_outcome own_outcome(const provider_supervisor_state& st,
-                             const delivery_job& job, const char* outcome,
-                             std::string error) {
+delivery_outcome own_outcome(sup_ptr self, const delivery_job& job,
+                             const char* outcome, std::string error) {
+  const auto& st = self->state;
   delivery_outcome out;
   out.id = job.n.id;
   out.tenant_id = job.n.tenant_id;
@@ -49,7 +49,7 @@ delivery_outcome own_outcome(const provider_supervisor_state& st,
   out.error = std::move(error);
   out.node = st.settings.node;
   out.provider = st.settings.provider;
-  out.started_at_ms = now_ms();
+  out.started_at_ms = wall_ms(self);
   return out;
 }
 
@@ -57,7 +57,7 @@ delivery_outcome own_outcome(const provider_supervisor_state& st,
 /// is counted, the dispatcher brings the job back after the cool-down).
 void defer(sup_ptr self, const delivery_job& job, time_point now) {
   auto& st = self->state;
-  auto out = own_outcome(st, job, "deferred", "breaker open");
+  auto out = own_outcome(self, job, "deferred", "breaker open");
   out.retry_after_ms = ms_until(st.breaker.open_until(), now);
   ++st.deferred;
   self->send(st.pool, atom::outcome_v, std::move(out));
@@ -136,7 +136,7 @@ void on_result(sup_ptr self, const sender_actor& sender,
 void give_up(sup_ptr self, const delivery_job& job, const caf::error& err) {
   auto& st = self->state;
   self->send(st.pool, atom::outcome_v,
-             own_outcome(st, job, "failed",
+             own_outcome(self, job, "failed",
                          "sender failed "
                            + std::to_string(st.settings.max_job_crashes)
                            + " times on it: " + self->system().render(err)));

@@ -6,7 +6,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "core/json_text.hpp"
-#include "core/time.hpp"
+#include "actors/config.hpp"
 
 namespace herald {
 
@@ -41,7 +41,7 @@ retry_scheduler(retry_scheduler_actor::stateful_pointer<retry_scheduler_state> s
       auto gen = ++st.generation;
       ++st.scheduled;
       st.held[id] = {std::move(job), due_ms, gen};
-      auto delay = std::chrono::milliseconds{std::max<int64_t>(due_ms - now_ms(), 0)};
+      auto delay = std::chrono::milliseconds{std::max<int64_t>(due_ms - wall_ms(self), 0)};
       self->delayed_send(self, delay, atom::due_v, std::move(id), gen);
     },
     [self](atom::due, const std::string& id, int64_t gen) {

@@ -7,7 +7,7 @@
 #include "channels/classify.hpp"
 #include "channels/webhook_signature.hpp"
 #include "core/json_text.hpp"
-#include "core/time.hpp"
+#include "actors/config.hpp"
 
 namespace herald {
 
@@ -73,7 +73,7 @@ webhook_sender(sender_actor::stateful_pointer<webhook_sender_state> self,
     [self](atom::deliver, const delivery_job& job) -> delivery_outcome {
       auto& st = self->state;
       auto started = std::chrono::steady_clock::now();
-      auto started_ms = now_ms();
+      auto started_ms = wall_ms(self);
       delivery_outcome out;
       if (auto why = webhook_unsendable(job); !why.empty()) {
         out = webhook_refused(job, st.node, std::move(why));

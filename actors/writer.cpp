@@ -5,7 +5,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/json_text.hpp"
-#include "core/time.hpp"
+#include "actors/config.hpp"
 
 namespace herald {
 
@@ -44,7 +44,7 @@ void commit(writer_ptr self, store_actor conn,
   };
   // Rows due by this bound are the ones leased (due_by, the same test the
   // store applies to the same number).
-  const int64_t due_by_ms = now_ms() + self->state.settings.lease_horizon_ms;
+  const int64_t due_by_ms = wall_ms(self) + self->state.settings.lease_horizon_ms;
   size_t due = 0;
   for (auto& p : batch)
     for (auto& j : p.jobs)
