@@ -47,7 +47,7 @@ typename Inspector::result_type inspect(Inspector& f, notification& x) {
 /// Whether a new notification is due by `ms` (epoch ms): it has no send_at
 /// or one not later. A node leases (holds in its dispatcher) only new rows
 /// due within its retry horizon: the writer decides with this test, and
-/// pg_store::insert_notifications applies the same test to the same bound.
+/// notification_store::insert applies the same test to the same bound.
 inline bool due_by(const notification& n, int64_t ms) {
   return n.send_at_ms == 0 || n.send_at_ms <= ms;
 }
