@@ -66,8 +66,9 @@ using delivery_store_actor = caf::typed_actor<
   caf::replies_to<atom::renew>::with<int64_t>,
   // Hands back this node's unsent leased rows (shutdown); answers how many.
   caf::replies_to<atom::release>::with<int64_t>,
-  // Records delivery outcomes and attempts; answers how many were fenced out.
-  caf::replies_to<atom::outcome, std::vector<delivery_outcome>>::with<int64_t>>;
+  // Records the dispatcher's decisions and their attempts; answers how many
+  // were fenced out.
+  caf::replies_to<atom::outcome, std::vector<delivery_decision>>::with<int64_t>>;
 
 /// The store's dead letters (persistence/dead_letter_store.hpp).
 using dead_letter_store_actor = caf::typed_actor<
@@ -158,7 +159,7 @@ using dispatcher_actor = inspectable_actor::extend<
   // Jobs the retry scheduler held are due now.
   caf::reacts_to<atom::due, std::vector<delivery_job>>,
   // The result of one attempt, from a sender pool.
-  caf::reacts_to<atom::outcome, delivery_outcome>,
+  caf::reacts_to<atom::outcome, attempt_report>,
   // A notification was cancelled: forget it if it waits here (best effort;
   // the fence keeps a late outcome out of the database anyway).
   caf::reacts_to<atom::cancel, std::string>,
@@ -225,7 +226,7 @@ using sender_pool_actor = inspectable_actor::extend<
   // A job to deliver; the outcome goes to the dispatcher.
   caf::reacts_to<atom::deliver, delivery_job>,
   // A provider supervisor's result for a job it was given.
-  caf::reacts_to<atom::outcome, delivery_outcome>,
+  caf::reacts_to<atom::outcome, attempt_report>,
   // The breakers of this channel's providers.
   caf::replies_to<atom::breakers>::with<std::vector<breaker_info>>,
   // Closes a provider's breaker by hand; false: no such provider.
@@ -256,8 +257,8 @@ using provider_actor = inspectable_actor::extend<
 /// One sender: a detached actor that performs blocking provider calls.
 using sender_actor = caf::typed_actor<
   // Performs one attempt and answers its outcome (classified: see
-  // delivery_outcome::retryable).
-  caf::replies_to<atom::deliver, delivery_job>::with<delivery_outcome>>;
+  // attempt_report::retryable).
+  caf::replies_to<atom::deliver, delivery_job>::with<attempt_report>>;
 
 /// Holds jobs whose next attempt (or send_at) lies ahead, each on a CAF
 /// timer, and hands them back to the dispatcher (`due`) when due. The database holds the

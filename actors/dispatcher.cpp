@@ -29,15 +29,15 @@ int64_t due_of(const delivery_job& job) {
 /// Decides what an outcome means for its notification and queues it for
 /// recording. Unknown ids (fenced or cancelled jobs) are recorded as they
 /// are: the fence keeps them out of the row.
-void decide(dispatcher_ptr self, delivery_outcome out) {
+void decide(dispatcher_ptr self, delivery_decision out) {
   auto& st = self->state;
   auto i = st.jobs.find(out.id);
-  if (out.outcome != "deferred" && out.attempt_key.empty())
+  if (out.outcome != attempt_result::deferred && out.attempt_key.empty())
     out.attempt_key = st.attempt_prefix + std::to_string(++st.attempt_seq);
   if (out.status.empty()) {
     if (i != st.jobs.end()) {
       auto& hj = i->second;
-      auto counted = out.outcome != "deferred";
+      auto counted = out.outcome != attempt_result::deferred;
       hj.job.budget_used = st.policy->decide(out, hj.job.n.channel,
                                              hj.job.budget_used, wall_ms(self));
       if (counted)
@@ -71,11 +71,11 @@ void route(dispatcher_ptr self, delivery_job job, bool timer_fired = false) {
   auto i = st.pools.find(job.n.channel);
   if (i == st.pools.end()) {
     // No call can be made: parked at once, no attempt counted.
-    delivery_outcome out;
+    delivery_decision out;
     out.id = job.n.id;
     out.tenant_id = job.n.tenant_id;
     out.fence = job.fence;
-    out.outcome = "deferred";
+    out.outcome = attempt_result::deferred;
     out.error = "no provider configured for channel " + job.n.channel;
     out.node = st.settings.node;
     out.started_at_ms = now;
@@ -90,14 +90,14 @@ void route(dispatcher_ptr self, delivery_job job, bool timer_fired = false) {
 
 /// After a batch is durable: retries kept on this node go on their timers,
 /// everything else is finished here.
-void recorded(dispatcher_ptr self, std::vector<delivery_outcome>& batch) {
+void recorded(dispatcher_ptr self, std::vector<delivery_decision>& batch) {
   auto& st = self->state;
   for (auto& o : batch) {
     if (o.status == "delivered")
       ++st.delivered;
     else if (o.status == "dead_lettered")
       ++st.dead_lettered;
-    else if (o.outcome == "deferred")
+    else if (o.outcome == attempt_result::deferred)
       ++st.deferred;
     else
       ++st.retried;
@@ -130,7 +130,7 @@ void flush(dispatcher_ptr self) {
   ++st.flushing;
   // Bounded: a huge statement holds its row locks long and, past the store
   // timeout, is sent again (harmless thanks to attempt keys, but wasted).
-  auto batch = std::make_shared<std::vector<delivery_outcome>>();
+  auto batch = std::make_shared<std::vector<delivery_decision>>();
   if (st.outcomes.size() <= st.settings.outcome_batch) {
     batch->swap(st.outcomes);
   } else {
@@ -328,8 +328,8 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
           route(self, std::move(j), true);
       }
     },
-    [self](atom::outcome, delivery_outcome& out) {
-      decide(self, std::move(out));
+    [self](atom::outcome, attempt_report& report) {
+      decide(self, delivery_decision{std::move(report)});
     },
     [self](atom::drain) -> caf::result<bool> {
       auto& st = self->state;

@@ -56,7 +56,7 @@ struct dispatcher_state {
   /// pools or in flight, until their outcome is recorded. Bounded by
   /// settings.capacity, which bounds memory.
   int64_t held = 0;
-  std::vector<delivery_outcome> outcomes; // waiting to be recorded
+  std::vector<delivery_decision> outcomes; // waiting to be recorded
   int flushing = 0;          // outcome batches being recorded
   bool claiming = false;
   bool backlog = false;       // the last claim was full: more may be due

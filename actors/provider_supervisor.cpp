@@ -37,10 +37,10 @@ void maybe_finish_drain(sup_ptr self) {
 }
 
 /// An outcome the supervisor makes itself (no answer of the provider).
-delivery_outcome own_outcome(sup_ptr self, const delivery_job& job,
-                             const char* outcome, std::string error) {
+attempt_report own_outcome(sup_ptr self, const delivery_job& job,
+                           attempt_result outcome, std::string error) {
   const auto& st = self->state;
-  delivery_outcome out;
+  attempt_report out;
   out.id = job.n.id;
   out.tenant_id = job.n.tenant_id;
   out.fence = job.fence;
@@ -57,7 +57,7 @@ delivery_outcome own_outcome(sup_ptr self, const delivery_job& job,
 /// is counted, the dispatcher brings the job back after the cool-down).
 void defer(sup_ptr self, const delivery_job& job, time_point now) {
   auto& st = self->state;
-  auto out = own_outcome(self, job, "deferred", "breaker open");
+  auto out = own_outcome(self, job, attempt_result::deferred, "breaker open");
   out.retry_after_ms = ms_until(st.breaker.open_until(), now);
   ++st.deferred;
   self->send(st.pool, atom::outcome_v, std::move(out));
@@ -101,18 +101,18 @@ void pump(sup_ptr self) {
 /// Feeds the breaker with the result of a call: only retryable failures
 /// speak against the provider's health; a permanent failure means the
 /// endpoint answered.
-void record(provider_supervisor_state& st, const delivery_outcome& out,
+void record(provider_supervisor_state& st, const attempt_report& out,
             bool probe, time_point now) {
-  if (out.outcome == "delivered" || (out.outcome == "failed" && !out.retryable))
+  if (out.outcome == attempt_result::delivered || (out.outcome == attempt_result::failed && !out.retryable))
     st.breaker.record_success(now);
-  else if (out.outcome == "failed")
+  else if (out.outcome == attempt_result::failed)
     st.breaker.record_failure(now);
   else if (probe)
     st.breaker.release(now); // no verdict on the provider
 }
 
 void on_result(sup_ptr self, const sender_actor& sender,
-               delivery_outcome& out) {
+               attempt_report& out) {
   auto& st = self->state;
   auto now = now_of(self);
   st.active = true;
@@ -136,7 +136,7 @@ void on_result(sup_ptr self, const sender_actor& sender,
 void give_up(sup_ptr self, const delivery_job& job, const caf::error& err) {
   auto& st = self->state;
   self->send(st.pool, atom::outcome_v,
-             own_outcome(self, job, "failed",
+             own_outcome(self, job, attempt_result::failed,
                          "sender failed "
                            + std::to_string(st.settings.max_job_crashes)
                            + " times on it: " + self->system().render(err)));
@@ -197,7 +197,7 @@ void start(sup_ptr self, sender_actor sender, delivery_job job, bool probe) {
                   provider_supervisor_state::call{job, probe});
   self->request(sender, st.settings.call_timeout, atom::deliver_v, std::move(job))
     .then(
-      [self, sender](delivery_outcome& out) { on_result(self, sender, out); },
+      [self, sender](attempt_report& out) { on_result(self, sender, out); },
       [self, sender](caf::error& err) { on_failure(self, sender, err); });
 }
 

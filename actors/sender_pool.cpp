@@ -254,7 +254,7 @@ sender_pool(sender_pool_actor::stateful_pointer<sender_pool_state> self,
       }
       route(self, std::move(job));
     },
-    [self](atom::outcome, delivery_outcome& out) {
+    [self](atom::outcome, attempt_report& out) {
       auto& st = self->state;
       if (auto& from = self->current_sender()) {
         auto k = st.keys.find(from->address());

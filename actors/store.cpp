@@ -162,7 +162,7 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
         st, [&] { return st.db->delivery().release(st.settings.lease); });
     },
     [&st](atom::outcome,
-          const std::vector<delivery_outcome>& xs) -> caf::result<int64_t> {
+          const std::vector<delivery_decision>& xs) -> caf::result<int64_t> {
       return guarded(st, [&] { return st.db->delivery().record_outcomes(xs); });
     },
     // -- dead_letter_store_actor
@@ -283,7 +283,7 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
     [self, next](atom::release) {
       return self->delegate(next(), atom::release_v);
     },
-    [self, next](atom::outcome, std::vector<delivery_outcome>& xs) {
+    [self, next](atom::outcome, std::vector<delivery_decision>& xs) {
       return self->delegate(next(), atom::outcome_v, std::move(xs));
     },
     // -- dead_letter_store_actor

@@ -13,9 +13,9 @@ namespace herald {
 
 namespace {
 
-delivery_outcome outcome_of(const delivery_job& job, const std::string& node,
+attempt_report outcome_of(const delivery_job& job, const std::string& node,
                             const std::string& provider) {
-  delivery_outcome out;
+  attempt_report out;
   out.id = job.n.id;
   out.tenant_id = job.n.tenant_id;
   out.fence = job.fence;
@@ -26,7 +26,7 @@ delivery_outcome outcome_of(const delivery_job& job, const std::string& node,
 
 } // namespace
 
-delivery_outcome webhook_outcome(const delivery_job& job, const std::string& node,
+attempt_report webhook_outcome(const delivery_job& job, const std::string& node,
                                  const std::string& provider,
                                  const post_result& res) {
   auto out = outcome_of(job, node, provider);
@@ -36,10 +36,10 @@ delivery_outcome webhook_outcome(const delivery_job& job, const std::string& nod
   auto c = classify_webhook(res.http_status, res.timed_out, connection_error,
                             res.retry_after_ms);
   if (c.kind == delivery_class::ok) {
-    out.outcome = "delivered";
+    out.outcome = attempt_result::delivered;
     return out;
   }
-  out.outcome = "failed";
+  out.outcome = attempt_result::failed;
   out.retryable = c.kind == delivery_class::retryable;
   if (c.retry_after)
     out.retry_after_ms = c.retry_after->count();
@@ -55,10 +55,10 @@ std::string webhook_unsendable(const delivery_job& job) {
   return {};
 }
 
-delivery_outcome webhook_refused(const delivery_job& job, const std::string& node,
+attempt_report webhook_refused(const delivery_job& job, const std::string& node,
                                  std::string reason) {
   auto out = outcome_of(job, node, "");
-  out.outcome = "failed";
+  out.outcome = attempt_result::failed;
   out.retryable = false;
   out.error = std::move(reason);
   return out;
@@ -70,11 +70,11 @@ webhook_sender(sender_actor::stateful_pointer<webhook_sender_state> self,
   self->state.node = std::move(node);
   self->state.client = std::make_unique<webhook_client>(timeout);
   return {
-    [self](atom::deliver, const delivery_job& job) -> delivery_outcome {
+    [self](atom::deliver, const delivery_job& job) -> attempt_report {
       auto& st = self->state;
       auto started = std::chrono::steady_clock::now();
       auto started_ms = wall_ms(self);
-      delivery_outcome out;
+      attempt_report out;
       if (auto why = webhook_unsendable(job); !why.empty()) {
         out = webhook_refused(job, st.node, std::move(why));
       } else {

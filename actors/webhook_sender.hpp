@@ -26,7 +26,7 @@ webhook_sender(sender_actor::stateful_pointer<webhook_sender_state> self,
 /// (channels/classify.hpp): delivered, or failed with `retryable`, the
 /// receiver's Retry-After and an error text (the client's when it has one,
 /// else the classifier's reason).
-delivery_outcome webhook_outcome(const delivery_job& job, const std::string& node,
+attempt_report webhook_outcome(const delivery_job& job, const std::string& node,
                                  const std::string& provider,
                                  const post_result& res);
 
@@ -36,7 +36,7 @@ std::string webhook_unsendable(const delivery_job& job);
 
 /// The outcome of a job that cannot be sent: a permanent failure (retrying
 /// cannot fix the URL).
-delivery_outcome webhook_refused(const delivery_job& job, const std::string& node,
+attempt_report webhook_refused(const delivery_job& job, const std::string& node,
                                  std::string reason);
 
 } // namespace herald

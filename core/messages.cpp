@@ -18,6 +18,18 @@ std::string to_string(idem_kind x) {
   return "?";
 }
 
+std::string to_string(attempt_result x) {
+  switch (x) {
+    case attempt_result::delivered:
+      return "delivered";
+    case attempt_result::failed:
+      return "failed";
+    case attempt_result::deferred:
+      return "deferred";
+  }
+  return "?";
+}
+
 std::string to_string(submit_status x) {
   switch (x) {
     case submit_status::accepted:

@@ -122,17 +122,23 @@ inline std::vector<delivery_job> single_job(delivery_job job) {
   return xs;
 }
 
-/// The result of one delivery attempt, reported by a sender (the first
-/// block), and what the dispatcher decided from it (the second block, filled
-/// before the store records it).
-struct delivery_outcome {
+/// What came of one delivery attempt.
+enum class attempt_result : uint8_t {
+  delivered, // a call was made and the provider took the notification
+  failed,    // a call was made (an attempt row, attempts + 1) and failed
+  deferred,  // no call was made (the provider's breaker is open): nothing is
+             // counted (DESIGN.md invariant 6)
+};
+
+/// "delivered", "failed", "deferred" (as stored in delivery_attempts).
+std::string to_string(attempt_result x);
+
+/// A sender's (or a provider supervisor's) report of one attempt.
+struct attempt_report {
   std::string id;           // notification id
   std::string tenant_id;
   int64_t fence = 0;
-  /// delivered | failed: a call was made (an attempt row, attempts + 1);
-  /// deferred: no call was made (the provider's breaker is open), nothing is
-  /// counted (DESIGN.md invariant 6).
-  std::string outcome;
+  attempt_result outcome = attempt_result::failed;
   int32_t http_status = 0;  // 0 when there was no HTTP answer
   std::string error;        // "" on success
   std::string node;
@@ -144,11 +150,21 @@ struct delivery_outcome {
   /// failed: the provider's Retry-After in ms, -1 = none. deferred: how long
   /// until the provider may be called again (the breaker's cool-down).
   int64_t retry_after_ms = -1;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, attempt_report& x) {
+  return f(caf::meta::type_name("attempt_report"), x.id, x.tenant_id, x.fence,
+           x.outcome, x.http_status, x.error, x.node, x.provider,
+           x.started_at_ms, x.duration_us, x.retryable, x.retry_after_ms);
+}
+
+/// The dispatcher's decision on a report, which the store records: the
+/// report and what follows from it.
+struct delivery_decision : attempt_report {
   /// Unique per real call (set by the dispatcher; "" for deferred): the
   /// store records a call once even if its batch is sent again.
   std::string attempt_key;
-
-  // -- the dispatcher's decision --
   /// The notification's new status: delivered | retry_scheduled |
   /// dead_lettered.
   std::string status;
@@ -161,14 +177,20 @@ struct delivery_outcome {
   /// Why the status changed, for the transition log and the dead letter:
   /// e.g. "permanent: HTTP 400", "exhausted: 8 attempts", "breaker open".
   std::string reason;
+
+  delivery_decision() = default;
+
+  explicit delivery_decision(attempt_report report)
+    : attempt_report(std::move(report)) {
+    // nop
+  }
 };
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, delivery_outcome& x) {
-  return f(caf::meta::type_name("delivery_outcome"), x.id, x.tenant_id,
-           x.fence, x.outcome, x.http_status, x.error, x.node, x.provider,
-           x.started_at_ms, x.duration_us, x.retryable, x.retry_after_ms,
-           x.attempt_key, x.status, x.next_attempt_ms, x.keep_lease, x.reason);
+typename Inspector::result_type inspect(Inspector& f, delivery_decision& x) {
+  return f(caf::meta::type_name("delivery_decision"),
+           static_cast<attempt_report&>(x), x.attempt_key, x.status,
+           x.next_attempt_ms, x.keep_lease, x.reason);
 }
 
 /// One row of delivery_attempts.

@@ -80,7 +80,7 @@ int64_t delivery_store::release(const lease_spec& lease) {
 }
 
 int64_t
-delivery_store::record_outcomes(const std::vector<delivery_outcome>& xs) {
+delivery_store::record_outcomes(const std::vector<delivery_decision>& xs) {
   // Ids that are not UUIDs name no notification: they cannot be recorded,
   // and must not fail the rest of the batch with a cast error.
   std::vector<std::string> ids, tenants, outcomes, errors, nodes, providers,
@@ -88,10 +88,11 @@ delivery_store::record_outcomes(const std::vector<delivery_outcome>& xs) {
   std::vector<int64_t> fences, started, durations, next_attempts;
   std::vector<int32_t> http_statuses, keep_leases;
   for (const auto& x : xs) {
-    if (x.outcome != "delivered" && x.outcome != "failed"
-        && x.outcome != "deferred")
+    if (x.outcome != attempt_result::delivered && x.outcome != attempt_result::failed
+        && x.outcome != attempt_result::deferred)
       throw std::invalid_argument(
-        "delivery_store::record_outcomes: bad outcome '" + x.outcome + "'");
+        "delivery_store::record_outcomes: bad outcome "
+        + std::to_string(static_cast<int>(x.outcome)));
     if (x.status != "delivered" && x.status != "retry_scheduled"
         && x.status != "dead_lettered")
       throw std::invalid_argument(
@@ -101,7 +102,7 @@ delivery_store::record_outcomes(const std::vector<delivery_outcome>& xs) {
     ids.push_back(x.id);
     tenants.push_back(x.tenant_id);
     fences.push_back(x.fence);
-    outcomes.push_back(x.outcome);
+    outcomes.push_back(to_string(x.outcome));
     http_statuses.push_back(x.http_status);
     errors.push_back(x.error);
     nodes.push_back(x.node);

@@ -51,7 +51,7 @@ public:
   /// dead_lettered also writes the dead_letters row (parked again if it
   /// was retried before). Every status change lands in notification_events.
   /// Returns how many outcomes were fenced out (a newer holder owns the row).
-  int64_t record_outcomes(const std::vector<delivery_outcome>& xs);
+  int64_t record_outcomes(const std::vector<delivery_decision>& xs);
 
 private:
   pg_store& db_;

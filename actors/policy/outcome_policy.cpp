@@ -6,14 +6,14 @@ namespace herald {
 
 namespace {
 
-void retry_at(delivery_outcome& out, int64_t due_ms, int64_t now_ms,
+void retry_at(delivery_decision& out, int64_t due_ms, int64_t now_ms,
               std::chrono::milliseconds horizon) {
   out.status = "retry_scheduled";
   out.next_attempt_ms = due_ms;
   out.keep_lease = due_ms - now_ms <= horizon.count();
 }
 
-std::string what_failed(const delivery_outcome& out) {
+std::string what_failed(const delivery_decision& out) {
   if (!out.error.empty())
     return out.error;
   if (out.http_status != 0)
@@ -41,16 +41,16 @@ backoff& outcome_policy::schedule(const std::string& channel) {
   return i->second;
 }
 
-int32_t outcome_policy::decide(delivery_outcome& out, const std::string& channel,
+int32_t outcome_policy::decide(delivery_decision& out, const std::string& channel,
                                int32_t budget_used, int64_t now_ms) {
   out.next_attempt_ms = 0;
   out.keep_lease = false;
-  if (out.outcome == "delivered") {
+  if (out.outcome == attempt_result::delivered) {
     out.status = "delivered";
     out.reason = "delivered";
     return budget_used + 1;
   }
-  if (out.outcome == "deferred") {
+  if (out.outcome == attempt_result::deferred) {
     // No call was made: nothing is counted (DESIGN.md invariant 6).
     auto wait = out.retry_after_ms >= 0
                   ? std::max<int64_t>(out.retry_after_ms, 1)

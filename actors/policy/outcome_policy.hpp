@@ -2,7 +2,7 @@
 
 // What becomes of a notification after an attempt, with no CAF in it: the
 // dispatcher hands every sender result to an outcome_policy, which fills in
-// the decision fields of delivery_outcome (status, next attempt, lease,
+// the decision fields of delivery_decision (status, next attempt, lease,
 // reason) from the error class (channels/classify.hpp, applied by the
 // sender) and the channel's retry schedule (actors/policy/backoff.hpp).
 //
@@ -44,7 +44,7 @@ public:
   /// attempts of the current budget made before this one; `now_ms` is the
   /// current time (epoch ms). Returns the attempts of the budget made after
   /// this outcome (budget_used + 1 for a real call, unchanged if deferred).
-  int32_t decide(delivery_outcome& out, const std::string& channel,
+  int32_t decide(delivery_decision& out, const std::string& channel,
                  int32_t budget_used, int64_t now_ms);
 
   /// The retry policy of a channel.

@@ -47,9 +47,9 @@ struct sender_script {
 
 struct fake_sender_state {
   static inline const char* name = "fake-sender";
-  std::vector<caf::typed_response_promise<delivery_outcome>> never; // hung
-  std::vector<std::pair<caf::typed_response_promise<delivery_outcome>,
-                        delivery_outcome>>
+  std::vector<caf::typed_response_promise<attempt_report>> never; // hung
+  std::vector<std::pair<caf::typed_response_promise<attempt_report>,
+                        attempt_report>>
     held; // "hold" calls, answered on flush
 };
 
@@ -66,35 +66,35 @@ fake_sender(fake_sender_actor::stateful_pointer<fake_sender_state> self,
             std::shared_ptr<sender_script> script) {
   return {
     [self, script](atom::deliver,
-                   const delivery_job& job) -> caf::result<delivery_outcome> {
+                   const delivery_job& job) -> caf::result<attempt_report> {
       ++script->calls;
       script->seen.push_back(job.n.id);
       auto& cmd = job.n.body;
       if (take(script->crashes, job.n.id) || cmd == "crash")
         throw std::runtime_error("fake sender crashed");
       if (take(script->hangs, job.n.id)) {
-        auto rp = self->make_response_promise<delivery_outcome>();
+        auto rp = self->make_response_promise<attempt_report>();
         self->state.never.push_back(rp);
         return rp;
       }
-      delivery_outcome out;
+      attempt_report out;
       out.id = job.n.id;
       out.tenant_id = job.n.tenant_id;
       out.fence = job.fence;
       out.provider = endpoint_of(job.n.to).value_or("");
-      out.outcome = "delivered";
+      out.outcome = attempt_result::delivered;
       out.http_status = 200;
       if (cmd == "fail") {
-        out.outcome = "failed";
+        out.outcome = attempt_result::failed;
         out.http_status = 503;
         out.retryable = true;
         out.error = "HTTP 503";
       } else if (cmd == "perm") {
-        out.outcome = "failed";
+        out.outcome = attempt_result::failed;
         out.http_status = 400;
         out.error = "HTTP 400";
       } else if (cmd == "hold") {
-        auto rp = self->make_response_promise<delivery_outcome>();
+        auto rp = self->make_response_promise<attempt_report>();
         self->state.held.emplace_back(rp, std::move(out));
         ++script->holding;
         return rp;

@@ -28,7 +28,7 @@ struct fake_store_state {
   std::vector<std::vector<notification>> inserts;
   std::vector<bool> insert_leased;
   std::vector<int64_t> insert_due_by;
-  std::vector<std::vector<delivery_outcome>> outcomes;
+  std::vector<std::vector<delivery_decision>> outcomes;
   std::vector<std::pair<int32_t, bool>> claims;
   int lookups = 0;
   int releases = 0;
@@ -91,7 +91,7 @@ fake_store(store_actor::stateful_pointer<fake_store_state> self) {
       return 0;
     },
     [self](atom::outcome,
-           std::vector<delivery_outcome>& xs) -> caf::result<int64_t> {
+           std::vector<delivery_decision>& xs) -> caf::result<int64_t> {
       auto& st = self->state;
       if (st.fail_outcomes)
         return make_error(ec::db_unavailable, "fake outage");

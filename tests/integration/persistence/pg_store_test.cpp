@@ -238,13 +238,15 @@ struct fixture {
                     + tx.quote(id));
   }
 
-  delivery_outcome outcome(const delivery_job& j, const std::string& node,
+  delivery_decision outcome(const delivery_job& j, const std::string& node,
                            const std::string& result) {
-    delivery_outcome o;
+    delivery_decision o;
     o.id = j.n.id;
     o.tenant_id = j.n.tenant_id;
     o.fence = j.fence;
-    o.outcome = result;
+    o.outcome = result == "delivered"  ? attempt_result::delivered
+                : result == "deferred" ? attempt_result::deferred
+                                       : attempt_result::failed;
     o.node = node;
     o.provider = "https://hooks.example.com:443";
     o.started_at_ms = now_ms();
@@ -263,7 +265,7 @@ struct fixture {
   }
 
   /// A failed outcome for `j` that parks it in the DLQ.
-  delivery_outcome dead(const delivery_job& j, const std::string& node,
+  delivery_decision dead(const delivery_job& j, const std::string& node,
                         const std::string& reason,
                         const std::string& provider = "") {
     auto o = outcome(j, node, "failed");
@@ -330,7 +332,7 @@ struct fixture {
                                  const std::string& provider = "") {
     auto xs = make_many(tenant_id, k, channel);
     store->notifications().insert(xs, owner);
-    std::vector<delivery_outcome> outs;
+    std::vector<delivery_decision> outs;
     for (auto& x : xs) {
       delivery_job j;
       j.n = x;
@@ -870,7 +872,7 @@ CAF_TEST(record_outcomes handles a large mixed batch) {
   auto owner = new_owner();
   auto xs = make_many(t.id, 120);
   store->notifications().insert(xs, owner);
-  std::vector<delivery_outcome> outs;
+  std::vector<delivery_decision> outs;
   for (size_t i = 0; i < xs.size(); ++i) {
     delivery_job j;
     j.n = xs[i];
@@ -900,7 +902,7 @@ CAF_TEST(record_outcomes handles a large mixed batch) {
   // Outcomes must be delivered, failed or deferred; statuses delivered,
   // retry_scheduled or dead_lettered. Nothing of such a batch is written.
   auto bad = outs[3];
-  bad.outcome = "maybe";
+  bad.outcome = static_cast<attempt_result>(9);
   CAF_CHECK(throws<std::invalid_argument>(
     [&] { store->delivery().record_outcomes({outs[5], bad}); }));
   bad = outs[3];
@@ -1064,7 +1066,7 @@ CAF_TEST(record_outcomes applies the dispatcher decisions) {
   parked.http_status = 400;
   parked.error = "HTTP 400";
   auto deferred = outcome(job(4), a.owner, "failed");
-  deferred.outcome = "deferred";
+  deferred.outcome = attempt_result::deferred;
   deferred.http_status = 0;
   deferred.error = "";
   deferred.reason = "breaker open";
@@ -1191,7 +1193,7 @@ CAF_TEST(a batch recorded twice counts its calls once) {
   retry.attempt_key = "n1/1/1";
   auto done = outcome(j1, a.owner, "delivered");
   done.attempt_key = "n1/1/2";
-  std::vector<delivery_outcome> batch{retry, done};
+  std::vector<delivery_decision> batch{retry, done};
   CAF_CHECK_EQUAL(store->delivery().record_outcomes(batch), 0);
   // Again: nothing applies, nothing is inserted.
   CAF_CHECK_EQUAL(store->delivery().record_outcomes(batch), 2);

@@ -25,20 +25,20 @@ struct fake_pool_state {
   dispatcher_actor dispatcher;
   std::vector<std::string> delivered; // ids, in arrival order
   /// Scripted answers per id, used up in order; "delivered" when none left.
-  std::map<std::string, std::deque<delivery_outcome>> script;
+  std::map<std::string, std::deque<attempt_report>> script;
 };
 
-delivery_outcome failed(bool retryable, int32_t status = 503) {
-  delivery_outcome out;
-  out.outcome = "failed";
+attempt_report failed(bool retryable, int32_t status = 503) {
+  attempt_report out;
+  out.outcome = attempt_result::failed;
   out.retryable = retryable;
   out.http_status = status;
   return out;
 }
 
-delivery_outcome deferred(int64_t cool_down_ms) {
-  delivery_outcome out;
-  out.outcome = "deferred";
+attempt_report deferred(int64_t cool_down_ms) {
+  attempt_report out;
+  out.outcome = attempt_result::deferred;
   out.retry_after_ms = cool_down_ms;
   out.error = "breaker open";
   return out;
@@ -53,8 +53,8 @@ fake_pool(sender_pool_actor::stateful_pointer<fake_pool_state> self,
     [](atom::inspect) -> actor_info { return {"fake-pool", "", "", "{}"}; },
     [self](atom::deliver, delivery_job& job) {
       self->state.delivered.push_back(job.n.id);
-      delivery_outcome out;
-      out.outcome = "delivered";
+      attempt_report out;
+      out.outcome = attempt_result::delivered;
       out.http_status = 200;
       auto& q = self->state.script[job.n.id];
       if (!q.empty()) {
@@ -66,7 +66,7 @@ fake_pool(sender_pool_actor::stateful_pointer<fake_pool_state> self,
       self->send(self->state.dispatcher, atom::outcome_v, std::move(out));
     },
     [](atom::drain) -> std::vector<delivery_job> { return {}; },
-    [](atom::outcome, const delivery_outcome&) {},
+    [](atom::outcome, const attempt_report&) {},
     [](atom::breakers) -> std::vector<breaker_info> { return {}; },
     [](atom::reset, const std::string&) -> bool { return false; },
   };
@@ -119,8 +119,8 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
   }
 
   /// Every outcome recorded so far, in order.
-  std::vector<delivery_outcome> all_recorded() {
-    std::vector<delivery_outcome> xs;
+  std::vector<delivery_decision> all_recorded() {
+    std::vector<delivery_decision> xs;
     for (auto& batch : store_state().outcomes)
       xs.insert(xs.end(), batch.begin(), batch.end());
     return xs;
@@ -195,7 +195,7 @@ CAF_TEST(a channel without a pool is dead lettered without an attempt) {
   drain();
   CAF_REQUIRE_EQUAL(recorded(), 1u);
   auto& out = store_state().outcomes[0][0];
-  CAF_CHECK_EQUAL(out.outcome, "deferred"); // no call: nothing counted
+  CAF_CHECK_EQUAL(to_string(out.outcome), "deferred"); // no call: nothing counted
   CAF_CHECK_EQUAL(out.status, "dead_lettered");
   CAF_CHECK(out.error.find("no provider configured for channel email")
             != std::string::npos);
@@ -273,7 +273,7 @@ CAF_TEST(deferrals by an open breaker cost no attempts) {
   CAF_REQUIRE_EQUAL(xs.size(), 8u);
   for (size_t i = 0; i < 5; ++i) {
     CAF_CHECK_EQUAL(xs[i].status, "retry_scheduled");
-    CAF_CHECK_EQUAL(xs[i].outcome, "deferred");
+    CAF_CHECK_EQUAL(to_string(xs[i].outcome), "deferred");
   }
   CAF_CHECK_EQUAL(xs[7].status, "delivered");
   CAF_CHECK_EQUAL(disp_state().deferred, 5u);

@@ -73,11 +73,16 @@ CAF_TEST(every message type round-trips) {
   check_round_trip(tenant_put_result{sample_tenant(), true});
   check_round_trip(key_record{"key_0123456789abcdef", "ff00", true, sample_tenant()});
   check_round_trip(delivery_job{n, 7, "whsec_abc", 2});
-  delivery_outcome o{n.id, "acme", 7, "failed", 503, "HTTP 503", "node-1",
-                     "https://example.org:443", 1700000000000, 1234, true,
-                     2500, "node-1/1700000000000/42/7", "retry_scheduled",
-                     1700000060000, true,
-                     "retry: HTTP 503"};
+  attempt_report r{n.id, "acme", 7, attempt_result::failed, 503, "HTTP 503",
+                   "node-1", "https://example.org:443", 1700000000000, 1234,
+                   true, 2500};
+  check_round_trip(r);
+  delivery_decision o{r};
+  o.attempt_key = "node-1/1700000000000/42/7";
+  o.status = "retry_scheduled";
+  o.next_attempt_ms = 1700000060000;
+  o.keep_lease = true;
+  o.reason = "retry: HTTP 503";
   check_round_trip(o);
   attempt a{n.id, 2, 1700000000000, "node-1", "https://example.org:443",
             "delivered", 200, "", 999};
@@ -87,7 +92,7 @@ CAF_TEST(every message type round-trips) {
   check_round_trip(actor_info{"writer", "", "node-1", R"({"commits":1})"});
   check_round_trip(std::vector<notification>{n});
   check_round_trip(std::vector<delivery_job>{{n, 1, "s", 0}});
-  check_round_trip(std::vector<delivery_outcome>{o, o});
+  check_round_trip(std::vector<delivery_decision>{o, o});
   check_round_trip(std::vector<attempt>{a});
   check_round_trip(std::vector<actor_info>{{"a", "b", "c", "{}"}});
   check_round_trip(std::vector<std::string>{"x", "", "y"});
@@ -128,7 +133,8 @@ CAF_TEST(empty values round-trip) {
   check_round_trip(notification{});
   check_round_trip(notification_page{});
   check_round_trip(std::vector<delivery_job>{});
-  check_round_trip(delivery_outcome{});
+  check_round_trip(attempt_report{});
+  check_round_trip(delivery_decision{});
   check_round_trip(dead_letter{});
   check_round_trip(dlq_page{});
   check_round_trip(replay_result{});
@@ -141,6 +147,7 @@ CAF_TEST(enum texts) {
   CAF_CHECK_EQUAL(to_string(idem_kind::in_flight), "in_flight");
   CAF_CHECK_EQUAL(to_string(submit_status::key_mismatch), "key_mismatch");
   CAF_CHECK_EQUAL(to_string(submit_status::store_failed), "store_failed");
+  CAF_CHECK_EQUAL(to_string(attempt_result::deferred), "deferred");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

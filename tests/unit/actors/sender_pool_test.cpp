@@ -29,7 +29,7 @@ const std::string b = "http://b:2";
 
 struct fake_dispatcher_state {
   static inline const char* name = "fake-dispatcher";
-  std::vector<delivery_outcome> outcomes;
+  std::vector<attempt_report> outcomes;
 };
 
 /// Stands in for the dispatcher: records the outcomes the pool forwards.
@@ -41,7 +41,7 @@ fake_dispatcher(dispatcher_actor::stateful_pointer<fake_dispatcher_state> self) 
     [](atom::release, int32_t) {},
     [](atom::dispatch, std::vector<delivery_job>&) {},
     [](atom::due, std::vector<delivery_job>&) {},
-    [self](atom::outcome, delivery_outcome& out) {
+    [self](atom::outcome, attempt_report& out) {
       self->state.outcomes.push_back(std::move(out));
     },
     [](atom::cancel, const std::string&) {},
@@ -109,7 +109,7 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
     return test::watch(sys, hdl, watchers);
   }
 
-  std::vector<delivery_outcome>& outcomes() {
+  std::vector<attempt_report>& outcomes() {
     return state_of<fake_dispatcher_state>(*this, disp).outcomes;
   }
 
@@ -133,7 +133,7 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
   size_t count(const std::string& outcome, const std::string& provider = "") {
     size_t n = 0;
     for (auto& o : outcomes())
-      n += o.outcome == outcome && (provider.empty() || o.provider == provider);
+      n += to_string(o.outcome) == outcome && (provider.empty() || o.provider == provider);
     return n;
   }
 
@@ -164,7 +164,7 @@ CAF_TEST(webhook outcomes are classified) {
   post_result ok;
   ok.http_status = 204;
   auto out = webhook_outcome(job, "n1", a, ok);
-  CAF_CHECK_EQUAL(out.outcome, "delivered");
+  CAF_CHECK_EQUAL(to_string(out.outcome), "delivered");
   CAF_CHECK_EQUAL(out.error, "");
   CAF_CHECK_EQUAL(out.provider, a);
   CAF_CHECK_EQUAL(out.fence, 7);
@@ -172,14 +172,14 @@ CAF_TEST(webhook outcomes are classified) {
   busy.http_status = 429;
   busy.retry_after_ms = 3000;
   out = webhook_outcome(job, "n1", a, busy);
-  CAF_CHECK_EQUAL(out.outcome, "failed");
+  CAF_CHECK_EQUAL(to_string(out.outcome), "failed");
   CAF_CHECK(out.retryable);
   CAF_CHECK_EQUAL(out.retry_after_ms, 3000);
   CAF_CHECK_EQUAL(out.error, "HTTP 429: too many requests");
   post_result gone;
   gone.http_status = 410;
   out = webhook_outcome(job, "n1", a, gone);
-  CAF_CHECK_EQUAL(out.outcome, "failed");
+  CAF_CHECK_EQUAL(to_string(out.outcome), "failed");
   CAF_CHECK(!out.retryable);
   CAF_CHECK_EQUAL(out.retry_after_ms, -1);
   CAF_CHECK_EQUAL(out.error, "HTTP 410");
@@ -199,7 +199,7 @@ CAF_TEST(webhook outcomes are classified) {
                   "invalid webhook URL");
   CAF_CHECK(!webhook_unsendable(make_job("x", "sms")).empty());
   out = webhook_refused(job, "n1", "invalid webhook URL");
-  CAF_CHECK_EQUAL(out.outcome, "failed");
+  CAF_CHECK_EQUAL(to_string(out.outcome), "failed");
   CAF_CHECK(!out.retryable);
   CAF_CHECK_EQUAL(out.error, "invalid webhook URL");
 }
