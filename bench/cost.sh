@@ -75,12 +75,7 @@ DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
 write_node_ini "bench-node"
 
 # The fake provider from the first build serves every run.
-"${builds[0]}/fake-provider" --port=0 --control-port=0 >"$LOGS/provider.log" 2>&1 &
-PROV_PID=$!
-PROV_PORT=$(port_from "$LOGS/provider.log" "webhooks on")
-PROV_CTRL=$(port_from "$LOGS/provider.log" "control on")
-TARGET=http://127.0.0.1:$PROV_PORT/hook
-STATS=http://127.0.0.1:$PROV_CTRL/stats
+start_fake_provider "${builds[0]}/fake-provider"
 
 # Waits until the machine is idle; prints its busy share when the run
 # starts, with "!" if it never got there.

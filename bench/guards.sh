@@ -226,11 +226,7 @@ log "PostgreSQL: $DB_URL"
 
 write_node_ini "bench-guards-node"
 
-"$PROVIDER" --port=0 --control-port=0 >"$LOGS/provider.log" 2>&1 &
-PROV_PID=$!
-PROV_PORT=$(port_from "$LOGS/provider.log" "webhooks on")
-PROV_CTRL=$(port_from "$LOGS/provider.log" "control on")
-TARGET=http://127.0.0.1:$PROV_PORT/hook
+start_fake_provider "$PROVIDER"
 
 start_node "$LOGS/node-setup.log"
 admin PUT /admin/tenants/$TENANT '{"name":"bench guards","rate_per_sec":1000000,"burst":1000000}' >"$LOGS/tenant.json"

@@ -104,3 +104,15 @@ ${2:-}
 EOF
   cp "$WORK/node.ini" "$LOGS/node.ini"
 }
+
+# start_fake_provider BIN: the fake webhook receiver on free ports, logging
+# to $LOGS/provider.log; sets PROV_PID, PROV_PORT, PROV_CTRL, TARGET (its
+# webhook URL) and STATS (its counters).
+start_fake_provider() {
+  "$1" --port=0 --control-port=0 >"$LOGS/provider.log" 2>&1 &
+  PROV_PID=$!
+  PROV_PORT=$(port_from "$LOGS/provider.log" "webhooks on")
+  PROV_CTRL=$(port_from "$LOGS/provider.log" "control on")
+  TARGET=http://127.0.0.1:$PROV_PORT/hook
+  STATS=http://127.0.0.1:$PROV_CTRL/stats
+}

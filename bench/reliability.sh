@@ -122,11 +122,7 @@ write_node_ini "bench-reliab-node" "[herald.retry]
 base-delay = $BASE_DELAY
 max-attempts = $MAX_ATTEMPTS"
 
-"$PROVIDER" --port=0 --control-port=0 >"$LOGS/provider.log" 2>&1 &
-PROV_PID=$!
-PROV_PORT=$(port_from "$LOGS/provider.log" "webhooks on")
-PROV_CTRL=$(port_from "$LOGS/provider.log" "control on")
-TARGET=http://127.0.0.1:$PROV_PORT/hook
+start_fake_provider "$PROVIDER"
 export TARGET STATS_URL=http://127.0.0.1:$PROV_CTRL/stats N BATCH CONNS TIMEOUT
 
 start_node "$LOGS/node-setup.log"

@@ -47,16 +47,27 @@ void api_server::stop() {
   }
 }
 
-std::optional<tenant> api_server::authenticate(pooled_actor& self,
-                                               const httplib::Request& req,
-                                               httplib::Response& res) {
+namespace {
+
+/// The request's API key; answers 401 and returns "" if there is none.
+std::string api_key_of(const httplib::Request& req, httplib::Response& res) {
   auto key = bearer_token(req);
   if (key.empty()) {
     res.set_header("WWW-Authenticate", "Bearer");
     reply_problem(res, 401, status_title(401),
                   "missing Authorization: Bearer <API key>");
-    return std::nullopt;
   }
+  return key;
+}
+
+} // namespace
+
+std::optional<tenant> api_server::authenticate(pooled_actor& self,
+                                               const httplib::Request& req,
+                                               httplib::Response& res) {
+  auto key = api_key_of(req, res);
+  if (key.empty())
+    return std::nullopt;
   std::optional<tenant> result;
   ask<tenant>(self, ctx_.timeout, res, ctx_.auth,
               [&](tenant& t) { result = std::move(t); }, atom::auth_v, key);
@@ -268,14 +279,10 @@ caf::expected<ingest_result> api_server::ingest(pooled_actor& self,
 }
 
 void api_server::submit_one(const httplib::Request& req, httplib::Response& res) {
-  auto self = actors_.acquire();
-  auto api_key = bearer_token(req);
-  if (api_key.empty()) {
-    res.set_header("WWW-Authenticate", "Bearer");
-    reply_problem(res, 401, status_title(401),
-                  "missing Authorization: Bearer <API key>");
+  auto api_key = api_key_of(req, res);
+  if (api_key.empty())
     return;
-  }
+  auto self = actors_.acquire();
   // What the HTTP layer finds wrong is answered after the key is checked
   // (401 first) and, from the body on, after the tenant's token is taken,
   // as a request with no items.
@@ -397,14 +404,10 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
 }
 
 void api_server::submit_batch(const httplib::Request& req, httplib::Response& res) {
-  auto self = actors_.acquire();
-  auto api_key = bearer_token(req);
-  if (api_key.empty()) {
-    res.set_header("WWW-Authenticate", "Bearer");
-    reply_problem(res, 401, status_title(401),
-                  "missing Authorization: Bearer <API key>");
+  auto api_key = api_key_of(req, res);
+  if (api_key.empty())
     return;
-  }
+  auto self = actors_.acquire();
   ingest_request rq;
   rq.api_key = std::move(api_key);
   rq.batch = true;

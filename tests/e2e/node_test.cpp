@@ -58,6 +58,12 @@ using herald::test::harness::render_ini;
 using herald::test::harness::write_file;
 using herald::test::harness::endpoint_of;
 using herald::test::harness::receiver_call;
+using herald::test::harness::bearer;
+using herald::test::harness::body_of;
+using herald::test::harness::describe;
+using herald::test::harness::int_field;
+using herald::test::harness::media_type;
+using herald::test::harness::text_field;
 
 std::string required_env(const char* name, const char* why) {
   auto x = env(name);
@@ -117,40 +123,6 @@ option_map default_options(const std::string& node_name) {
 
 // -- HTTP helpers -------------------------------------------------------------
 
-httplib::Headers bearer(const std::string& token) {
-  if (token.empty())
-    return {};
-  return {{"Authorization", "Bearer " + token}};
-}
-
-std::string media_type(const httplib::Response& res) {
-  auto ct = res.get_header_value("Content-Type");
-  return ct.substr(0, ct.find(';'));
-}
-
-json body_of(const httplib::Response& res) {
-  return json::parse(res.body, nullptr, false);
-}
-
-std::string str(const json& j, const char* key) {
-  if (!j.is_object() || !j.contains(key) || !j[key].is_string())
-    return {};
-  return j[key].get<std::string>();
-}
-
-int64_t num(const json& j, const char* key) {
-  if (!j.is_object() || !j.contains(key) || !j[key].is_number())
-    return -1;
-  return j[key].get<int64_t>();
-}
-
-std::string describe(const httplib::Result& r) {
-  if (!r)
-    return "no response (httplib error " + std::to_string(static_cast<int>(r.error()))
-           + ")";
-  return std::to_string(r->status) + " " + r->body;
-}
-
 /// Checks an error answer: the status and an RFC 9457 problem document.
 /// Returns the document (null on failure).
 json check_problem(const httplib::Result& r, int status,
@@ -163,8 +135,8 @@ json check_problem(const httplib::Result& r, int status,
   auto doc = body_of(*r);
   bool ok = r->status == status
             && media_type(*r) == "application/problem+json" && doc.is_object()
-            && num(doc, "status") == status && !str(doc, "type").empty()
-            && !str(doc, "title").empty() && !str(doc, "detail").empty();
+            && int_field(doc, "status") == status && !text_field(doc, "type").empty()
+            && !text_field(doc, "title").empty() && !text_field(doc, "detail").empty();
   if (!ok) {
     CAF_MESSAGE(what << ": expected " << status
                      << " with a problem document, got " << r->status << " "
@@ -182,8 +154,8 @@ std::set<std::string> error_fields(const json& doc) {
   if (!doc.is_object() || !doc.contains("errors") || !doc["errors"].is_array())
     return out;
   for (auto& e : doc["errors"]) {
-    auto field = str(e, "field");
-    if (!field.empty() && !str(e, "message").empty())
+    auto field = text_field(e, "field");
+    if (!field.empty() && !text_field(e, "message").empty())
       out.insert(field);
     else
       out.insert("<entry without field or message: " + e.dump() + ">");
@@ -216,7 +188,7 @@ std::pair<std::string, std::string> issue_key(const herald_node& node,
     return {};
   }
   auto j = body_of(*res);
-  return {str(j, "key_id"), str(j, "key")};
+  return {text_field(j, "key_id"), text_field(j, "key")};
 }
 
 tenant_info create_tenant(const herald_node& node, json fields = json::object()) {
@@ -230,7 +202,7 @@ tenant_info create_tenant(const herald_node& node, json fields = json::object())
   if (res->status != 201)
     CAF_MESSAGE("PUT tenant: " << describe(res));
   CAF_REQUIRE_EQUAL(res->status, 201);
-  t.secret = str(body_of(*res), "webhook_secret");
+  t.secret = text_field(body_of(*res), "webhook_secret");
   CAF_REQUIRE_EQUAL(t.secret.rfind("whsec_", 0), 0u);
   std::tie(t.key_id, t.key) = issue_key(node, t.id);
   CAF_REQUIRE(!t.key.empty());
@@ -260,8 +232,8 @@ std::string submit_ok(httplib::Client& c, const std::string& key,
     return {};
   }
   auto j = body_of(*res);
-  auto id = str(j, "id");
-  CAF_CHECK_EQUAL(str(j, "status"), "accepted");
+  auto id = text_field(j, "id");
+  CAF_CHECK_EQUAL(text_field(j, "status"), "accepted");
   CAF_CHECK_EQUAL(media_type(*res), "application/json");
   CAF_CHECK_EQUAL(res->get_header_value("Location"), "/v1/notifications/" + id);
   CAF_CHECK_EQUAL(id.size(), 36u);
@@ -289,10 +261,10 @@ json await_status(httplib::Client& c, const std::string& key,
       auto j = get_notification(c, key, id);
       if (j.is_object())
         last = j;
-      return targets.count(str(last, "status")) > 0;
+      return targets.count(text_field(last, "status")) > 0;
     },
     timeout, 50ms);
-  if (targets.count(str(last, "status")) == 0)
+  if (targets.count(text_field(last, "status")) == 0)
     CAF_MESSAGE("notification " << id << " did not reach "
                                 << join(targets) << "; last seen: "
                                 << (last.is_null() ? "nothing" : last.dump()));
@@ -327,7 +299,7 @@ std::vector<std::string> list_all(httplib::Client& c, const std::string& key,
     if (pages)
       *pages = static_cast<size_t>(page + 1);
     for (auto& item : j["items"])
-      ids.push_back(str(item, "id"));
+      ids.push_back(text_field(item, "id"));
     if (j["next_cursor"].is_null())
       return ids;
     cursor = j["next_cursor"].get<std::string>();
@@ -385,12 +357,12 @@ CAF_TEST(submitted webhooks are delivered signed and recorded) {
   CAF_CHECK_EQUAL(std::set<std::string>(ids.begin(), ids.end()).size(), 5u);
   for (size_t i = 0; i < ids.size(); ++i) {
     auto n = await_status(*api, t.key, ids[i], {"delivered"});
-    CAF_CHECK_EQUAL(str(n, "status"), "delivered");
-    CAF_CHECK_EQUAL(str(n, "id"), ids[i]);
-    CAF_CHECK_EQUAL(num(n, "attempts"), 1);
-    CAF_CHECK_EQUAL(str(n, "channel"), "webhook");
-    CAF_CHECK_EQUAL(str(n, "to"), receiver.url());
-    CAF_CHECK_EQUAL(str(n, "body"), "hello " + std::to_string(i));
+    CAF_CHECK_EQUAL(text_field(n, "status"), "delivered");
+    CAF_CHECK_EQUAL(text_field(n, "id"), ids[i]);
+    CAF_CHECK_EQUAL(int_field(n, "attempts"), 1);
+    CAF_CHECK_EQUAL(text_field(n, "channel"), "webhook");
+    CAF_CHECK_EQUAL(text_field(n, "to"), receiver.url());
+    CAF_CHECK_EQUAL(text_field(n, "body"), "hello " + std::to_string(i));
     CAF_CHECK(n.is_object() && n.value("data", json{})
                                  == json({{"n", i}, {"e2e", true}}));
     auto res = api->Get("/v1/notifications/" + ids[i] + "/attempts",
@@ -399,18 +371,18 @@ CAF_TEST(submitted webhooks are delivered signed and recorded) {
     CAF_CHECK_EQUAL(res->status, 200);
     auto items = body_of(*res).value("items", json::array());
     CAF_REQUIRE_EQUAL(items.size(), 1u);
-    CAF_CHECK_EQUAL(str(items[0], "outcome"), "delivered");
-    CAF_CHECK_EQUAL(str(items[0], "provider"), endpoint_of(receiver));
-    CAF_CHECK_EQUAL(num(items[0], "http_status"), 200);
-    CAF_CHECK_EQUAL(str(items[0], "node"), node.name());
+    CAF_CHECK_EQUAL(text_field(items[0], "outcome"), "delivered");
+    CAF_CHECK_EQUAL(text_field(items[0], "provider"), endpoint_of(receiver));
+    CAF_CHECK_EQUAL(int_field(items[0], "http_status"), 200);
+    CAF_CHECK_EQUAL(text_field(items[0], "node"), node.name());
     CAF_CHECK(!items[0].contains("error"));
   }
   auto s = stats_of(receiver, true);
-  CAF_CHECK_EQUAL(num(s, "bad_signature"), 0);
-  CAF_CHECK_EQUAL(num(s, "received"), 5);
-  CAF_CHECK_EQUAL(num(s, "delivered"), 5);
-  CAF_CHECK_EQUAL(num(s, "unique"), 5);
-  CAF_CHECK_EQUAL(num(s, "duplicates"), 0);
+  CAF_CHECK_EQUAL(int_field(s, "bad_signature"), 0);
+  CAF_CHECK_EQUAL(int_field(s, "received"), 5);
+  CAF_CHECK_EQUAL(int_field(s, "delivered"), 5);
+  CAF_CHECK_EQUAL(int_field(s, "unique"), 5);
+  CAF_CHECK_EQUAL(int_field(s, "duplicates"), 0);
   std::set<std::string> seen;
   auto counts = s.value("ids", json::object());
   for (auto& [id, count] : counts.items()) {
@@ -672,10 +644,10 @@ CAF_TEST(listing filters and paginates newest first) {
     (i % 2 == 0 ? webhooks : sms).push_back(id);
   }
   for (auto& id : webhooks)
-    CAF_CHECK_EQUAL(str(await_status(*api, t.key, id, {"delivered"}), "status"),
+    CAF_CHECK_EQUAL(text_field(await_status(*api, t.key, id, {"delivered"}), "status"),
                     "delivered");
   for (auto& id : sms)
-    CAF_CHECK_EQUAL(str(await_status(*api, t.key, id, {"failed", "dead_lettered"}),
+    CAF_CHECK_EQUAL(text_field(await_status(*api, t.key, id, {"failed", "dead_lettered"}),
                         "status"),
                     "dead_lettered");
   auto newest_first = [](std::vector<std::string> xs) {
@@ -697,8 +669,8 @@ CAF_TEST(listing filters and paginates newest first) {
   CAF_REQUIRE(res && res->status == 200);
   auto items = body_of(*res)["items"];
   for (size_t i = 1; i < items.size(); ++i)
-    CAF_CHECK_GREATER_OR_EQUAL(str(items[i - 1], "created_at"),
-                               str(items[i], "created_at"));
+    CAF_CHECK_GREATER_OR_EQUAL(text_field(items[i - 1], "created_at"),
+                               text_field(items[i], "created_at"));
   // Filters, also across pages.
   CAF_CHECK(list_all(*api, t.key, "channel=sms&limit=2", ok) == newest_first(sms)
             && ok);
@@ -764,24 +736,24 @@ CAF_TEST(a receiver answering 400 dead letters the notification after one attemp
   CAF_REQUIRE(!id.empty());
   // A permanent failure: dead-lettered at once, recorded, not dropped.
   auto n = await_status(*api, t.key, id, {"failed", "dead_lettered"});
-  CAF_CHECK_EQUAL(str(n, "status"), "dead_lettered");
-  CAF_CHECK_EQUAL(num(n, "attempts"), 1);
-  CAF_CHECK(str(n, "last_error").find("400") != std::string::npos);
+  CAF_CHECK_EQUAL(text_field(n, "status"), "dead_lettered");
+  CAF_CHECK_EQUAL(int_field(n, "attempts"), 1);
+  CAF_CHECK(text_field(n, "last_error").find("400") != std::string::npos);
   auto res = api->Get("/v1/notifications/" + id + "/attempts", bearer(t.key));
   CAF_REQUIRE(res);
   CAF_CHECK_EQUAL(res->status, 200);
   auto items = body_of(*res).value("items", json::array());
   CAF_REQUIRE_EQUAL(items.size(), 1u);
-  CAF_CHECK_EQUAL(str(items[0], "outcome"), "failed");
-  CAF_CHECK_EQUAL(num(items[0], "http_status"), 400);
-  CAF_CHECK(!str(items[0], "error").empty());
-  CAF_CHECK_EQUAL(str(items[0], "provider"), endpoint_of(receiver));
-  CAF_CHECK_EQUAL(str(items[0], "node"), node.name());
+  CAF_CHECK_EQUAL(text_field(items[0], "outcome"), "failed");
+  CAF_CHECK_EQUAL(int_field(items[0], "http_status"), 400);
+  CAF_CHECK(!text_field(items[0], "error").empty());
+  CAF_CHECK_EQUAL(text_field(items[0], "provider"), endpoint_of(receiver));
+  CAF_CHECK_EQUAL(text_field(items[0], "node"), node.name());
   // A permanent failure is not retried.
   auto s = stats_of(receiver);
-  CAF_CHECK_EQUAL(num(s, "received"), 1);
-  CAF_CHECK_EQUAL(num(s, "failed_injected"), 1);
-  CAF_CHECK_EQUAL(num(s, "delivered"), 0);
+  CAF_CHECK_EQUAL(int_field(s, "received"), 1);
+  CAF_CHECK_EQUAL(int_field(s, "failed_injected"), 1);
+  CAF_CHECK_EQUAL(int_field(s, "delivered"), 0);
   // It is listed under its status.
   bool ok = false;
   CAF_CHECK(list_all(*api, t.key, "status=dead_lettered", ok)
@@ -817,18 +789,18 @@ CAF_TEST(the admin API lists the live actors with their state) {
     CAF_CHECK(!a.contains("error"));
     CAF_CHECK(st.is_object());
     CAF_CHECK(a.value("id", 0) > 0);
-    CAF_CHECK_EQUAL(str(a, "node"), node.name());
-    auto kind = str(a, "kind");
+    CAF_CHECK_EQUAL(text_field(a, "node"), node.name());
+    auto kind = text_field(a, "kind");
     ++kinds[kind];
     if (kind == "store-worker") {
-      inserts += num(st, "inserts");
-      rows += num(st, "insert_rows");
-      CAF_CHECK(num(st, "insert_max_us") >= 0);
-      CAF_CHECK(num(st, "insert_us") >= num(st, "insert_max_us"));
+      inserts += int_field(st, "inserts");
+      rows += int_field(st, "insert_rows");
+      CAF_CHECK(int_field(st, "insert_max_us") >= 0);
+      CAF_CHECK(int_field(st, "insert_us") >= int_field(st, "insert_max_us"));
     }
     if (kind == "writer") {
-      CAF_CHECK_EQUAL(num(st, "commits"), 1);
-      CAF_CHECK_EQUAL(num(st, "rows"), 1);
+      CAF_CHECK_EQUAL(int_field(st, "commits"), 1);
+      CAF_CHECK_EQUAL(int_field(st, "rows"), 1);
     }
   }
   for (auto kind : {"node-supervisor", "store", "writer", "dispatcher", "auth",
@@ -873,11 +845,11 @@ CAF_TEST(an ingest only node stores and a worker only node delivers) {
   auto actors = admin->Get("/admin/actors", bearer(admin_token));
   CAF_REQUIRE(actors && actors->status == 200);
   for (auto& a : body_of(*actors).value("items", json::array()))
-    CAF_CHECK_NOT_EQUAL(str(a, "kind"), "dispatcher");
+    CAF_CHECK_NOT_EQUAL(text_field(a, "kind"), "dispatcher");
   // Nothing is delivered while no worker runs.
   for (auto& id : ids)
-    CAF_CHECK_EQUAL(str(get_notification(*api, t.key, id), "status"), "accepted");
-  CAF_CHECK_EQUAL(num(stats_of(receiver), "received"), 0);
+    CAF_CHECK_EQUAL(text_field(get_notification(*api, t.key, id), "status"), "accepted");
+  CAF_CHECK_EQUAL(int_field(stats_of(receiver), "received"), 0);
 
   auto work_opts = default_options("e2e-work-" + random_suffix());
   work_opts["herald.node.roles"] = R"(["worker"])";
@@ -890,9 +862,9 @@ CAF_TEST(an ingest only node stores and a worker only node delivers) {
   CAF_CHECK_EQUAL(refused->status, 503);
   for (auto& id : ids) {
     auto n = await_status(*api, t.key, id, {"delivered"});
-    CAF_CHECK_EQUAL(str(n, "status"), "delivered");
+    CAF_CHECK_EQUAL(text_field(n, "status"), "delivered");
   }
-  CAF_CHECK_EQUAL(num(stats_of(receiver), "delivered"), 3);
+  CAF_CHECK_EQUAL(int_field(stats_of(receiver), "delivered"), 3);
   api.reset();
   worker_api.reset();
   CAF_CHECK_EQUAL(worker_node.stop(), 0);
@@ -990,7 +962,7 @@ CAF_TEST(a TERM signal stops an idle node with exit 0 within a few seconds) {
   {
     auto api = node.api();
     auto id = submit_ok(*api, t.key, webhook_notification(receiver.url()));
-    CAF_CHECK_EQUAL(str(await_status(*api, t.key, id, {"delivered"}), "status"),
+    CAF_CHECK_EQUAL(text_field(await_status(*api, t.key, id, {"delivered"}), "status"),
                     "delivered");
   }
   auto start = steady_clock::now();
@@ -1051,7 +1023,7 @@ CAF_TEST(notifications accepted before a KILL signal are all delivered after a r
       for (int i = 0; !stop; ++i) {
         auto r = submit(*api, t.key, webhook_notification(url, c * 100000 + i).dump());
         if (r && r->status == 202) {
-          auto id = str(body_of(*r), "id");
+          auto id = text_field(body_of(*r), "id");
           std::lock_guard<std::mutex> guard{mtx};
           accepted.push_back(id);
         } else {
@@ -1073,7 +1045,7 @@ CAF_TEST(notifications accepted before a KILL signal are all delivered after a r
   for (auto& th : clients)
     th.join();
   auto ids = accepted;
-  auto in_receiver = num(stats_of(receiver), "unique");
+  auto in_receiver = int_field(stats_of(receiver), "unique");
   CAF_MESSAGE(ids.size() << " notifications accepted before SIGKILL, "
                          << in_receiver << " of them at the receiver by then");
   CAF_CHECK_EQUAL(other_answers.load(), 0);
@@ -1088,7 +1060,7 @@ CAF_TEST(notifications accepted before a KILL signal are all delivered after a r
     auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
     auto n = await_status(*api, t.key, id, {"delivered"},
                           std::max(left, milliseconds(100)));
-    if (str(n, "status") != "delivered")
+    if (text_field(n, "status") != "delivered")
       ++missing;
   }
   CAF_CHECK_EQUAL(missing, 0u);
@@ -1098,9 +1070,9 @@ CAF_TEST(notifications accepted before a KILL signal are all delivered after a r
   for (auto& id : ids)
     not_received += seen.contains(id) ? 0 : 1;
   CAF_CHECK_EQUAL(not_received, 0u);
-  CAF_CHECK_EQUAL(num(s, "bad_signature"), 0);
-  CAF_MESSAGE("after the restart: " << num(s, "unique") << " unique ids and "
-                                    << num(s, "duplicates")
+  CAF_CHECK_EQUAL(int_field(s, "bad_signature"), 0);
+  CAF_MESSAGE("after the restart: " << int_field(s, "unique") << " unique ids and "
+                                    << int_field(s, "duplicates")
                                     << " duplicate deliveries at the receiver "
                                        "(redeliveries of work in flight at "
                                        "the crash)");
@@ -1220,7 +1192,7 @@ CAF_TEST(a database outage gives 503 and loses nothing acknowledged) {
           o.retry_after = r->get_header_value("Retry-After");
           o.media_type = media_type(*r);
           if (r->status == 202)
-            o.id = str(body_of(*r), "id");
+            o.id = text_field(body_of(*r), "id");
           else
             o.body = r->body;
         }
@@ -1321,7 +1293,7 @@ CAF_TEST(a database outage gives 503 and loses nothing acknowledged) {
     auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
     auto n = await_status(*api, t.key, id, {"delivered"},
                           std::max(left, milliseconds(100)));
-    undelivered += str(n, "status") == "delivered" ? 0 : 1;
+    undelivered += text_field(n, "status") == "delivered" ? 0 : 1;
   }
   CAF_CHECK_EQUAL(undelivered, 0u);
   api.reset();

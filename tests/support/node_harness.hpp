@@ -574,6 +574,32 @@ inline reply request(httplib::Client& c, const std::string& method,
   return out;
 }
 
+/// An Authorization header with `token` as bearer; none if empty.
+inline httplib::Headers bearer(const std::string& token) {
+  if (token.empty())
+    return {};
+  return {{"Authorization", "Bearer " + token}};
+}
+
+/// The media type of an answer (Content-Type without parameters).
+inline std::string media_type(const httplib::Response& res) {
+  auto ct = res.get_header_value("Content-Type");
+  return ct.substr(0, ct.find(';'));
+}
+
+/// The body as JSON; discarded if it is not JSON.
+inline json body_of(const httplib::Response& res) {
+  return json::parse(res.body, nullptr, false);
+}
+
+/// "STATUS BODY" of an answer, or why there was none.
+inline std::string describe(const httplib::Result& r) {
+  if (!r)
+    return "no response (httplib error "
+           + std::to_string(static_cast<int>(r.error())) + ")";
+  return std::to_string(r->status) + " " + r->body;
+}
+
 /// j[key] as an integer; -1 if missing or not a number.
 inline int64_t int_field(const json& j, const char* key) {
   auto v = j.is_object() ? j.find(key) : j.end();
