@@ -71,7 +71,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
+DB_URL=$(start_pg)
 write_node_ini "bench-node"
 
 # The fake provider from the first build serves every run.

@@ -221,7 +221,7 @@ settled_count() {
 # --- setup ---------------------------------------------------------------------------
 
 log "logs in $LOGS"
-DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
+DB_URL=$(start_pg)
 log "PostgreSQL: $DB_URL"
 
 write_node_ini "bench-guards-node"

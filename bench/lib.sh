@@ -116,3 +116,22 @@ start_fake_provider() {
   TARGET=http://127.0.0.1:$PROV_PORT/hook
   STATS=http://127.0.0.1:$PROV_CTRL/stats
 }
+
+# start_pg: the benchmark's private PostgreSQL in $WORK/pg on $PGPORT, or on
+# a free port if that one cannot be bound (it lies in the ephemeral range: a
+# connection of the test suites in TIME-WAIT on it made the bind fail once);
+# prints the URL, which names the port used.
+start_pg() {
+  local url
+  if url=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT" 2>/dev/null); then
+    echo "$url"; return
+  fi
+  for _ in 1 2 3; do
+    PGPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    if url=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT"); then
+      log "PostgreSQL on port $PGPORT (the default was taken)"
+      echo "$url"; return
+    fi
+  done
+  log "could not start PostgreSQL"; return 1
+}

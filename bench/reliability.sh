@@ -114,7 +114,7 @@ start_node() { # LOGFILE OPTS...
 # --- setup ---------------------------------------------------------------------------
 
 log "logs in $LOGS"
-DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
+DB_URL=$(start_pg)
 export DB_URL
 log "PostgreSQL: $DB_URL"
 

@@ -119,7 +119,7 @@ record_actors() { # FILE
 # --- setup -----------------------------------------------------------------------
 
 log "logs in $LOGS"
-DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
+DB_URL=$(start_pg)
 log "PostgreSQL: $DB_URL"
 # pg_stat_statements only for the profile phase (it costs a little on every
 # statement): switch it on or off, which takes a restart.
@@ -132,7 +132,7 @@ if [ "$have_pgss" != "$want_pgss" ]; then
     sql "ALTER SYSTEM RESET shared_preload_libraries" >/dev/null
   fi
   bash "$ROOT/scripts/pg.sh" stop "$WORK/pg"
-  DB_URL=$(bash "$ROOT/scripts/pg.sh" start "$WORK/pg" "$PGPORT")
+  DB_URL=$(start_pg)
   [ -n "$want_pgss" ] && sql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
 fi
 
