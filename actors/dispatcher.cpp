@@ -28,13 +28,14 @@ int64_t due_of(const delivery_job& job) {
 
 /// Decides what an outcome means for its notification and queues it for
 /// recording. Unknown ids (fenced or cancelled jobs) are recorded as they
-/// are: the fence keeps them out of the row.
-void decide(dispatcher_ptr self, delivery_decision out) {
+/// are: the fence keeps them out of the row. `decided`: `out` already holds
+/// its status (the dispatcher decided it without a policy).
+void decide(dispatcher_ptr self, delivery_decision out, bool decided = false) {
   auto& st = self->state;
   auto i = st.jobs.find(out.id);
   if (out.outcome != attempt_result::deferred && out.attempt_key.empty())
     out.attempt_key = st.attempt_prefix + std::to_string(++st.attempt_seq);
-  if (out.status.empty()) {
+  if (!decided) {
     if (i != st.jobs.end()) {
       auto& hj = i->second;
       auto counted = out.outcome != attempt_result::deferred;
@@ -79,9 +80,9 @@ void route(dispatcher_ptr self, delivery_job job, bool timer_fired = false) {
     out.error = "no provider configured for channel " + job.n.channel;
     out.node = st.settings.node;
     out.started_at_ms = now;
-    out.status = "dead_lettered";
+    out.status = notification_status::dead_lettered;
     out.reason = "permanent: " + out.error;
-    decide(self, std::move(out));
+    decide(self, std::move(out), true);
     return;
   }
   ++st.dispatched;
@@ -93,9 +94,9 @@ void route(dispatcher_ptr self, delivery_job job, bool timer_fired = false) {
 void recorded(dispatcher_ptr self, std::vector<delivery_decision>& batch) {
   auto& st = self->state;
   for (auto& o : batch) {
-    if (o.status == "delivered")
+    if (o.status == notification_status::delivered)
       ++st.delivered;
-    else if (o.status == "dead_lettered")
+    else if (o.status == notification_status::dead_lettered)
       ++st.dead_lettered;
     else if (o.outcome == attempt_result::deferred)
       ++st.deferred;
@@ -104,9 +105,9 @@ void recorded(dispatcher_ptr self, std::vector<delivery_decision>& batch) {
     auto i = st.jobs.find(o.id);
     if (i == st.jobs.end())
       continue;
-    if (o.status == "retry_scheduled" && o.keep_lease && !i->second.cancelled) {
+    if (o.status == notification_status::retry_scheduled && o.keep_lease && !i->second.cancelled) {
       auto& job = i->second.job;
-      job.n.status = "retry_scheduled";
+      job.n.status = notification_status::retry_scheduled;
       job.n.next_attempt_at_ms = o.next_attempt_ms;
       i->second.waiting = true;
       self->send(st.scheduler, atom::schedule_v, job, o.next_attempt_ms);

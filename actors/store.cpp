@@ -52,7 +52,7 @@ struct unwrap<change_answer> {
       case change_result::not_found:
         return make_error(ec::not_found, missing);
       default:
-        return make_error(ec::conflict, x.n.status);
+        return make_error(ec::conflict, to_string(x.n.status));
     }
   }
 };

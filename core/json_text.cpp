@@ -142,7 +142,7 @@ nlohmann::json to_json(const notification& n) {
     j["send_at"] = format_rfc3339(n.send_at_ms);
   if (!n.provider.empty())
     j["provider"] = n.provider;
-  j["status"] = n.status;
+  j["status"] = to_string(n.status);
   j["attempts"] = n.attempts;
   if (!n.last_error.empty())
     j["last_error"] = n.last_error;

@@ -1,5 +1,7 @@
 #include "core/messages.hpp"
 
+#include <iterator>
+
 namespace herald {
 
 std::string to_string(idem_kind x) {
@@ -16,6 +18,30 @@ std::string to_string(idem_kind x) {
       return "in_flight";
   }
   return "?";
+}
+
+namespace {
+
+constexpr const char* status_names[] = {
+  "accepted",  "queued",          "sending",
+  "delivered", "retry_scheduled", "failed",
+  "dead_lettered", "cancelled",   "discarded",
+};
+
+} // namespace
+
+std::string to_string(notification_status x) {
+  auto i = static_cast<size_t>(x);
+  return i < std::size(status_names) ? status_names[i] : "?";
+}
+
+bool from_string(std::string_view text, notification_status& x) {
+  for (size_t i = 0; i < std::size(status_names); ++i)
+    if (text == status_names[i]) {
+      x = static_cast<notification_status>(i);
+      return true;
+    }
+  return false;
 }
 
 std::string to_string(attempt_result x) {

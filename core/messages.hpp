@@ -7,11 +7,33 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/meta/type_name.hpp>
 
 namespace herald {
+
+/// A notification's status (API.md "Statuses"), stored and shown as its
+/// text: accepted → queued → sending → delivered; on failure
+/// retry_scheduled → … → dead_lettered; cancelled, discarded.
+enum class notification_status : uint8_t {
+  accepted,        // durable, held by no node
+  queued,          // leased to a node
+  sending,
+  delivered,       // terminal
+  retry_scheduled, // waits for its next attempt (next_attempt_at_ms)
+  failed,          // terminal (rows of older versions)
+  dead_lettered,   // terminal until a DLQ retry
+  cancelled,       // terminal
+  discarded,       // terminal
+};
+
+/// The status's text ("accepted", "retry_scheduled", ...).
+std::string to_string(notification_status x);
+
+/// The status of a text; false if there is none of that name.
+bool from_string(std::string_view text, notification_status& x);
 
 /// A notification as stored. Optional text fields are empty when absent.
 struct notification {
@@ -25,7 +47,7 @@ struct notification {
   std::string priority;        // high | normal | low
   int64_t send_at_ms = 0;      // 0 = as soon as possible
   std::string provider;        // pinned provider, "" = any
-  std::string status;          // see API.md "Statuses"
+  notification_status status = notification_status::accepted;
   int32_t attempts = 0;
   std::string last_error;
   int64_t created_at_ms = 0;
@@ -167,7 +189,7 @@ struct delivery_decision : attempt_report {
   std::string attempt_key;
   /// The notification's new status: delivered | retry_scheduled |
   /// dead_lettered.
-  std::string status;
+  notification_status status = notification_status::delivered;
   /// retry_scheduled: when the next attempt is due (epoch ms).
   int64_t next_attempt_ms = 0;
   /// retry_scheduled: this node keeps the lease (the retry waits in its

@@ -11,13 +11,6 @@
 
 namespace herald {
 
-namespace {
-
-const char* const statuses[] = {"accepted",  "queued",         "sending",
-                                "delivered", "retry_scheduled", "failed",
-                                "dead_lettered", "cancelled",  "discarded"};
-
-} // namespace
 
 api_server::api_server(api_context ctx, int threads)
   : ctx_(std::move(ctx)), actors_(*ctx_.sys) {
@@ -194,7 +187,8 @@ void api_server::install_routes() {
     q.tenant_id = t->id;
     std::vector<field_error> errors;
     q.status = req.get_param_value("status");
-    if (!q.status.empty() && !one_of(q.status, statuses))
+    notification_status known;
+    if (!q.status.empty() && !from_string(q.status, known))
       errors.push_back({"status", "unknown status"});
     read_page_params(req, q.channel, q.cursor, q.limit, errors);
     if (!errors.empty()) {

@@ -93,10 +93,11 @@ delivery_store::record_outcomes(const std::vector<delivery_decision>& xs) {
       throw std::invalid_argument(
         "delivery_store::record_outcomes: bad outcome "
         + std::to_string(static_cast<int>(x.outcome)));
-    if (x.status != "delivered" && x.status != "retry_scheduled"
-        && x.status != "dead_lettered")
+    if (x.status != notification_status::delivered
+        && x.status != notification_status::retry_scheduled
+        && x.status != notification_status::dead_lettered)
       throw std::invalid_argument(
-        "delivery_store::record_outcomes: bad status '" + x.status + "'");
+        "delivery_store::record_outcomes: bad status '" + to_string(x.status) + "'");
     if (!is_uuid(x.id))
       continue;
     ids.push_back(x.id);
@@ -109,7 +110,7 @@ delivery_store::record_outcomes(const std::vector<delivery_decision>& xs) {
     providers.push_back(x.provider);
     started.push_back(x.started_at_ms);
     durations.push_back(x.duration_us);
-    statuses.push_back(x.status);
+    statuses.push_back(to_string(x.status));
     next_attempts.push_back(x.next_attempt_ms);
     keep_leases.push_back(x.keep_lease ? 1 : 0);
     reasons.push_back(x.reason);

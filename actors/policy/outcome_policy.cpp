@@ -8,7 +8,7 @@ namespace {
 
 void retry_at(delivery_decision& out, int64_t due_ms, int64_t now_ms,
               std::chrono::milliseconds horizon) {
-  out.status = "retry_scheduled";
+  out.status = notification_status::retry_scheduled;
   out.next_attempt_ms = due_ms;
   out.keep_lease = due_ms - now_ms <= horizon.count();
 }
@@ -46,7 +46,7 @@ int32_t outcome_policy::decide(delivery_decision& out, const std::string& channe
   out.next_attempt_ms = 0;
   out.keep_lease = false;
   if (out.outcome == attempt_result::delivered) {
-    out.status = "delivered";
+    out.status = notification_status::delivered;
     out.reason = "delivered";
     return budget_used + 1;
   }
@@ -62,7 +62,7 @@ int32_t outcome_policy::decide(delivery_decision& out, const std::string& channe
   auto used = budget_used + 1;
   auto error = what_failed(out);
   if (!out.retryable) {
-    out.status = "dead_lettered";
+    out.status = notification_status::dead_lettered;
     out.reason = "permanent: " + error;
     return used;
   }
@@ -71,7 +71,7 @@ int32_t outcome_policy::decide(delivery_decision& out, const std::string& channe
     retry_after = std::chrono::milliseconds{out.retry_after_ms};
   auto d = schedule(channel).next(used, retry_after);
   if (d.give_up) {
-    out.status = "dead_lettered";
+    out.status = notification_status::dead_lettered;
     out.reason = "exhausted: " + std::to_string(used) + " attempts, last: "
                  + error;
     return used;

@@ -4,6 +4,7 @@
 // (persistence/ only: it needs libpqxx).
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -51,7 +52,9 @@ inline notification row_to_notification(const pqxx::row& r) {
   n.priority = r[7].as<std::string>();
   n.send_at_ms = r[8].as<int64_t>();
   n.provider = r[9].as<std::string>();
-  n.status = r[10].as<std::string>();
+  if (!from_string(r[10].as<std::string>(), n.status))
+    throw std::runtime_error("notification " + n.id + ": unknown status "
+                             + r[10].as<std::string>());
   n.attempts = r[11].as<int32_t>();
   n.last_error = r[12].as<std::string>();
   n.created_at_ms = r[13].as<int64_t>();

@@ -196,7 +196,7 @@ CAF_TEST(a channel without a pool is dead lettered without an attempt) {
   CAF_REQUIRE_EQUAL(recorded(), 1u);
   auto& out = store_state().outcomes[0][0];
   CAF_CHECK_EQUAL(to_string(out.outcome), "deferred"); // no call: nothing counted
-  CAF_CHECK_EQUAL(out.status, "dead_lettered");
+  CAF_CHECK_EQUAL(to_string(out.status), "dead_lettered");
   CAF_CHECK(out.error.find("no provider configured for channel email")
             != std::string::npos);
 }
@@ -210,7 +210,7 @@ CAF_TEST(a retryable failure is retried on a timer once its state is durable) {
   submit(make_job("b"));
   auto xs = all_recorded();
   CAF_REQUIRE_EQUAL(xs.size(), 2u);
-  CAF_CHECK_EQUAL(xs[1].status, "retry_scheduled");
+  CAF_CHECK_EQUAL(to_string(xs[1].status), "retry_scheduled");
   CAF_CHECK(xs[1].keep_lease);
   CAF_CHECK(xs[1].next_attempt_ms > 0);
   CAF_CHECK_EQUAL(disp_state().held, 1); // held on the scheduler's timer
@@ -220,7 +220,7 @@ CAF_TEST(a retryable failure is retried on a timer once its state is durable) {
   CAF_CHECK_EQUAL(pool_state().delivered.size(), 3u);
   xs = all_recorded();
   CAF_REQUIRE_EQUAL(xs.size(), 3u);
-  CAF_CHECK_EQUAL(xs[2].status, "delivered");
+  CAF_CHECK_EQUAL(to_string(xs[2].status), "delivered");
   CAF_CHECK_EQUAL(disp_state().held, 0);
   CAF_CHECK(disp_state().jobs.empty());
   CAF_CHECK_EQUAL(disp_state().retried, 1u);
@@ -232,7 +232,7 @@ CAF_TEST(a permanent failure is dead lettered at once) {
   submit(make_job("p"));
   auto xs = all_recorded();
   CAF_REQUIRE_EQUAL(xs.size(), 1u);
-  CAF_CHECK_EQUAL(xs[0].status, "dead_lettered");
+  CAF_CHECK_EQUAL(to_string(xs[0].status), "dead_lettered");
   CAF_CHECK_EQUAL(xs[0].reason, "permanent: HTTP 400");
   advance_time(std::chrono::seconds{10});
   drain();
@@ -251,9 +251,9 @@ CAF_TEST(a spent attempt budget is dead lettered) {
   CAF_CHECK_EQUAL(pool_state().delivered.size(), 3u); // max_attempts = 3
   auto xs = all_recorded();
   CAF_REQUIRE_EQUAL(xs.size(), 3u);
-  CAF_CHECK_EQUAL(xs[0].status, "retry_scheduled");
-  CAF_CHECK_EQUAL(xs[1].status, "retry_scheduled");
-  CAF_CHECK_EQUAL(xs[2].status, "dead_lettered");
+  CAF_CHECK_EQUAL(to_string(xs[0].status), "retry_scheduled");
+  CAF_CHECK_EQUAL(to_string(xs[1].status), "retry_scheduled");
+  CAF_CHECK_EQUAL(to_string(xs[2].status), "dead_lettered");
   CAF_CHECK(xs[2].reason.find("exhausted: 3 attempts") == 0);
   CAF_CHECK_EQUAL(disp_state().held, 0);
 }
@@ -272,10 +272,10 @@ CAF_TEST(deferrals by an open breaker cost no attempts) {
   auto xs = all_recorded();
   CAF_REQUIRE_EQUAL(xs.size(), 8u);
   for (size_t i = 0; i < 5; ++i) {
-    CAF_CHECK_EQUAL(xs[i].status, "retry_scheduled");
+    CAF_CHECK_EQUAL(to_string(xs[i].status), "retry_scheduled");
     CAF_CHECK_EQUAL(to_string(xs[i].outcome), "deferred");
   }
-  CAF_CHECK_EQUAL(xs[7].status, "delivered");
+  CAF_CHECK_EQUAL(to_string(xs[7].status), "delivered");
   CAF_CHECK_EQUAL(disp_state().deferred, 5u);
 }
 
@@ -286,7 +286,7 @@ CAF_TEST(a retry beyond the horizon is handed to the database) {
   submit(make_job("h"));
   auto xs = all_recorded();
   CAF_REQUIRE_EQUAL(xs.size(), 1u);
-  CAF_CHECK_EQUAL(xs[0].status, "retry_scheduled");
+  CAF_CHECK_EQUAL(to_string(xs[0].status), "retry_scheduled");
   CAF_CHECK(!xs[0].keep_lease);
   CAF_CHECK_EQUAL(disp_state().held, 0);
   CAF_CHECK(disp_state().jobs.empty());
@@ -295,7 +295,7 @@ CAF_TEST(a retry beyond the horizon is handed to the database) {
 CAF_TEST(claimed work not due yet waits on a timer) {
   auto job = make_job("later");
   job.n.next_attempt_at_ms = now_ms() + 5000;
-  job.n.status = "retry_scheduled";
+  job.n.status = notification_status::retry_scheduled;
   store_state().claimable = {job};
   drain(); // the first sweep claims it
   CAF_CHECK(pool_state().delivered.empty());

@@ -238,7 +238,7 @@ CAF_TEST(an unkeyed submission is committed and answered with its id) {
   CAF_REQUIRE_EQUAL(writer_state().pending.size(), 1u);
   auto& job = writer_state().pending[0];
   CAF_CHECK_EQUAL(job.n.tenant_id, "acme");
-  CAF_CHECK_EQUAL(job.n.status, "accepted");
+  CAF_CHECK_EQUAL(to_string(job.n.status), "accepted");
   CAF_CHECK_EQUAL(job.signing_secret, "whsec_x");
   CAF_CHECK_GREATER(job.n.created_at_ms, 0);
   end_commits(atom::complete_v);

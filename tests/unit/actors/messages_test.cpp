@@ -46,7 +46,7 @@ notification sample_notification() {
   n.priority = "high";
   n.send_at_ms = 1700000000123;
   n.provider = "p1";
-  n.status = "queued";
+  n.status = notification_status::queued;
   n.attempts = 3;
   n.last_error = "HTTP 503";
   n.created_at_ms = 1700000000000;
@@ -79,7 +79,7 @@ CAF_TEST(every message type round-trips) {
   check_round_trip(r);
   delivery_decision o{r};
   o.attempt_key = "node-1/1700000000000/42/7";
-  o.status = "retry_scheduled";
+  o.status = notification_status::retry_scheduled;
   o.next_attempt_ms = 1700000060000;
   o.keep_lease = true;
   o.reason = "retry: HTTP 503";

@@ -131,7 +131,7 @@ CAF_TEST(committed leased rows go to the dispatcher and are recorded) {
   CAF_REQUIRE_EQUAL(store_state().outcomes.size(), 1u);
   CAF_CHECK_EQUAL(store_state().outcomes[0][0].id, "a");
   CAF_CHECK_EQUAL(to_string(store_state().outcomes[0][0].outcome), "deferred");
-  CAF_CHECK_EQUAL(store_state().outcomes[0][0].status, "dead_lettered");
+  CAF_CHECK_EQUAL(to_string(store_state().outcomes[0][0].status), "dead_lettered");
   CAF_CHECK_EQUAL(store_state().outcomes[0][0].fence, 1);
   CAF_CHECK_EQUAL(state_of<dispatcher_state>(*this, disp).held, 0);
 }

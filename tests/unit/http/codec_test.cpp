@@ -675,7 +675,7 @@ CAF_TEST(to_json of a notification omits empty fields) {
   n.to = "+14155550100";
   n.body = "hi";
   n.priority = "normal";
-  n.status = "queued";
+  n.status = notification_status::queued;
   n.attempts = 0;
   n.created_at_ms = 1795255200123;
   n.updated_at_ms = 1795255200456;
@@ -754,7 +754,7 @@ CAF_TEST(webhook payload has a stable shape) {
   n.body = "hello";
   n.data = R"({"z":1,"a":{"y":2,"b":3}})";
   n.priority = "high";
-  n.status = "sending";
+  n.status = notification_status::sending;
   n.created_at_ms = 1795255200123;
   CAF_CHECK_EQUAL(webhook_payload(n),
                   R"({"id":"0190a8e4-7c2b-7def-8abc-0123456789ab",)"

@@ -38,7 +38,7 @@ CAF_TEST(delivered) {
   auto p = make_policy();
   auto out = result(attempt_result::delivered, false, 200);
   CAF_CHECK_EQUAL(p.decide(out, "webhook", 0, now), 1);
-  CAF_CHECK_EQUAL(out.status, "delivered");
+  CAF_CHECK_EQUAL(to_string(out.status), "delivered");
   CAF_CHECK_EQUAL(out.next_attempt_ms, 0);
   CAF_CHECK(!out.keep_lease);
 }
@@ -47,7 +47,7 @@ CAF_TEST(permanent failures are dead lettered at once) {
   auto p = make_policy();
   auto out = result(attempt_result::failed, false, 400);
   CAF_CHECK_EQUAL(p.decide(out, "webhook", 0, now), 1);
-  CAF_CHECK_EQUAL(out.status, "dead_lettered");
+  CAF_CHECK_EQUAL(to_string(out.status), "dead_lettered");
   CAF_CHECK_EQUAL(out.reason, "permanent: HTTP 400");
 }
 
@@ -56,7 +56,7 @@ CAF_TEST(retryable failures follow the backoff of the channel) {
   // Ceilings 100, 200, 400 ms; the random source draws the top.
   auto out = result(attempt_result::failed, true, 503);
   CAF_CHECK_EQUAL(p.decide(out, "webhook", 0, now), 1);
-  CAF_CHECK_EQUAL(out.status, "retry_scheduled");
+  CAF_CHECK_EQUAL(to_string(out.status), "retry_scheduled");
   CAF_CHECK_EQUAL(out.next_attempt_ms, now + 100);
   CAF_CHECK(out.keep_lease);
   CAF_CHECK_EQUAL(out.reason, "retry 2 of 3 after: HTTP 503");
@@ -65,7 +65,7 @@ CAF_TEST(retryable failures follow the backoff of the channel) {
   CAF_CHECK_EQUAL(out.next_attempt_ms, now + 200);
   out = result(attempt_result::failed, true, 503);
   CAF_CHECK_EQUAL(p.decide(out, "webhook", 2, now), 3);
-  CAF_CHECK_EQUAL(out.status, "dead_lettered");
+  CAF_CHECK_EQUAL(to_string(out.status), "dead_lettered");
   CAF_CHECK_EQUAL(out.reason, "exhausted: 3 attempts, last: HTTP 503");
 }
 
@@ -93,7 +93,7 @@ CAF_TEST(a retry beyond the horizon releases the lease) {
   auto p = make_policy();
   auto out = result(attempt_result::failed, true, 503);
   p.decide(out, "sms", 5, now); // ceiling 32 s > 10 s horizon
-  CAF_CHECK_EQUAL(out.status, "retry_scheduled");
+  CAF_CHECK_EQUAL(to_string(out.status), "retry_scheduled");
   CAF_CHECK_EQUAL(out.next_attempt_ms, now + 32000);
   CAF_CHECK(!out.keep_lease);
 }
@@ -103,7 +103,7 @@ CAF_TEST(deferrals wait for the cool down and count nothing) {
   auto out = result(attempt_result::deferred, false, 0, 30000);
   out.error = "breaker open";
   CAF_CHECK_EQUAL(p.decide(out, "webhook", 2, now), 2);
-  CAF_CHECK_EQUAL(out.status, "retry_scheduled");
+  CAF_CHECK_EQUAL(to_string(out.status), "retry_scheduled");
   CAF_CHECK_EQUAL(out.next_attempt_ms, now + 30000);
   CAF_CHECK(!out.keep_lease); // beyond the horizon: back to the database
   CAF_CHECK_EQUAL(out.reason, "deferred: breaker open");
