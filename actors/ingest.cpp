@@ -238,8 +238,9 @@ void commit_all(ingest_ptr self, const session_ptr& s, std::vector<size_t> xs) {
           fail(self, s, std::move(err));
         } else {
           ++self->state.conflicts;
-          if (again.size() == 1) {
-            // One item, refused twice: no need to commit it a third time.
+          if (again.size() == 1 && keyed(*s, again.front())) {
+            // One keyed item, refused twice: no need to commit it a third
+            // time (commit_each would).
             auto i = again.front();
             resolve(self, s, again, [self, s, i](std::vector<size_t> free) {
               if (!free.empty()) {

@@ -62,13 +62,7 @@ bench_logs
 
 NODE_PID=
 PROV_PID=
-cleanup() {
-  set +e
-  stop_node
-  [ -n "$PROV_PID" ] && kill -TERM "$PROV_PID" 2>/dev/null && wait "$PROV_PID" 2>/dev/null
-  bash "$ROOT/scripts/pg.sh" stop "$WORK/pg" >/dev/null 2>&1
-}
-trap cleanup EXIT
+trap 'set +e; stop_bench' EXIT
 trap 'exit 130' INT TERM
 
 DB_URL=$(start_pg)

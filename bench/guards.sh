@@ -119,9 +119,7 @@ WRK_PID=
 cleanup() {
   set +e
   if [ -n "$WRK_PID" ]; then kill -TERM "$WRK_PID" 2>/dev/null; wait "$WRK_PID" 2>/dev/null; fi
-  stop_node
-  if [ -n "$PROV_PID" ]; then kill -TERM "$PROV_PID" 2>/dev/null; wait "$PROV_PID" 2>/dev/null; fi
-  bash "$ROOT/scripts/pg.sh" stop "$WORK/pg" >/dev/null 2>&1
+  stop_bench
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

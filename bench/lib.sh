@@ -135,3 +135,11 @@ start_pg() {
   done
   log "could not start PostgreSQL"; return 1
 }
+
+# stop_bench: the node, the fake provider ($PROV_PID) and the private
+# PostgreSQL, for a script's EXIT trap.
+stop_bench() {
+  stop_node
+  if [ -n "${PROV_PID:-}" ]; then kill -TERM "$PROV_PID" 2>/dev/null; wait "$PROV_PID" 2>/dev/null; fi
+  bash "$ROOT/scripts/pg.sh" stop "$WORK/pg" >/dev/null 2>&1
+}

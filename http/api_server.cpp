@@ -11,7 +11,6 @@
 
 namespace herald {
 
-
 api_server::api_server(api_context ctx, int threads)
   : ctx_(std::move(ctx)), actors_(*ctx_.sys) {
   // httplib has one body limit per server: the larger one; the single-item
