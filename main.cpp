@@ -15,6 +15,9 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <caf/io/middleman.hpp>
+
+#include "actors/cluster.hpp"
 #include "actors/config.hpp"
 #include "actors/node_supervisor.hpp"
 #include "core/log.hpp"
@@ -103,6 +106,19 @@ int main(int argc, char** argv) {
   // Idle workers poll less aggressively: request round trips drop from
   // ~250 µs to ~40 µs (PLATFORM.md).
   sys_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+  if (cfg.cluster_port != 0) {
+    // The network layer: only nodes of this protocol version and cluster
+    // name connect (CAF refuses others at its handshake), and a frozen
+    // peer's connection is closed after the timeout (CAF's default never
+    // notices one).
+    sys_cfg.load<caf::io::middleman>();
+    sys_cfg.set("middleman.app-identifiers",
+                std::vector<std::string>{cluster_app_identifier(cfg.cluster_name)});
+    sys_cfg.set("middleman.heartbeat-interval",
+                caf::timespan{cfg.cluster_heartbeat_interval});
+    sys_cfg.set("middleman.connection-timeout",
+                caf::timespan{cfg.cluster_connection_timeout});
+  }
   caf::actor_system sys{sys_cfg};
 
   // The node's services, by role, under the node supervisor. A service that
@@ -123,12 +139,27 @@ int main(int argc, char** argv) {
       return 1;
   }
 
+  if (svc.cluster) {
+    auto port = sys.middleman().publish(svc.cluster, cfg.cluster_port,
+                                        cfg.cluster_host.c_str(), true);
+    if (!port) {
+      caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+      std::cerr << "herald: cannot publish on herald.cluster.host:port = "
+                << cfg.cluster_host << ":" << cfg.cluster_port << ": "
+                << sys.render(port.error()) << "\n";
+      return 1;
+    }
+    std::cout << "herald: cluster listening on " << cfg.cluster_host << ":"
+              << *port << std::endl;
+  }
+
   api_context actx;
   actx.sys = &sys;
   actx.auth = svc.auth;
   actx.ingest = svc.ingest;
   actx.store = svc.store;
   actx.dispatcher = svc.dispatcher;
+  actx.cluster = svc.cluster;
   actx.replay_rate = cfg.dlq_replay_rate;
   actx.timeout = caf::timespan(cfg.api_request_timeout);
   actx.max_body_bytes = static_cast<size_t>(cfg.api_max_body_bytes);
@@ -137,6 +168,7 @@ int main(int argc, char** argv) {
   api_server api{actx, cfg.api_threads};
   auto api_port = api.bind(cfg.api_host, cfg.api_port);
   if (api_port < 0) {
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     std::cerr << "herald: cannot listen on herald.api.host:port = "
               << cfg.api_host << ":" << cfg.api_port << "\n";
     return 1;
@@ -154,6 +186,7 @@ int main(int argc, char** argv) {
     admin = std::make_unique<admin_server>(adm);
     auto admin_port = admin->bind(cfg.admin_host, cfg.admin_port);
     if (admin_port < 0) {
+      caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
       std::cerr << "herald: cannot listen on herald.admin.host:port = "
                 << cfg.admin_host << ":" << cfg.admin_port << "\n";
       return 1;

@@ -23,6 +23,7 @@
 //   http (api) ─dlq list/get/retry/discard/replay, cancel─▶ store
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,15 @@
 
 namespace herald {
 
+struct owner_table; // actors/owner_table.hpp
+
+/// Who owns which limiter and idempotency shard, and which workers take
+/// work, as the cluster actor last saw it. Local only: the table is shared
+/// read-only between the actors of one node.
+struct owner_view {
+  std::shared_ptr<const owner_table> table;
+};
+
 /// Mixed into every actor: answers the admin endpoint's state request.
 using inspectable_actor = caf::typed_actor<
   // Kind, key, node and a JSON summary of the actor's state.
@@ -42,10 +52,11 @@ using inspectable_actor = caf::typed_actor<
 
 /// The store's notifications (persistence/notification_store.hpp).
 using notification_store_actor = caf::typed_actor<
-  // Commits all rows in one transaction (COPY). With leased, the rows due by
-  // the bound (epoch ms, see due_by) are held by this node; the others, and
-  // all rows without leased, are stored unleased for a sweeper to claim.
-  caf::replies_to<atom::insert, std::vector<notification>, bool,
+  // Commits all rows in one transaction (COPY). The rows due by the bound
+  // (epoch ms, see due_by) are leased to the named node (this one, or the
+  // worker the writer handed them to); the others, and all rows if the
+  // name is "", are stored unleased for a sweeper to claim.
+  caf::replies_to<atom::insert, std::vector<notification>, std::string,
                   int64_t>::with<bool>,
   // One notification of a tenant (tenant id, notification id).
   caf::replies_to<atom::get, std::string, std::string>::with<notification>,
@@ -66,6 +77,11 @@ using delivery_store_actor = caf::typed_actor<
   caf::replies_to<atom::renew>::with<int64_t>,
   // Hands back this node's unsent leased rows (shutdown); answers how many.
   caf::replies_to<atom::release>::with<int64_t>,
+  // Takes over the leases of a node that is down (its name): every open row
+  // it held is freed with its fence bumped, so the node can no longer
+  // record an outcome for it and any worker's sweeper claims it. Answers
+  // how many.
+  caf::replies_to<atom::takeover, std::string>::with<int64_t>,
   // Records the dispatcher's decisions and their attempts; answers how many
   // were fenced out.
   caf::replies_to<atom::outcome, std::vector<delivery_decision>>::with<int64_t>>;
@@ -125,7 +141,10 @@ using writer_actor = inspectable_actor::extend<
   // an idempotency key's unique index refused one of them (nothing of this
   // request was written; other requests of the transaction are retried
   // without it).
-  caf::replies_to<atom::submit, std::vector<delivery_job>>::with<bool>>;
+  caf::replies_to<atom::submit, std::vector<delivery_job>>::with<bool>,
+  // The cluster's workers changed (from the cluster actor): leased rows go
+  // to the worker with the most credits when this node has no dispatcher.
+  caf::reacts_to<atom::view, owner_view>>;
 
 /// The submission protocol of this node (a small pool of them): the HTTP
 /// thread parses and validates, then makes one request and gets one answer.
@@ -135,7 +154,12 @@ using writer_actor = inspectable_actor::extend<
 using ingest_actor = inspectable_actor::extend<
   // One HTTP submission (single or batch); ec::unauthorized for a bad key,
   // the commit's error when nothing of it could be stored.
-  caf::replies_to<atom::submit, ingest_request>::with<ingest_result>>;
+  caf::replies_to<atom::submit, ingest_request>::with<ingest_result>,
+  // The cluster's owners changed (from the cluster actor): limiters and
+  // idempotency shards are asked on their owner nodes from now on; a
+  // request in flight to a node that left is asked again, once, of the
+  // new owner.
+  caf::reacts_to<atom::view, owner_view>>;
 
 /// API keys → tenants, with a small cache; revocations go through it so that
 /// a revoked key stops working at once.
@@ -152,6 +176,10 @@ using auth_actor = inspectable_actor::extend<
 using dispatcher_actor = inspectable_actor::extend<
   // Reserves room for N leased jobs before a commit; answers how many fit.
   caf::replies_to<atom::reserve, int32_t>::with<int32_t>,
+  // The room left for jobs (credits the cluster offers to ingest nodes).
+  caf::replies_to<atom::reserve>::with<int32_t>,
+  // Claim due work now (another node's leases were just freed).
+  caf::reacts_to<atom::claim>,
   // Gives back N reserved places (their commit failed).
   caf::reacts_to<atom::release, int32_t>,
   // Committed jobs leased to this node, to deliver.
@@ -274,6 +302,24 @@ using retry_scheduler_actor = inspectable_actor::extend<
   // INTERNAL: the timer of (notification id, generation) fired.
   caf::reacts_to<atom::due, std::string, int64_t>>;
 
+/// A node's membership in the cluster (actors/cluster.hpp), published on
+/// herald.cluster.port: the join handshake, heartbeats, this node's view
+/// of the cluster and its actors for the cluster-wide admin view.
+using cluster_actor = inspectable_actor::extend<
+  // A node introduces itself; answers this node's card. ec::conflict: the
+  // name belongs to a live member (or to this node).
+  caf::replies_to<atom::join, member_card>::with<member_card>,
+  // Every heartbeat interval, to every member: alive, credits, peers.
+  caf::reacts_to<atom::heartbeat, member_card>,
+  // This node's view of the cluster.
+  caf::replies_to<atom::get>::with<cluster_view>,
+  // The state of every actor of this node (GET /admin/actors?scope=cluster).
+  caf::replies_to<atom::actors>::with<std::vector<actor_info>>,
+  // INTERNAL: heartbeats out, silent members down, reconnections due.
+  caf::reacts_to<atom::tick>,
+  // INTERNAL: an address to connect to.
+  caf::reacts_to<atom::connect, std::string>>;
+
 /// The handles of this node's services, for the HTTP servers of this
 /// process. Never leaves the node (local handles, no serialization).
 struct node_services {
@@ -282,6 +328,7 @@ struct node_services {
   dispatcher_actor dispatcher;     // invalid without the worker role
   std::vector<ingest_actor> ingest; // empty without the ingest role
   std::vector<inspectable_actor> actors; // listed by GET /admin/actors
+  cluster_actor cluster;           // invalid without herald.cluster.port
 };
 
 /// The node supervisor: starts this node's services by role (config
@@ -302,3 +349,4 @@ using node_supervisor_actor = inspectable_actor::extend<
 } // namespace herald
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(herald::node_services)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(herald::owner_view)

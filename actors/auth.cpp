@@ -1,5 +1,7 @@
 #include "actors/auth.hpp"
 
+#include "actors/config.hpp"
+
 #include <caf/typed_event_based_actor.hpp>
 
 #include "core/error.hpp"
@@ -52,11 +54,11 @@ auth_actor::behavior_type auth(auth_actor::stateful_pointer<auth_state> self,
   return {
     [self](atom::inspect) -> actor_info {
       auto& st = self->state;
-      return {"auth", "", "",
+      return describe(self, "auth", "", "",
               "{\"cached_keys\":" + std::to_string(st.cache.size())
                 + ",\"hits\":" + std::to_string(st.hits)
                 + ",\"misses\":" + std::to_string(st.misses)
-                + ",\"denied\":" + std::to_string(st.denied) + "}"};
+                + ",\"denied\":" + std::to_string(st.denied) + "}");
     },
     [self](atom::auth, const std::string& key) -> caf::result<tenant> {
       auto& st = self->state;

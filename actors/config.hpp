@@ -3,8 +3,12 @@
 #include <cstdint>
 #include <functional>
 
+#include <string>
+
 #include <caf/actor_system_config.hpp>
 #include <caf/fwd.hpp>
+
+#include "core/messages.hpp"
 
 namespace herald {
 
@@ -30,5 +34,24 @@ public:
 /// Wall-clock time (Unix epoch ms) as `self`'s actor system tells it: the
 /// injected herald_actor_config::wall_clock, else the system clock.
 int64_t wall_ms(const caf::local_actor* self);
+
+/// What an actor tells the admin endpoint about itself (its inspect
+/// answer): kind, key, node ("" = this node), state (a JSON object as
+/// text), with its id and the messages waiting in its mailbox. Called from
+/// the actor's own handler, the only place its mailbox may be read.
+template <class Self>
+actor_info describe(Self* self, std::string kind, std::string key,
+                    std::string node, std::string state,
+                    int64_t restarts = 0) {
+  actor_info x;
+  x.kind = std::move(kind);
+  x.key = std::move(key);
+  x.node = std::move(node);
+  x.state = std::move(state);
+  x.id = static_cast<int64_t>(self->id());
+  x.mailbox = static_cast<int64_t>(self->mailbox().size());
+  x.restarts = restarts;
+  return x;
+}
 
 } // namespace herald

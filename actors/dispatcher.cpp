@@ -288,8 +288,8 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
         for (size_t i = 0; i < children->size(); ++i)
           state += (i > 0 ? "," : "") + (*children)[i];
         state += "]}";
-        rp.deliver(actor_info{"dispatcher", "", self->state.settings.node,
-                              std::move(state)});
+        rp.deliver(describe(self, "dispatcher", "", self->state.settings.node,
+                                  std::move(state)));
       };
       auto ask = [&](const auto& child) {
         self->request(child, st.settings.store_timeout / 5, atom::inspect_v)
@@ -316,6 +316,14 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
       st.held += granted;
       return granted;
     },
+    [self](atom::reserve) -> int32_t {
+      auto& st = self->state;
+      if (st.draining)
+        return 0;
+      return static_cast<int32_t>(
+        std::clamp<int64_t>(st.settings.capacity - st.held, 0, INT32_MAX));
+    },
+    [self](atom::claim) { sweep(self); },
     [self](atom::release, int32_t n) { self->state.held -= n; },
     [self](atom::dispatch, std::vector<delivery_job>& jobs) {
       for (auto& j : jobs)

@@ -289,8 +289,8 @@ idempotency_guard_actor::behavior_type idempotency_guard(
   self->delayed_send(self, settings.purge_interval, atom::purge_v);
   return {
     [self](atom::inspect) -> actor_info {
-      return {"idempotency-guard", std::to_string(self->state.shard), "",
-              state_json(self->state)};
+      return describe(self, "idempotency-guard", std::to_string(self->state.shard), "",
+              state_json(self->state));
     },
     [self](atom::claim, const std::string& tenant, const std::string& key,
            const std::string& hash) -> caf::result<idem_verdict> {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <type_traits>
 
 #include <caf/sec.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -29,6 +30,7 @@ struct session {
   std::vector<std::string> ids;    // by item: the new notification's id
   std::vector<bool> claimed;       // by item: we hold its key's claim
   std::vector<idempotency_guard_actor> guard_of; // by item; none if unkeyed
+  std::vector<std::string> guard_member; // by item: its guard's node ("": here)
   size_t pending = 0;              // answers outstanding in a fan-out
 };
 
@@ -44,6 +46,81 @@ int32_t burst_of(const ingest_state& st, const tenant& t) {
 
 bool keyed(const session& s, size_t i) {
   return !s.rq.items[i].key.empty();
+}
+
+// -- owners -------------------------------------------------------------------
+
+/// The limiter registry of a tenant's owner node; `member` is its name, or
+/// "" for this node.
+limiter_registry_actor limiter_for(const ingest_state& st,
+                                   const std::string& tenant_id,
+                                   std::string& member) {
+  member.clear();
+  if (st.table) {
+    auto& owner = st.table->limiter_owner(tenant_id);
+    if (!owner.empty() && owner != st.table->self)
+      if (auto* hdl = st.table->limiters_of(owner)) {
+        member = owner;
+        return *hdl;
+      }
+  }
+  return st.limiters;
+}
+
+/// The guard of an idempotency key on its owner node; `member` as above.
+idempotency_guard_actor guard_for(const ingest_state& st,
+                                  const std::string& tenant_id,
+                                  const std::string& key,
+                                  std::string& member) {
+  member.clear();
+  auto shard = owner_table::shard_of(tenant_id, key);
+  if (st.table) {
+    auto& owner = st.table->shard_owner(shard);
+    if (!owner.empty() && owner != st.table->self)
+      if (auto* hdl = st.table->guard_of(owner, shard)) {
+        member = owner;
+        return *hdl;
+      }
+  }
+  return st.guards[shard % st.guards.size()];
+}
+
+/// Remembers a request to another node, so that it is asked again of the
+/// new owner (`retry`) if that node leaves first. 0: nothing to remember.
+uint64_t track(ingest_ptr self, const std::string& member,
+               std::function<void()> retry) {
+  auto& st = self->state;
+  if (!member.empty())
+    ++st.remote_requests;
+  if (member.empty() || !retry)
+    return 0;
+  auto id = ++st.next_call;
+  st.calls.emplace(id, ingest_state::remote_call{member, std::move(retry)});
+  return id;
+}
+
+/// Whether the answer of call `id` still counts (false: it was asked again
+/// elsewhere after its node left).
+bool settle(ingest_ptr self, uint64_t id) {
+  return id == 0 || self->state.calls.erase(id) > 0;
+}
+
+/// A new cluster view: calls in flight to nodes that left go again.
+void on_view(ingest_ptr self, owner_view& v) {
+  auto& st = self->state;
+  st.table = std::move(v.table);
+  std::vector<std::function<void()>> again;
+  for (auto i = st.calls.begin(); i != st.calls.end();) {
+    if (!st.table->live(i->second.member)) {
+      again.push_back(std::move(i->second.retry));
+      i = st.calls.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  st.retried += again.size();
+  for (auto& f : again)
+    f();
 }
 
 void decide(ingest_ptr self, session& s, size_t i, submit_status status,
@@ -126,6 +203,52 @@ void commit(ingest_ptr self, const session_ptr& s, const std::vector<size_t>& xs
           [then](caf::error& err) { then(std::move(err)); });
 }
 
+/// Asks the guard of item `i`'s key (`Atom`: claim or resolve) on the key's
+/// owner node. If that node leaves before answering, the new owner is asked
+/// once (it answers from the store what the old one knew in memory).
+template <class Atom>
+void ask_guard(ingest_ptr self, const session_ptr& s, size_t i, Atom what,
+               std::function<void(caf::expected<idem_verdict>)> done,
+               bool may_retry) {
+  auto& st = self->state;
+  const auto& item = s->rq.items[i];
+  std::string member;
+  auto guard = guard_for(st, s->t.id, item.key, member);
+  // A resolve goes to the guard holding the claim while its node lives.
+  if (std::is_same<Atom, atom::resolve>::value && s->guard_of[i]
+      && (s->guard_member[i].empty()
+          || (st.table && st.table->live(s->guard_member[i])))) {
+    guard = s->guard_of[i];
+    member = s->guard_member[i];
+  }
+  s->guard_of[i] = guard;
+  s->guard_member[i] = member;
+  auto retry = [self, s, i, what, done] {
+    ask_guard(self, s, i, what, done, false);
+  };
+  auto id = track(self, member,
+                  may_retry ? std::function<void()>{retry} : nullptr);
+  self
+    ->request(guard, st.settings.timeout, what, s->t.id, item.key, item.hash)
+    .then(
+      [self, id, done](idem_verdict& v) {
+        if (settle(self, id))
+          done(std::move(v));
+      },
+      [self, s, i, id, done, may_retry, member, retry](caf::error& err) {
+        if (!settle(self, id))
+          return;
+        std::string now;
+        guard_for(self->state, s->t.id, s->rq.items[i].key, now);
+        if (may_retry && !member.empty() && now != member) {
+          ++self->state.retried;
+          retry();
+          return;
+        }
+        done(std::move(err));
+      });
+}
+
 /// Asks the guard of each keyed item in `xs` again after its insert was
 /// refused; `then` gets the items whose keys are free (claimed again),
 /// with the unkeyed items of `xs`. The others are decided.
@@ -161,11 +284,7 @@ void resolve(ingest_ptr self, const session_ptr& s, std::vector<size_t> xs,
         then(std::move(*again));
       }
     };
-    self
-      ->request(s->guard_of[i], st.settings.timeout, atom::resolve_v, s->t.id,
-                item.key, item.hash)
-      .then([done](idem_verdict& v) { done(std::move(v)); },
-            [done](caf::error& err) { done(std::move(err)); });
+    ask_guard(self, s, i, atom::resolve_v, std::move(done), true);
   }
 }
 
@@ -276,8 +395,6 @@ void claim_keys(ingest_ptr self, const session_ptr& s, std::vector<size_t> xs) {
   // In item order to the same guard: a twin inside the batch finds the
   // first one's claim (in_flight).
   for (auto i : ask) {
-    const auto& item = s->rq.items[i];
-    s->guard_of[i] = st.guards[guard_shard(s->t.id, item.key, st.guards.size())];
     auto done = [self, s, i, go_ptr](caf::expected<idem_verdict> v) {
       if (v && v->kind == idem_kind::fresh) {
         s->claimed[i] = true;
@@ -290,29 +407,47 @@ void claim_keys(ingest_ptr self, const session_ptr& s, std::vector<size_t> xs) {
         commit_all(self, s, std::move(*go_ptr));
       }
     };
-    self
-      ->request(s->guard_of[i], st.settings.timeout, atom::claim_v, s->t.id,
-                item.key, item.hash)
-      .then([done](idem_verdict& v) { done(std::move(v)); },
-            [done](caf::error& err) { done(std::move(err)); });
+    ask_guard(self, s, i, atom::claim_v, std::move(done), true);
   }
 }
 
 /// Takes `tokens` from the tenant's limiter. A limiter may stop for
 /// idleness just as a request reaches it (sec::request_receiver_down): the
 /// registry then spawns a fresh, full one, so asking once more is exact.
+///
+/// In a cluster the limiter lives on the tenant's owner node. If that node
+/// leaves before answering, the new owner is asked once (its limiter starts
+/// full: the soft state that moves with ownership).
 void acquire(ingest_ptr self, const session_ptr& s, int32_t tokens,
              std::function<void(rate_decision&)> then, bool may_retry = true) {
   auto& st = self->state;
   rate_request rq{s->t.id, tokens, rate_of(st, s->t), burst_of(st, s->t)};
-  self->request(st.limiters, st.settings.timeout, atom::acquire_v, rq)
-    .then([then](rate_decision& d) { then(d); },
-          [self, s, tokens, then, may_retry](caf::error& err) {
-            if (may_retry && err == caf::sec::request_receiver_down)
-              acquire(self, s, tokens, then, false);
-            else
-              fail(self, s, std::move(err));
-          });
+  std::string member;
+  auto limiter = limiter_for(st, s->t.id, member);
+  auto retry = [self, s, tokens, then] {
+    acquire(self, s, tokens, then, false);
+  };
+  auto id = track(self, member,
+                  may_retry ? std::function<void()>{retry} : nullptr);
+  self->request(limiter, st.settings.timeout, atom::acquire_v, rq)
+    .then(
+      [self, id, then](rate_decision& d) {
+        if (settle(self, id))
+          then(d);
+      },
+      [self, s, id, then, may_retry, member, retry](caf::error& err) {
+        if (!settle(self, id))
+          return;
+        std::string now;
+        limiter_for(self->state, s->t.id, now);
+        if (may_retry
+            && (err == caf::sec::request_receiver_down || now != member)) {
+          ++self->state.retried;
+          retry();
+        } else {
+          fail(self, s, std::move(err));
+        }
+      });
 }
 
 bool channel_enabled(const tenant& t, const notification& n) {
@@ -415,6 +550,7 @@ void start(ingest_ptr self, const session_ptr& s) {
         s->ids.reserve(n);
         s->claimed.assign(n, false);
         s->guard_of.resize(n);
+        s->guard_member.resize(n);
         s->jobs.reserve(n);
         for (auto& item : s->rq.items) {
           auto job = make_job(std::move(item.n), s->t, now);
@@ -448,7 +584,10 @@ std::string state_json(const ingest_state& st) {
          + ",\"failed\":" + std::to_string(st.failed)
          + ",\"conflicts\":" + std::to_string(st.conflicts)
          + ",\"memo_denials\":" + std::to_string(st.memo_denials)
-         + ",\"denials_known\":" + std::to_string(st.denials.size()) + "}";
+         + ",\"denials_known\":" + std::to_string(st.denials.size())
+         + ",\"remote_requests\":" + std::to_string(st.remote_requests)
+         + ",\"remote_in_flight\":" + std::to_string(st.calls.size())
+         + ",\"retried_on_new_owner\":" + std::to_string(st.retried) + "}";
 }
 
 } // namespace
@@ -467,9 +606,10 @@ ingest(ingest_actor::stateful_pointer<ingest_state> self, auth_actor auth,
   st.index = index;
   return {
     [self](atom::inspect) -> actor_info {
-      return {"ingest", std::to_string(self->state.index), "",
-              state_json(self->state)};
+      return describe(self, "ingest", std::to_string(self->state.index), "",
+              state_json(self->state));
     },
+    [self](atom::view, owner_view& v) { on_view(self, v); },
     [self](atom::submit, ingest_request& rq) -> caf::result<ingest_result> {
       auto& st = self->state;
       ++st.requests;

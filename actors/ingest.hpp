@@ -24,6 +24,8 @@
 // another node; the commit always happens here.
 
 #include <cstdint>
+#include <functional>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +34,7 @@
 #include <caf/timespan.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/owner_table.hpp"
 #include "actors/policy/denial_memo.hpp"
 
 namespace herald {
@@ -63,6 +66,18 @@ struct ingest_state {
   uint64_t failed = 0;    // requests that failed as a whole
   uint64_t conflicts = 0; // commits refused by a key's index
   uint64_t memo_denials = 0;
+  // Cluster: the owners as last seen (null on a single node: everything is
+  // asked here) and the requests in flight to other nodes, each with how to
+  // ask again if its node leaves before answering.
+  std::shared_ptr<const owner_table> table;
+  struct remote_call {
+    std::string member;
+    std::function<void()> retry;
+  };
+  std::unordered_map<uint64_t, remote_call> calls;
+  uint64_t next_call = 0;
+  uint64_t remote_requests = 0;
+  uint64_t retried = 0; // asked again of a new owner
 };
 
 /// An ingest actor of this node (one of a small pool, `index`).

@@ -1,5 +1,7 @@
 #include "actors/janitor.hpp"
 
+#include "actors/config.hpp"
+
 #include <caf/typed_event_based_actor.hpp>
 
 #include "core/log.hpp"
@@ -15,10 +17,10 @@ janitor(janitor_actor::stateful_pointer<janitor_state> self, store_actor store,
   return {
     [self](atom::inspect) -> actor_info {
       auto& st = self->state;
-      return {"janitor", "", "",
+      return describe(self, "janitor", "", "",
               "{\"runs\":" + std::to_string(st.runs) + ",\"purged\":"
                 + std::to_string(st.purged) + ",\"errors\":"
-                + std::to_string(st.errors) + "}"};
+                + std::to_string(st.errors) + "}");
     },
     [self](atom::purge) {
       auto& st = self->state;

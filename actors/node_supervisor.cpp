@@ -1,11 +1,14 @@
 #include "actors/node_supervisor.hpp"
 
+#include "actors/config.hpp"
+
 #include <algorithm>
 #include <map>
 
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/auth.hpp"
+#include "actors/cluster.hpp"
 #include "actors/dispatcher.hpp"
 #include "actors/idempotency_guard.hpp"
 #include "actors/ingest.hpp"
@@ -97,6 +100,21 @@ dispatcher_settings dispatcher_settings_of(const node_config& cfg) {
   return ds;
 }
 
+cluster_settings cluster_settings_of(const node_config& cfg) {
+  cluster_settings cs;
+  cs.node = cfg.node_name;
+  cs.roles = cfg.roles;
+  cs.address = !cfg.cluster_advertise.empty()
+                 ? cfg.cluster_advertise
+                 : cfg.cluster_host + ":" + std::to_string(cfg.cluster_port);
+  cs.seeds = cfg.cluster_seeds;
+  cs.heartbeat_interval = span(cfg.cluster_heartbeat_interval);
+  cs.connection_timeout = span(cfg.cluster_connection_timeout);
+  cs.reconnect_max_delay = span(cfg.cluster_reconnect_max_delay);
+  cs.virtual_nodes = cfg.cluster_virtual_nodes;
+  return cs;
+}
+
 /// Spawns the services of this node's roles. The order of `children` is
 /// the stop order: what takes requests first, the connections last.
 void start_services(supervisor_ptr self) {
@@ -118,6 +136,8 @@ void start_services(supervisor_ptr self) {
       commit_conns.push_back(self->spawn<caf::detached>(store_worker, ss));
   auto store = self->spawn(store_router, workers);
   svc.store = store;
+  cluster_locals cl;
+  cl.store = store;
   // Delivery: the dispatcher and, linked to it, its sender pools (a pool
   // past its restart intensity takes the dispatcher down: escalation).
   if (worker_role) {
@@ -135,7 +155,9 @@ void start_services(supervisor_ptr self) {
     ws.parallel_rows = cfg.db_parallel_rows;
     // Without the worker role the dispatcher handle is invalid: every row
     // is stored unleased for the workers' sweepers.
+    ws.node = cfg.node_name;
     auto wr = self->spawn(writer, commit_conns, svc.dispatcher, ws);
+    cl.writer = wr;
     // Ingress guards: one rate limiter per tenant behind the registry (the
     // ownership lookup), idempotency guards sharded by key.
     limiter_settings ls;
@@ -143,6 +165,7 @@ void start_services(supervisor_ptr self) {
     ls.default_rate = cfg.tenant_default_rate;
     ls.default_burst = cfg.tenant_default_burst;
     auto limiters = self->spawn(limiter_registry, ls);
+    cl.limiters = limiters;
     idempotency_guard_settings gs;
     gs.retention = span(cfg.idempotency_retention);
     std::vector<idempotency_guard_actor> guards;
@@ -158,6 +181,8 @@ void start_services(supervisor_ptr self) {
       svc.ingest.push_back(adopt(self, "ingest",
                                  self->spawn(ingest, au, limiters, guards, wr,
                                              is, static_cast<size_t>(i))));
+    cl.guards = guards;
+    cl.ingest = svc.ingest;
     for (auto& g : guards)
       adopt(self, "idempotency-guard", g);
     adopt(self, "limiter-registry", limiters);
@@ -173,6 +198,15 @@ void start_services(supervisor_ptr self) {
     adopt(self, "store-worker", w);
   for (auto& w : workers)
     adopt(self, "store-worker", w);
+  if (cfg.cluster_port != 0) {
+    // Membership: published by main.cpp. It stops first, so that other
+    // nodes stop sending work here before the services go.
+    cl.dispatcher = svc.dispatcher;
+    cl.actors = svc.actors;
+    svc.cluster = self->spawn(cluster, cluster_settings_of(cfg), std::move(cl));
+    adopt(self, "cluster", svc.cluster, false);
+    std::rotate(st.children.begin(), st.children.end() - 1, st.children.end());
+  }
 }
 
 void stop_services(supervisor_ptr self) {
@@ -239,8 +273,8 @@ node_supervisor(node_supervisor_actor::stateful_pointer<node_supervisor_state> s
   });
   return {
     [self](atom::inspect) -> actor_info {
-      return {"node-supervisor", self->state.cfg.node_name, "",
-              state_json(self->state)};
+      return describe(self, "node-supervisor", self->state.cfg.node_name, "",
+              state_json(self->state));
     },
     [self](atom::get) -> node_services { return self->state.services; },
     [self](atom::drain) -> caf::result<bool> {

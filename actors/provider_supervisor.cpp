@@ -268,8 +268,9 @@ provider_supervisor(provider_actor::stateful_pointer<provider_supervisor_state> 
   return {
     [self](atom::inspect) -> actor_info {
       auto& st = self->state;
-      return {"provider-supervisor", st.settings.provider, st.settings.node,
-              state_json(st, now_of(self))};
+      return describe(self, "provider-supervisor", st.settings.provider,
+                      st.settings.node, state_json(st, now_of(self)),
+                      static_cast<int64_t>(st.restarts));
     },
     [self](atom::deliver, delivery_job& job) {
       auto& st = self->state;

@@ -1,5 +1,7 @@
 #include "actors/rate_limiter.hpp"
 
+#include "actors/config.hpp"
+
 #include <caf/sec.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -136,7 +138,7 @@ rate_limiter(rate_limiter_actor::stateful_pointer<rate_limiter_state> self,
       }
       j["allowed"] = st.allowed;
       j["denied"] = st.denied;
-      return {"rate-limiter", st.tenant_id, "", j.dump()};
+      return describe(self, "rate-limiter", st.tenant_id, "", j.dump());
     },
     [self](atom::acquire, const rate_request& req) -> rate_decision {
       auto& st = self->state;
@@ -193,7 +195,7 @@ limiter_registry_actor::behavior_type limiter_registry(
       j["spawned"] = st.spawned;
       j["probed"] = st.probed;
       j["stopped"] = st.stopped;
-      return {"limiter-registry", "", "", j.dump()};
+      return describe(self, "limiter-registry", "", "", j.dump());
     },
     [self](atom::acquire,
            rate_request& req) -> caf::result<rate_decision> {

@@ -33,7 +33,7 @@ retry_scheduler(retry_scheduler_actor::stateful_pointer<retry_scheduler_state> s
   self->state.node = std::move(node);
   return {
     [self](atom::inspect) -> actor_info {
-      return {"retry-scheduler", "", self->state.node, state_json(self->state)};
+      return describe(self, "retry-scheduler", "", self->state.node, state_json(self->state));
     },
     [self](atom::schedule, delivery_job& job, int64_t due_ms) {
       auto& st = self->state;

@@ -1,5 +1,7 @@
 #include "actors/sender_pool.hpp"
 
+#include "actors/config.hpp"
+
 #include <algorithm>
 
 #include <caf/typed_event_based_actor.hpp>
@@ -243,8 +245,9 @@ sender_pool(sender_pool_actor::stateful_pointer<sender_pool_state> self,
   return {
     [self](atom::inspect) -> actor_info {
       auto& st = self->state;
-      return {"sender-pool", st.settings.channel, st.settings.node,
-              state_json(st)};
+      return describe(self, "sender-pool", st.settings.channel,
+                      st.settings.node, state_json(st),
+                      static_cast<int64_t>(st.restarts));
     },
     [self](atom::deliver, delivery_job& job) {
       auto& st = self->state;

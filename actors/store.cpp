@@ -1,5 +1,7 @@
 #include "actors/store.hpp"
 
+#include "actors/config.hpp"
+
 #include <algorithm>
 #include <chrono>
 
@@ -93,21 +95,21 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
   auto& st = self->state;
   return {
     [self](atom::inspect) -> actor_info {
-      return {"store-worker", "", self->state.settings.lease.owner,
-              state_json(self->state)};
+      return describe(self, "store-worker", "", self->state.settings.lease.owner,
+              state_json(self->state));
     },
     [&st](atom::ping) -> caf::result<bool> {
       ++st.calls;
       return st.db->ping();
     },
     // -- notification_store_actor
-    [&st](atom::insert, std::vector<notification>& xs, bool leased,
+    [&st](atom::insert, std::vector<notification>& xs,
+          const std::string& lease_owner,
           int64_t due_by_ms) -> caf::result<bool> {
       auto start = std::chrono::steady_clock::now();
       auto result = guarded(st, [&] {
         auto lease = st.settings.lease;
-        if (!leased)
-          lease.owner.clear();
+        lease.owner = lease_owner;
         st.db->notifications().insert(xs, lease, due_by_ms);
         return true;
       });
@@ -160,6 +162,9 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
     [&st](atom::release) -> caf::result<int64_t> {
       return guarded(
         st, [&] { return st.db->delivery().release(st.settings.lease); });
+    },
+    [&st](atom::takeover, const std::string& owner) -> caf::result<int64_t> {
+      return guarded(st, [&] { return st.db->delivery().take_over(owner); });
     },
     [&st](atom::outcome,
           const std::vector<delivery_decision>& xs) -> caf::result<int64_t> {
@@ -250,15 +255,15 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
   };
   return {
     [self](atom::inspect) -> actor_info {
-      return {"store", "", "",
-              "{\"workers\":" + std::to_string(self->state.workers.size()) + "}"};
+      return describe(self, "store", "", "",
+              "{\"workers\":" + std::to_string(self->state.workers.size()) + "}");
     },
     [self, next](atom::ping) { return self->delegate(next(), atom::ping_v); },
     // -- notification_store_actor
-    [self, next](atom::insert, std::vector<notification>& xs, bool leased,
-                 int64_t due_by_ms) {
-      return self->delegate(next(), atom::insert_v, std::move(xs), leased,
-                            due_by_ms);
+    [self, next](atom::insert, std::vector<notification>& xs,
+                 std::string& lease_owner, int64_t due_by_ms) {
+      return self->delegate(next(), atom::insert_v, std::move(xs),
+                            std::move(lease_owner), due_by_ms);
     },
     [self, next](atom::get, std::string& tenant_id, std::string& id) {
       return self->delegate(next(), atom::get_v, std::move(tenant_id), std::move(id));
@@ -280,6 +285,9 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
       return self->delegate(next(), atom::claim_v, limit, reclaim_own);
     },
     [self, next](atom::renew) { return self->delegate(next(), atom::renew_v); },
+    [self, next](atom::takeover, std::string& owner) {
+      return self->delegate(next(), atom::takeover_v, std::move(owner));
+    },
     [self, next](atom::release) {
       return self->delegate(next(), atom::release_v);
     },

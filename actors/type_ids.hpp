@@ -52,6 +52,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(herald, (std::vector<herald::attempt>))
   CAF_ADD_TYPE_ID(herald, (std::vector<herald::actor_info>))
   CAF_ADD_TYPE_ID(herald, (std::vector<std::string>))
+  CAF_ADD_TYPE_ID(herald, (herald::member_card))
+  CAF_ADD_TYPE_ID(herald, (herald::member_status))
+  CAF_ADD_TYPE_ID(herald, (herald::cluster_view))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::member_status>))
 
   // -- atoms (at most 10 characters) ------------------------------------------
 
@@ -95,5 +99,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_ATOM(herald, herald::atom, reset, "reset")
   CAF_ADD_ATOM(herald, herald::atom, probe, "probe")
   CAF_ADD_ATOM(herald, herald::atom, resolve, "resolve")
+  CAF_ADD_ATOM(herald, herald::atom, join, "join")
+  CAF_ADD_ATOM(herald, herald::atom, heartbeat, "heartbeat")
+  CAF_ADD_ATOM(herald, herald::atom, tick, "tick")
+  CAF_ADD_ATOM(herald, herald::atom, connect, "connect")
+  CAF_ADD_ATOM(herald, herald::atom, takeover, "takeover")
+  CAF_ADD_ATOM(herald, herald::atom, view, "view")
+  CAF_ADD_ATOM(herald, herald::atom, actors, "actors")
 
 CAF_END_TYPE_ID_BLOCK(herald)

@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 #include "core/json_text.hpp"
 #include "actors/config.hpp"
+#include "actors/owner_table.hpp"
 
 namespace herald {
 
@@ -14,6 +15,7 @@ namespace {
 using writer_ptr = writer_actor::stateful_pointer<writer_state>;
 
 void try_commit(writer_ptr self);
+const owner_table::worker* pick_worker(writer_ptr self);
 
 /// Answers one request of a finished transaction.
 void answer(writer_state::pending& p, const caf::error& err) {
@@ -49,8 +51,20 @@ void commit(writer_ptr self, store_actor conn,
   for (auto& p : batch)
     for (auto& j : p.jobs)
       due += due_by(j.n, due_by_ms) ? 1 : 0;
-  auto insert = [self, conn, rows, due, timeout, finish, due_by_ms](
-                  std::vector<writer_state::pending> batch, bool leased) {
+  // The worker that holds the leased rows: this node's dispatcher, or
+  // (ingest-only node) the worker with the most credits left.
+  std::string owner;
+  dispatcher_actor target;
+  if (self->state.dispatcher) {
+    owner = self->state.settings.node;
+    target = self->state.dispatcher;
+  } else if (auto w = pick_worker(self)) {
+    owner = w->name;
+    target = w->dispatcher;
+  }
+  auto insert = [self, conn, rows, due, timeout, finish, due_by_ms, owner,
+                 target](std::vector<writer_state::pending> batch,
+                         bool leased) {
     // The rows go to the store by copy only when the jobs are needed again:
     // for the dispatcher (leased) or for a retry after a refused key.
     bool keep = leased;
@@ -69,9 +83,11 @@ void commit(writer_ptr self, store_actor conn,
     auto shared = std::make_shared<std::vector<writer_state::pending>>(
       std::move(batch));
     self
-      ->request(conn, timeout, atom::insert_v, std::move(ns), leased, due_by_ms)
+      ->request(conn, timeout, atom::insert_v, std::move(ns),
+                leased ? owner : std::string{}, due_by_ms)
       .then(
-        [self, shared, rows, leased, due_by_ms, finish](bool) {
+        [self, conn, shared, rows, leased, due_by_ms, finish, owner, target,
+         timeout](bool) {
           auto& st = self->state;
           ++st.commits;
           st.rows += rows;
@@ -84,15 +100,22 @@ void commit(writer_ptr self, store_actor conn,
                   j.fence = 1; // the fence of a row inserted leased
                   jobs.push_back(std::move(j));
                 }
-            self->send(st.dispatcher, atom::dispatch_v, std::move(jobs));
+            self->send(target, atom::dispatch_v, std::move(jobs));
+            if (owner != st.settings.node && st.table
+                && !st.table->live(owner)) {
+              // The worker left while this commit ran: its takeover may
+              // have come before these rows. Free them once more.
+              self->request(conn, timeout, atom::takeover_v, owner)
+                .then([](int64_t) {}, [](caf::error&) {});
+            }
           }
           finish(*shared, caf::error{});
         },
-        [self, conn, shared, rows, due, leased, finish](caf::error& err) {
+        [self, conn, shared, rows, due, leased, finish,
+         target](caf::error& err) {
           auto& st = self->state;
           if (leased)
-            self->send(st.dispatcher, atom::release_v,
-                       static_cast<int32_t>(due));
+            self->send(target, atom::release_v, static_cast<int32_t>(due));
           if (is(err, ec::conflict) && shared->size() > 1) {
             // Nothing was written. Retry each request alone so only the one
             // holding the taken key gets the conflict.
@@ -113,27 +136,47 @@ void commit(writer_ptr self, store_actor conn,
           finish(*shared, err);
         });
   };
-  if (due == 0 || !self->state.dispatcher) {
-    // Nothing to hold, or no dispatcher on this node (no worker role):
-    // stored unleased, for a sweeper to claim.
+  if (due == 0 || !target) {
+    // Nothing to hold, or no worker to hold it: stored unleased, for a
+    // sweeper to claim.
     insert(std::move(batch), false);
     return;
   }
   auto shared = std::make_shared<std::vector<writer_state::pending>>(
     std::move(batch));
   auto n = static_cast<int32_t>(due);
-  self
-    ->request(self->state.dispatcher, std::chrono::seconds(1), atom::reserve_v, n)
+  if (owner != self->state.settings.node)
+    self->state.spent[owner] += n;
+  self->request(target, std::chrono::seconds(1), atom::reserve_v, n)
     .then(
-      [self, shared, n, insert](int32_t granted) {
+      [self, shared, n, insert, target](int32_t granted) {
         if (granted < n && granted > 0)
-          self->send(self->state.dispatcher, atom::release_v, granted);
+          self->send(target, atom::release_v, granted);
         insert(std::move(*shared), granted == n);
       },
       [shared, insert](caf::error&) {
         // No dispatcher: the rows stay unleased and a sweeper takes them.
         insert(std::move(*shared), false);
       });
+}
+
+/// The live worker with the most credits left (granted at its last
+/// heartbeat, minus what this writer reserved since), if any.
+const owner_table::worker* pick_worker(writer_ptr self) {
+  auto& st = self->state;
+  if (!st.table)
+    return nullptr;
+  const owner_table::worker* best = nullptr;
+  int64_t best_left = 0;
+  for (auto& w : st.table->workers) {
+    auto i = st.spent.find(w.name);
+    int64_t left = w.credits - (i == st.spent.end() ? 0 : i->second);
+    if (best == nullptr || left > best_left) {
+      best = &w;
+      best_left = left;
+    }
+  }
+  return best;
 }
 
 /// Starts commits while connections are idle and requests wait.
@@ -191,7 +234,13 @@ writer(writer_actor::stateful_pointer<writer_state> self,
   st.settings = settings;
   return {
     [self](atom::inspect) -> actor_info {
-      return {"writer", "", "", state_json(self->state)};
+      return describe(self, "writer", "", "", state_json(self->state));
+    },
+    [self](atom::view, owner_view& v) {
+      auto& st = self->state;
+      st.table = std::move(v.table);
+      // Fresh credits from the workers' heartbeats.
+      st.spent.clear();
     },
     [self](atom::submit,
            std::vector<delivery_job>& jobs) -> caf::result<bool> {

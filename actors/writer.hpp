@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include <caf/typed_response_promise.hpp>
@@ -22,6 +25,8 @@ struct writer_settings {
   /// the commit in flight and go together. Small transactions side by side
   /// cost the database per transaction, and fewer rows wait for each.
   int parallel_rows = 100;
+  /// This node's name: rows leased to its own dispatcher carry it.
+  std::string node;
 };
 
 /// Whether the writer starts a transaction now, with `in_flight`
@@ -52,6 +57,10 @@ struct writer_state {
   std::vector<store_actor> idle;      // connections with no commit in flight
   size_t connections = 0;
   dispatcher_actor dispatcher;        // gets leased jobs after their commit
+  /// Without a dispatcher of its own (ingest-only node): the cluster's
+  /// workers, from the cluster actor, and the credits used since.
+  std::shared_ptr<const owner_table> table;
+  std::map<std::string, int64_t> spent;
   writer_settings settings;
   // Counters for the admin endpoint and the benchmark notes.
   uint64_t commits = 0;

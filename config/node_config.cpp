@@ -547,19 +547,43 @@ std::string valid_roles(const std::vector<std::string>& roles) {
   return {};
 }
 
+// One "host:port" address of a node: "" or what is wrong, after the quoted
+// address (the caller says whose address it is).
+std::string valid_address(const std::string& addr) {
+  auto colon = addr.rfind(':');
+  auto bad = quote(addr) + " is not \"host:port\"";
+  if (colon == std::string::npos || colon == 0)
+    return bad;
+  int64_t port = 0;
+  if (!detail::parse_int(addr.substr(colon + 1), port).empty()
+      || addr.substr(colon + 1).find_first_of("+- ") != std::string::npos)
+    return bad;
+  if (port < 1 || port > 65535)
+    return quote(addr) + " has port out of range (1..65535)";
+  return {};
+}
+
 std::string valid_seeds(const std::vector<std::string>& seeds) {
-  for (auto& seed : seeds) {
-    auto colon = seed.rfind(':');
-    auto bad = "seed " + quote(seed) + " is not \"host:port\"";
-    if (colon == std::string::npos || colon == 0)
-      return bad;
-    int64_t port = 0;
-    if (!detail::parse_int(seed.substr(colon + 1), port).empty()
-        || seed.substr(colon + 1).find_first_of("+- ") != std::string::npos)
-      return bad;
-    if (port < 1 || port > 65535)
-      return "seed " + quote(seed) + " has port out of range (1..65535)";
-  }
+  for (auto& seed : seeds)
+    if (auto err = valid_address(seed); !err.empty())
+      return "seed " + err;
+  return {};
+}
+
+std::string valid_advertise(const std::string& s) {
+  if (s.empty())
+    return {}; // herald.cluster.host:herald.cluster.port
+  if (auto err = valid_address(s); !err.empty())
+    return "address " + err;
+  return {};
+}
+
+// Goes into CAF's middleman.app-identifiers next to the protocol version.
+std::string valid_cluster_name(const std::string& s) {
+  if (s.empty() || s.size() > 64
+      || !std::all_of(s.begin(), s.end(), is_name_char))
+    return "cluster name " + quote(s)
+           + " must be 1..64 letters, digits, '-', '_' or '.'";
   return {};
 }
 
@@ -615,6 +639,31 @@ std::vector<option_def> make_options() {
                   "(0 = single node)"));
   add(list_option("herald.cluster.seeds", &c::cluster_seeds, valid_seeds,
                   "\"host:port\" of other nodes to join"));
+  add(string_option("herald.cluster.host", &c::cluster_host, non_empty,
+                    "address the cluster port binds to"));
+  add(string_option("herald.cluster.advertise", &c::cluster_advertise,
+                    valid_advertise,
+                    "\"host:port\" other nodes use to reach this node (\"\" = "
+                    "herald.cluster.host:herald.cluster.port; set it when "
+                    "binding 0.0.0.0 or behind NAT)"));
+  add(string_option("herald.cluster.name", &c::cluster_name,
+                    valid_cluster_name,
+                    "nodes only join nodes with the same cluster name "
+                    "(1..64 letters, digits, '-', '_', '.')"));
+  add(duration_option("herald.cluster.heartbeat-interval",
+                      &c::cluster_heartbeat_interval,
+                      "how often nodes send heartbeats to each other "
+                      "(at least 10ms)"));
+  add(duration_option("herald.cluster.connection-timeout",
+                      &c::cluster_connection_timeout,
+                      "a peer silent this long is down and its leases are "
+                      "taken over (at least twice the heartbeat interval)"));
+  add(duration_option("herald.cluster.reconnect-max-delay",
+                      &c::cluster_reconnect_max_delay,
+                      "cap of the backoff between reconnection attempts to a "
+                      "seed or a peer that is down (at least 100ms)"));
+  add(int_option("herald.cluster.virtual-nodes", &c::cluster_virtual_nodes, 1,
+                 4096, "points per node on the ownership ring"));
   add(duration_option("herald.delivery.lease-ttl", &c::lease_ttl,
                       "how long a node owns claimed work before another node "
                       "may take it over"));
@@ -1035,6 +1084,24 @@ std::string validate(const node_config& cfg) {
     errors.push_back("herald.idempotency.retention ("
                      + format_duration(cfg.idempotency_retention)
                      + ") must be at least 24h");
+  if (cfg.cluster_heartbeat_interval < millis{10})
+    errors.push_back("herald.cluster.heartbeat-interval ("
+                     + format_duration(cfg.cluster_heartbeat_interval)
+                     + ") must be at least 10ms");
+  // One late heartbeat must not take a live peer for down.
+  if (cfg.cluster_connection_timeout < 2 * cfg.cluster_heartbeat_interval)
+    errors.push_back("herald.cluster.connection-timeout must be at least "
+                     "twice herald.cluster.heartbeat-interval ("
+                     + format_duration(cfg.cluster_connection_timeout)
+                     + " < 2 x "
+                     + format_duration(cfg.cluster_heartbeat_interval) + ")");
+  if (cfg.cluster_reconnect_max_delay < millis{100})
+    errors.push_back("herald.cluster.reconnect-max-delay ("
+                     + format_duration(cfg.cluster_reconnect_max_delay)
+                     + ") must be at least 100ms");
+  if (!cfg.cluster_seeds.empty() && cfg.cluster_port == 0)
+    errors.push_back("herald.cluster.seeds needs herald.cluster.port: other "
+                     "nodes must be able to connect back");
   // Two listeners on one port: the second bind would fail at startup.
   std::pair<const char*, uint16_t> ports[] = {
     {"herald.api.port", cfg.api_port},

@@ -40,6 +40,13 @@ struct node_config {
   // herald.cluster.*
   uint16_t cluster_port = 0;             // herald.cluster.port
   std::vector<std::string> cluster_seeds;// herald.cluster.seeds
+  std::string cluster_host = "127.0.0.1"; // herald.cluster.host (the cluster port binds here)
+  std::string cluster_advertise;         // herald.cluster.advertise ("" = host:port)
+  std::string cluster_name = "herald";   // herald.cluster.name (only equal names join)
+  millis cluster_heartbeat_interval{500}; // herald.cluster.heartbeat-interval
+  millis cluster_connection_timeout{2000}; // herald.cluster.connection-timeout (peer down)
+  millis cluster_reconnect_max_delay{5000}; // herald.cluster.reconnect-max-delay
+  int cluster_virtual_nodes = 128;       // herald.cluster.virtual-nodes (ring points per node)
   // herald.delivery.*
   millis lease_ttl{60000};               // herald.delivery.lease-ttl
   int queue_capacity = 20000;            // herald.delivery.queue-capacity (per node, in memory)

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/meta/type_name.hpp>
 
 namespace herald {
@@ -532,11 +533,77 @@ struct actor_info {
   std::string key;   // e.g. the channel, the provider, "" for singletons
   std::string node;
   std::string state; // a JSON object as text
+  int64_t id = 0;        // the actor's id on its node
+  int64_t mailbox = -1;  // messages waiting when it answered; -1: unknown
+  int64_t restarts = 0;  // children restarted by it (supervisors)
+  std::string error;     // set instead of the rest if it did not answer
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, actor_info& x) {
-  return f(caf::meta::type_name("actor_info"), x.kind, x.key, x.node, x.state);
+  return f(caf::meta::type_name("actor_info"), x.kind, x.key, x.node, x.state,
+           x.id, x.mailbox, x.restarts, x.error);
+}
+
+// -- cluster ------------------------------------------------------------------
+
+/// A node as the other nodes see it: sent in the join handshake and with
+/// every heartbeat. The handles are its services that other nodes call
+/// (invalid where its roles have none); they are untyped on the wire and
+/// cast to their interfaces (actors/actors.hpp) on arrival.
+struct member_card {
+  std::string name;                // herald.node.name, unique in the cluster
+  std::string address;             // "host:port" other nodes connect to
+  std::vector<std::string> roles;  // herald.node.roles
+  int64_t incarnation = 0;         // start time (epoch ms): tells a restart
+  int32_t credits = 0;             // free delivery capacity (worker role)
+  std::vector<std::string> peers;  // addresses of the members it sees up
+  caf::actor cluster;              // its cluster actor
+  caf::actor limiters;             // its limiter registry (ingest role)
+  std::vector<caf::actor> guards;  // its idempotency guards (ingest role)
+  caf::actor dispatcher;           // its dispatcher (worker role)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_card& x) {
+  return f(caf::meta::type_name("member_card"), x.name, x.address, x.roles,
+           x.incarnation, x.credits, x.peers, x.cluster, x.limiters, x.guards,
+           x.dispatcher);
+}
+
+/// One member in a node's view of the cluster (GET /admin/cluster).
+struct member_status {
+  std::string name;
+  std::string address;
+  std::vector<std::string> roles;
+  std::string state;            // "up" | "down" | "joining"
+  int64_t since_ms = 0;         // when it entered that state (epoch ms)
+  int64_t heartbeat_age_ms = -1; // since its last heartbeat; -1: none yet
+  double ring_share = 0;        // of the ownership ring (ingest members)
+  int32_t credits = 0;
+  int64_t incarnation = 0;
+  bool self = false;            // the node answering
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_status& x) {
+  return f(caf::meta::type_name("member_status"), x.name, x.address, x.roles,
+           x.state, x.since_ms, x.heartbeat_age_ms, x.ring_share, x.credits,
+           x.incarnation, x.self);
+}
+
+/// A node's view of the cluster.
+struct cluster_view {
+  std::string node;  // the node answering
+  bool ready = false; // joined (or alone by config)
+  int64_t epoch = 0;  // bumped on every membership change
+  std::vector<member_status> members; // itself included
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_view& x) {
+  return f(caf::meta::type_name("cluster_view"), x.node, x.ready, x.epoch,
+           x.members);
 }
 
 } // namespace herald

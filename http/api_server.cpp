@@ -123,9 +123,25 @@ void api_server::install_routes() {
     caf::scoped_actor self{*ctx_.sys};
     self->request(ctx_.store, std::chrono::seconds(2), atom::ping_v)
       .receive([&](bool ok) { db = ok; }, [&](caf::error&) { db = false; });
-    nlohmann::json body{{"ready", db && accepting_.load()},
-                        {"database", db ? "reachable" : "unreachable"}};
-    reply_json(res, db ? 200 : 503, body);
+    // A cluster node is ready once it has joined (or is alone by config).
+    bool joined = true;
+    std::string cluster = "single node";
+    if (ctx_.cluster) {
+      joined = false;
+      cluster = "unreachable";
+      self->request(ctx_.cluster, std::chrono::seconds(2), atom::get_v)
+        .receive(
+          [&](cluster_view& v) {
+            joined = v.ready;
+            cluster = v.ready ? "joined" : "joining";
+          },
+          [&](caf::error&) {});
+    }
+    bool ready = db && joined && accepting_.load();
+    nlohmann::json body{{"ready", ready},
+                        {"database", db ? "reachable" : "unreachable"},
+                        {"cluster", cluster}};
+    reply_json(res, ready ? 200 : 503, body);
   });
 
   svr_.Post("/v1/notifications",

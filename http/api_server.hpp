@@ -22,6 +22,7 @@ struct api_context {
   std::vector<ingest_actor> ingest; // submissions: one request each
   store_actor store;
   dispatcher_actor dispatcher;  // told about cancels (best effort)
+  cluster_actor cluster;        // readiness: joined (invalid: single node)
   caf::timespan timeout = std::chrono::seconds(10); // per actor call
   size_t max_body_bytes = 1 << 20;
   size_t max_batch_bytes = 16 << 20;

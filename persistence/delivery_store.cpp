@@ -79,6 +79,17 @@ int64_t delivery_store::release(const lease_spec& lease) {
   });
 }
 
+int64_t delivery_store::take_over(const std::string& owner) {
+  if (owner.empty())
+    return 0;
+  return db_.guarded("take_over_leases", [&] {
+    pqxx::work tx{db_.conn()};
+    auto r = tx.exec_prepared("take_over_leases", owner);
+    tx.commit();
+    return static_cast<int64_t>(r.affected_rows());
+  });
+}
+
 int64_t
 delivery_store::record_outcomes(const std::vector<delivery_decision>& xs) {
   // Ids that are not UUIDs name no notification: they cannot be recorded,

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/messages.hpp"
@@ -37,6 +38,13 @@ public:
   /// next_attempt_at; the lease is cleared, so another node or the next
   /// start takes them (graceful shutdown). Returns how many.
   int64_t release(const lease_spec& lease);
+
+  /// Takes over the leases of `owner`, a node that is down: its open rows
+  /// ('sending' too) are freed with fence + 1 ('queued' and 'sending'
+  /// become 'accepted'; 'retry_scheduled' keeps its time), so the node can
+  /// no longer record outcomes for them and any sweeper claims them.
+  /// Returns how many.
+  int64_t take_over(const std::string& owner);
 
   /// Records outcomes in one transaction. Per outcome: a delivery_attempts
   /// row unless outcome == "deferred" (no call was made) or its non-empty

@@ -31,6 +31,7 @@ const std::pair<const char*, const std::string*> k_prepared[] = {
   {"claim", &sql::k_claim},
   {"renew_leases", &sql::k_renew_leases},
   {"release_leases", &sql::k_release_leases},
+  {"take_over_leases", &sql::k_take_over_leases},
   {"lock_outcome_rows", &sql::k_lock_outcome_rows},
   {"record_outcomes", &sql::k_record_outcomes},
   {"list_dead_letters", &sql::k_list_dead_letters},

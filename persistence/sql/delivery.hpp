@@ -84,6 +84,21 @@ inline const std::string k_release_leases =
   "       lease_owner = NULL, lease_until = NULL, updated_at = now()"
   " WHERE lease_owner = $1 AND status IN ('queued', 'retry_scheduled')";
 
+// A node that is down (membership says so) loses every open row it held,
+// 'sending' ones too (their outcome will never come back): freed for any
+// sweeper, fence bumped so that the node, should it wake up, cannot record
+// an outcome. A retry_scheduled row keeps its status and next_attempt_at.
+inline const std::string k_take_over_leases =
+  "UPDATE notifications"
+  "   SET status = CASE WHEN status IN ('queued', 'sending') THEN 'accepted'"
+  "                     ELSE status END,"
+  "       status_reason = CASE WHEN status IN ('queued', 'sending')"
+  "                            THEN 'taken over from ' || $1::text"
+  "                            ELSE status_reason END,"
+  "       lease_owner = NULL, lease_until = NULL, fence = fence + 1,"
+  "       updated_at = now()"
+  " WHERE lease_owner = $1 AND status IN " HERALD_OPEN_STATUSES;
+
 // Locks the notifications of a batch in id order before their attempts are
 // numbered: two reporters for one row (a stale and a current holder) then
 // serialize instead of both reading the same max(number). A separate

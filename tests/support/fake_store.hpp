@@ -13,6 +13,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/config.hpp"
 #include "core/error.hpp"
 
 namespace herald::test {
@@ -27,6 +28,8 @@ struct fake_store_state {
   // What it saw.
   std::vector<std::vector<notification>> inserts;
   std::vector<bool> insert_leased;
+  std::vector<std::string> insert_owners; // the lease owner of each insert
+  std::vector<std::string> taken_over;    // nodes whose leases were taken
   std::vector<int64_t> insert_due_by;
   std::vector<std::vector<delivery_decision>> outcomes;
   std::vector<std::pair<int32_t, bool>> claims;
@@ -43,8 +46,11 @@ struct fake_store_state {
 inline store_actor::behavior_type
 fake_store(store_actor::stateful_pointer<fake_store_state> self) {
   return {
-    [](atom::inspect) -> actor_info { return {"fake-store", "", "", "{}"}; },
-    [self](atom::insert, std::vector<notification>& xs, bool leased,
+    [self](atom::inspect) -> actor_info {
+      return describe(self, "fake-store", "", "", "{}");
+    },
+    [self](atom::insert, std::vector<notification>& xs,
+           const std::string& lease_owner,
            int64_t due_by_ms) -> caf::result<bool> {
       auto& st = self->state;
       if (st.fail_inserts)
@@ -54,7 +60,8 @@ fake_store(store_actor::stateful_pointer<fake_store_state> self) {
           if (!k.empty() && n.idempotency_key == k)
             return make_error(ec::conflict, "duplicate idempotency key");
       st.inserts.push_back(std::move(xs));
-      st.insert_leased.push_back(leased);
+      st.insert_leased.push_back(!lease_owner.empty());
+      st.insert_owners.push_back(lease_owner);
       st.insert_due_by.push_back(due_by_ms);
       if (st.hold_inserts) {
         auto rp = self->make_response_promise<bool>();
@@ -86,6 +93,10 @@ fake_store(store_actor::stateful_pointer<fake_store_state> self) {
       return out;
     },
     [](atom::renew) -> int64_t { return 0; },
+    [self](atom::takeover, const std::string& owner) -> int64_t {
+      self->state.taken_over.push_back(owner);
+      return 0;
+    },
     [self](atom::release) -> int64_t {
       ++self->state.releases;
       return 0;

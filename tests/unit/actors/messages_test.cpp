@@ -127,6 +127,15 @@ CAF_TEST(every message type round-trips) {
                  1500, 30000, 2, 5, 20, 11, 7, 3, 4, 1, 0};
   check_round_trip(b);
   check_round_trip(std::vector<breaker_info>{b});
+  // Handles are left invalid here: a live one needs the middleman (the
+  // cluster suite sends cards between two nodes).
+  member_card card{"node2", "127.0.0.1:7102", {"worker"}, 1700000000000, 512,
+                   {"127.0.0.1:7101"}, {}, {}, {{}, {}}, {}};
+  check_round_trip(card);
+  member_status m{"node2", "127.0.0.1:7102", {"worker"}, "up", 1700000000000,
+                  120, 0.5, 512, 1700000000000, false};
+  check_round_trip(m);
+  check_round_trip(cluster_view{"node1", true, 3, {m, m}});
 }
 
 CAF_TEST(empty values round-trip) {

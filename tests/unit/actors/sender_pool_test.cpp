@@ -36,8 +36,12 @@ struct fake_dispatcher_state {
 dispatcher_actor::behavior_type
 fake_dispatcher(dispatcher_actor::stateful_pointer<fake_dispatcher_state> self) {
   return {
-    [](atom::inspect) -> actor_info { return {"fake-dispatcher", "", "", "{}"}; },
+    [self](atom::inspect) -> actor_info {
+      return describe(self, "fake-dispatcher", "", "", "{}");
+    },
     [](atom::reserve, int32_t n) -> int32_t { return n; },
+    [](atom::reserve) -> int32_t { return 100; },
+    [](atom::claim) {},
     [](atom::release, int32_t) {},
     [](atom::dispatch, std::vector<delivery_job>&) {},
     [](atom::due, std::vector<delivery_job>&) {},

@@ -35,6 +35,8 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
     // No pools: dispatched jobs are recorded as failed ("no provider").
     disp = sys.spawn(dispatcher, store, std::map<std::string, pool_factory>{},
                      ds);
+    if (ws.node.empty())
+      ws.node = "n1";
     wr = sys.spawn(writer, stores, disp, ws);
     drain();
   }

@@ -250,6 +250,20 @@ std::vector<option_case> option_cases() {
      [](c x) {
        return x.cluster_seeds == std::vector<std::string>{"a:1", "b:2"};
      }},
+    {"herald.cluster.host", R"("0.0.0.0")", "0.0.0.0",
+     [](c x) { return x.cluster_host == "0.0.0.0"; }},
+    {"herald.cluster.advertise", R"("10.0.0.7:4242")", "10.0.0.7:4242",
+     [](c x) { return x.cluster_advertise == "10.0.0.7:4242"; }},
+    {"herald.cluster.name", R"("prod-eu_1.a")", "prod-eu_1.a",
+     [](c x) { return x.cluster_name == "prod-eu_1.a"; }},
+    {"herald.cluster.heartbeat-interval", "200ms", "200ms",
+     [](c x) { return x.cluster_heartbeat_interval == ms{200}; }},
+    {"herald.cluster.connection-timeout", "3s", "3s",
+     [](c x) { return x.cluster_connection_timeout == ms{3000}; }},
+    {"herald.cluster.reconnect-max-delay", "10s", "10s",
+     [](c x) { return x.cluster_reconnect_max_delay == ms{10000}; }},
+    {"herald.cluster.virtual-nodes", "64", "64",
+     [](c x) { return x.cluster_virtual_nodes == 64; }},
     {"herald.delivery.lease-ttl", "2min", "2min",
      [](c x) { return x.lease_ttl == ms{120000}; }},
     {"herald.delivery.queue-capacity", "10", "10",
@@ -362,6 +376,8 @@ CAF_TEST(every option parses from the command line) {
     std::vector<std::string> args{"--" + c.name + "=" + c.cli_value};
     if (c.name != "herald.db.url")
       args.push_back(db_arg);
+    if (c.name == "herald.cluster.seeds") // valid only with a port
+      args.push_back("--herald.cluster.port=4242");
     auto r = parse(args);
     CAF_CHECK_EQUAL(r.error, "");
     if (!c.arrived(r.cfg))
@@ -488,6 +504,20 @@ CAF_TEST(file errors name the option and the line) {
     {"[herald.cluster]\nseeds = [\"nohost\"]\n",
      {"herald.cluster.seeds", "host:port"}},
     {"[herald.cluster]\nseeds = [\"a:0\"]\n", {"herald.cluster.seeds", "port"}},
+    {"[herald.cluster]\nadvertise = \"nohost\"\n",
+     {"t.ini:2:", "herald.cluster.advertise", "host:port"}},
+    {"[herald.cluster]\nadvertise = \"a:70000\"\n",
+     {"t.ini:2:", "herald.cluster.advertise", "out of range"}},
+    {"[herald.cluster]\nhost = \"\"\n", {"t.ini:2:", "herald.cluster.host", "empty"}},
+    {"[herald.cluster]\nname = \"a b\"\n", {"t.ini:2:", "herald.cluster.name"}},
+    {"[herald.cluster]\nvirtual-nodes = 0\n",
+     {"t.ini:2:", "herald.cluster.virtual-nodes", "out of range"}},
+    {"[herald.cluster]\nvirtual-nodes = 4097\n",
+     {"t.ini:2:", "herald.cluster.virtual-nodes", "out of range"}},
+    {"[herald.cluster]\nheartbeat-interval = 0ms\n",
+     {"t.ini:2:", "herald.cluster.heartbeat-interval", "greater than zero"}},
+    {"[herald.cluster]\nconnection-timeout = 2\n",
+     {"t.ini:2:", "herald.cluster.connection-timeout", "no unit"}},
     {"[herald.node]\nname = \"\"\n", {"herald.node.name", "empty"}},
     {"[herald.db]\nurl = \"\"\n", {"t.ini:2:", "herald.db.url", "required"}},
     // duplicates, also spelled differently
@@ -658,6 +688,13 @@ CAF_TEST(defaults) {
   CAF_CHECK_EQUAL(c.db_max_batch, 2000);
   CAF_CHECK_EQUAL(c.cluster_port, 0);
   CAF_CHECK(c.cluster_seeds.empty());
+  CAF_CHECK_EQUAL(c.cluster_host, "127.0.0.1");
+  CAF_CHECK_EQUAL(c.cluster_advertise, "");
+  CAF_CHECK_EQUAL(c.cluster_name, "herald");
+  CAF_CHECK_EQUAL(c.cluster_heartbeat_interval.count(), 500);
+  CAF_CHECK_EQUAL(c.cluster_connection_timeout.count(), 2000);
+  CAF_CHECK_EQUAL(c.cluster_reconnect_max_delay.count(), 5000);
+  CAF_CHECK_EQUAL(c.cluster_virtual_nodes, 128);
   CAF_CHECK_EQUAL(c.lease_ttl.count(), 60000);
   CAF_CHECK_EQUAL(c.queue_capacity, 20000);
   CAF_CHECK_EQUAL(c.sweep_interval.count(), 1000);
@@ -710,6 +747,165 @@ CAF_TEST(validate checks a hand-built config) {
   CHECK_CONTAINS(validate(cfg), "herald.node.roles");
 }
 
+// -- cluster options -----------------------------------------------------------
+
+CAF_TEST(cluster options from a file and the command line) {
+  node_config cfg;
+  auto err = apply_ini(cfg,
+                       "[herald.cluster]\n"
+                       "host = \"0.0.0.0\"\n"
+                       "port = 7101\n"
+                       "advertise = \"node1.example:7101\"\n"
+                       "name = \"demo\"\n"
+                       "heartbeat-interval = 100ms\n"
+                       "connection-timeout = 1s\n"
+                       "reconnect-max-delay = 2s\n"
+                       "virtual-nodes = 256\n"
+                       "seeds = [\"127.0.0.1:7102\"]\n",
+                       "t.ini");
+  CAF_CHECK_EQUAL(err, "");
+  CAF_CHECK_EQUAL(cfg.cluster_host, "0.0.0.0");
+  CAF_CHECK_EQUAL(cfg.cluster_port, 7101);
+  CAF_CHECK_EQUAL(cfg.cluster_advertise, "node1.example:7101");
+  CAF_CHECK_EQUAL(cfg.cluster_name, "demo");
+  CAF_CHECK_EQUAL(cfg.cluster_heartbeat_interval.count(), 100);
+  CAF_CHECK_EQUAL(cfg.cluster_connection_timeout.count(), 1000);
+  CAF_CHECK_EQUAL(cfg.cluster_reconnect_max_delay.count(), 2000);
+  CAF_CHECK_EQUAL(cfg.cluster_virtual_nodes, 256);
+  cfg.db_url = "u";
+  cfg.node_name = "n";
+  CAF_CHECK_EQUAL(validate(cfg), "");
+  // The same from the command line.
+  auto out = parse({db_arg, "--herald.cluster.host=0.0.0.0",
+                    "--herald.cluster.port=7101",
+                    "--herald.cluster.advertise=node1.example:7101",
+                    "--herald.cluster.name=demo",
+                    "--herald.cluster.heartbeat-interval=100ms",
+                    "--herald.cluster.connection-timeout=1s",
+                    "--herald.cluster.reconnect-max-delay=2s",
+                    "--herald.cluster.virtual-nodes=256",
+                    "--herald.cluster.seeds=127.0.0.1:7102"});
+  CAF_CHECK_EQUAL(out.error, "");
+  CAF_CHECK_EQUAL(out.cfg.cluster_host, "0.0.0.0");
+  CAF_CHECK_EQUAL(out.cfg.cluster_port, 7101);
+  CAF_CHECK_EQUAL(out.cfg.cluster_advertise, "node1.example:7101");
+  CAF_CHECK_EQUAL(out.cfg.cluster_name, "demo");
+  CAF_CHECK_EQUAL(out.cfg.cluster_heartbeat_interval.count(), 100);
+  CAF_CHECK_EQUAL(out.cfg.cluster_connection_timeout.count(), 1000);
+  CAF_CHECK_EQUAL(out.cfg.cluster_reconnect_max_delay.count(), 2000);
+  CAF_CHECK_EQUAL(out.cfg.cluster_virtual_nodes, 256);
+  CAF_CHECK_EQUAL(out.cfg.cluster_seeds,
+                  std::vector<std::string>{"127.0.0.1:7102"});
+}
+
+CAF_TEST(cluster validation names the option) {
+  auto base = [] {
+    node_config cfg;
+    cfg.db_url = "u";
+    cfg.node_name = "n";
+    return cfg;
+  };
+  auto cfg = base();
+  cfg.cluster_heartbeat_interval = milliseconds{9};
+  CHECK_CONTAINS(validate(cfg), "herald.cluster.heartbeat-interval (9ms) must "
+                                "be at least 10ms");
+  cfg.cluster_heartbeat_interval = milliseconds{10};
+  CAF_CHECK_EQUAL(validate(cfg), "");
+  cfg = base();
+  cfg.cluster_connection_timeout = milliseconds{999};
+  CHECK_CONTAINS(validate(cfg), "herald.cluster.connection-timeout must be at "
+                                "least twice "
+                                "herald.cluster.heartbeat-interval");
+  cfg.cluster_connection_timeout = milliseconds{1000}; // exactly twice 500ms
+  CAF_CHECK_EQUAL(validate(cfg), "");
+  cfg = base();
+  cfg.cluster_reconnect_max_delay = milliseconds{99};
+  CHECK_CONTAINS(validate(cfg), "herald.cluster.reconnect-max-delay (99ms) "
+                                "must be at least 100ms");
+  cfg.cluster_reconnect_max_delay = milliseconds{100};
+  CAF_CHECK_EQUAL(validate(cfg), "");
+  cfg = base();
+  cfg.cluster_seeds = {"127.0.0.1:7102"};
+  CHECK_CONTAINS(validate(cfg), "herald.cluster.seeds needs "
+                                "herald.cluster.port: other nodes must be "
+                                "able to connect back");
+  cfg.cluster_port = 7101;
+  CAF_CHECK_EQUAL(validate(cfg), "");
+  cfg = base();
+  cfg.cluster_virtual_nodes = 0;
+  CHECK_CONTAINS(validate(cfg), "herald.cluster.virtual-nodes");
+  cfg = base();
+  for (auto& bad : std::vector<std::string>{"", "a b", "a/b",
+                                             std::string(65, 'x')}) {
+    cfg.cluster_name = bad;
+    CHECK_CONTAINS(validate(cfg), "herald.cluster.name");
+  }
+  cfg.cluster_name = std::string(64, 'x');
+  CAF_CHECK_EQUAL(validate(cfg), "");
+  cfg = base();
+  cfg.cluster_host = "";
+  CHECK_CONTAINS(validate(cfg), "herald.cluster.host");
+  // The same checks after parsing, from the command line.
+  struct row {
+    std::vector<std::string> args;
+    std::vector<std::string> expected;
+  };
+  std::vector<row> rows{
+    {{db_arg, "--herald.cluster.heartbeat-interval=5ms"},
+     {"herald.cluster.heartbeat-interval", "at least 10ms"}},
+    {{db_arg, "--herald.cluster.heartbeat-interval=2s"},
+     {"herald.cluster.connection-timeout must be at least twice "
+      "herald.cluster.heartbeat-interval"}},
+    {{db_arg, "--herald.cluster.connection-timeout=900ms"},
+     {"herald.cluster.connection-timeout must be at least twice "
+      "herald.cluster.heartbeat-interval"}},
+    {{db_arg, "--herald.cluster.reconnect-max-delay=50ms"},
+     {"herald.cluster.reconnect-max-delay", "at least 100ms"}},
+    {{db_arg, "--herald.cluster.reconnect-max-delay=0s"},
+     {"herald.cluster.reconnect-max-delay", "greater than zero"}},
+    {{db_arg, "--herald.cluster.seeds=127.0.0.1:7102"},
+     {"herald.cluster.seeds needs herald.cluster.port"}},
+    {{db_arg, "--herald.cluster.virtual-nodes=5000"},
+     {"herald.cluster.virtual-nodes", "out of range"}},
+    {{db_arg, "--herald.cluster.name=has space"}, {"herald.cluster.name"}},
+    {{db_arg, "--herald.cluster.name="}, {"herald.cluster.name"}},
+    {{db_arg, "--herald.cluster.host="}, {"herald.cluster.host", "empty"}},
+    {{db_arg, "--herald.cluster.port=9090"},
+     {"herald.admin.port and herald.cluster.port"}},
+  };
+  for (auto& r : rows) {
+    auto out = parse(r.args);
+    if (out.error.empty())
+      CAF_ERROR("no error for argument " << r.args.back());
+    for (auto& e : r.expected)
+      CHECK_CONTAINS(out.error, e);
+  }
+}
+
+CAF_TEST(a bad cluster advertise address is refused) {
+  for (std::string bad : {"nohost", ":7101", "host:", "host:0", "host:65536",
+                          "host:-1", "host:+1", "host:x", "host: 1"}) {
+    auto out = parse({db_arg, "--herald.cluster.advertise=" + bad});
+    CHECK_CONTAINS(out.error, "herald.cluster.advertise");
+    node_config cfg;
+    auto err = apply_ini(cfg, "[herald.cluster]\nadvertise = \"" + bad
+                                + "\"\n",
+                         "t.ini");
+    CHECK_CONTAINS(err, "t.ini:2: herald.cluster.advertise");
+    CAF_CHECK_EQUAL(cfg.cluster_advertise, "");
+    cfg.db_url = "u";
+    cfg.node_name = "n";
+    cfg.cluster_advertise = bad;
+    CHECK_CONTAINS(validate(cfg), "herald.cluster.advertise");
+  }
+  for (std::string good : {"", "127.0.0.1:7101", "node1.example:1",
+                           "[::1]:65535"}) {
+    auto out = parse({db_arg, "--herald.cluster.advertise=" + good});
+    CAF_CHECK_EQUAL(out.error, "");
+    CAF_CHECK_EQUAL(out.cfg.cluster_advertise, good);
+  }
+}
+
 // -- help ------------------------------------------------------------------------
 
 CAF_TEST(help) {
@@ -742,6 +938,15 @@ CAF_TEST(help) {
   CAF_CHECK_EQUAL(spec("herald.api.host").fallback, "\"0.0.0.0\"");
   CAF_CHECK_EQUAL(spec("herald.node.roles").fallback, "[\"ingest\", \"worker\"]");
   CAF_CHECK_EQUAL(spec("herald.cluster.seeds").fallback, "[]");
+  CAF_CHECK_EQUAL(spec("herald.cluster.host").fallback, "\"127.0.0.1\"");
+  CAF_CHECK_EQUAL(spec("herald.cluster.advertise").fallback, "\"\"");
+  CHECK_CONTAINS(spec("herald.cluster.advertise").help,
+                 "herald.cluster.host:herald.cluster.port");
+  CAF_CHECK_EQUAL(spec("herald.cluster.name").fallback, "\"herald\"");
+  CAF_CHECK_EQUAL(spec("herald.cluster.heartbeat-interval").fallback, "500ms");
+  CAF_CHECK_EQUAL(spec("herald.cluster.connection-timeout").fallback, "2s");
+  CAF_CHECK_EQUAL(spec("herald.cluster.reconnect-max-delay").fallback, "5s");
+  CAF_CHECK_EQUAL(spec("herald.cluster.virtual-nodes").fallback, "128");
   CAF_CHECK_EQUAL(spec("herald.retry.max-delay").fallback, "1h");
   CAF_CHECK_EQUAL(spec("herald.delivery.lease-ttl").fallback, "1min");
   CAF_CHECK_EQUAL(spec("herald.node.name").fallback, "host name");
@@ -793,4 +998,39 @@ CAF_TEST(the example lists every option with its default) {
   CAF_CHECK_EQUAL(cfg.node_name, "node-1");
   cfg.node_name = "n";
   CAF_CHECK_EQUAL(validate(cfg), "");
+}
+
+CAF_TEST(the demo cluster configs parse) {
+  struct node {
+    std::string name;
+    std::string role;
+    uint16_t api_port;
+    uint16_t admin_port;
+    uint16_t cluster_port;
+  };
+  const std::vector<std::string> seeds{"127.0.0.1:7101", "127.0.0.1:7102",
+                                       "127.0.0.1:7103"};
+  for (auto& n : std::vector<node>{{"node1", "ingest", 8081, 9091, 7101},
+                                   {"node2", "worker", 8082, 9092, 7102},
+                                   {"node3", "worker", 8083, 9093, 7103}}) {
+    auto path = std::string{HERALD_SOURCE_DIR} + "/config/cluster/" + n.name
+                + ".ini";
+    CAF_REQUIRE(!read_file(path).empty());
+    auto out = parse({"--config-file=" + path});
+    CAF_CHECK_EQUAL(out.error, "");
+    auto& c = out.cfg;
+    CAF_CHECK_EQUAL(c.node_name, n.name);
+    CAF_CHECK_EQUAL(c.roles, std::vector<std::string>{n.role});
+    CAF_CHECK_EQUAL(c.api_port, n.api_port);
+    CAF_CHECK_EQUAL(c.admin_port, n.admin_port);
+    CAF_CHECK_EQUAL(c.admin_token, "demo-admin-token");
+    CAF_CHECK_EQUAL(c.db_url, "postgresql://postgres@127.0.0.1:55432/herald");
+    CAF_CHECK_EQUAL(c.cluster_host, "127.0.0.1");
+    CAF_CHECK_EQUAL(c.cluster_port, n.cluster_port);
+    CAF_CHECK_EQUAL(c.cluster_seeds, seeds);
+    // The demo script may point the nodes at another database.
+    out = parse({"--config-file=" + path, db_arg});
+    CAF_CHECK_EQUAL(out.error, "");
+    CAF_CHECK_EQUAL(out.cfg.db_url, "postgresql://localhost/herald");
+  }
 }
