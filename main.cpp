@@ -3,6 +3,7 @@
 // SIGINT: stop accepting, finish or hand back in-flight work, exit 0.
 
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <malloc.h>
@@ -112,8 +113,14 @@ int main(int argc, char** argv) {
     // peer's connection is closed after the timeout (CAF's default never
     // notices one).
     sys_cfg.load<caf::io::middleman>();
+    // A test hook: HERALD_CLUSTER_PROTOCOL_VERSION plays a node of another
+    // version (tests/e2e/cluster_test.cpp).
+    int version = cluster_protocol_version;
+    if (const char* v = std::getenv("HERALD_CLUSTER_PROTOCOL_VERSION"))
+      version = std::atoi(v);
     sys_cfg.set("middleman.app-identifiers",
-                std::vector<std::string>{cluster_app_identifier(cfg.cluster_name)});
+                std::vector<std::string>{
+                  cluster_app_identifier(cfg.cluster_name, version)});
     sys_cfg.set("middleman.heartbeat-interval",
                 caf::timespan{cfg.cluster_heartbeat_interval});
     sys_cfg.set("middleman.connection-timeout",
@@ -183,6 +190,8 @@ int main(int argc, char** argv) {
     adm.dispatcher = svc.dispatcher;
     adm.node = cfg.node_name;
     adm.actors = svc.actors;
+    adm.cluster = svc.cluster;
+    adm.roles = cfg.roles;
     admin = std::make_unique<admin_server>(adm);
     auto admin_port = admin->bind(cfg.admin_host, cfg.admin_port);
     if (admin_port < 0) {

@@ -315,6 +315,10 @@ using cluster_actor = inspectable_actor::extend<
   caf::replies_to<atom::get>::with<cluster_view>,
   // The state of every actor of this node (GET /admin/actors?scope=cluster).
   caf::replies_to<atom::actors>::with<std::vector<actor_info>>,
+  // The actors of every node up: each member is asked (atom::actors) with
+  // a timeout; one that does not answer is one entry of kind "node" with
+  // the error.
+  caf::replies_to<atom::list, atom::actors>::with<std::vector<actor_info>>,
   // INTERNAL: heartbeats out, silent members down, reconnections due.
   caf::reacts_to<atom::tick>,
   // INTERNAL: an address to connect to.

@@ -492,6 +492,41 @@ cluster(cluster_actor::stateful_pointer<cluster_state> self,
       }
       return rp;
     },
+    [self](atom::list, atom::actors) -> caf::result<std::vector<actor_info>> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<std::vector<actor_info>>();
+      auto out = std::make_shared<std::vector<actor_info>>();
+      std::vector<std::pair<std::string, cluster_actor>> nodes;
+      nodes.emplace_back(st.settings.node, self);
+      for (auto& [name, m] : st.members)
+        if (m.up)
+          nodes.emplace_back(name, m.handle);
+      auto left = std::make_shared<size_t>(nodes.size());
+      for (auto& [name, hdl] : nodes) {
+        auto done = [rp, out, left]() mutable {
+          if (--*left == 0)
+            rp.deliver(std::move(*out));
+        };
+        // Local answers are immediate; a remote node gets twice the local
+        // fan-out's limit (it runs one itself).
+        self->request(hdl, st.settings.request_timeout * 2, atom::actors_v)
+          .then(
+            [out, done](std::vector<actor_info>& xs) mutable {
+              out->insert(out->end(), std::make_move_iterator(xs.begin()),
+                          std::make_move_iterator(xs.end()));
+              done();
+            },
+            [self, out, done, name = name](caf::error& err) mutable {
+              actor_info x;
+              x.kind = "node";
+              x.node = name;
+              x.error = "unreachable: " + self->system().render(err);
+              out->push_back(std::move(x));
+              done();
+            });
+      }
+      return rp;
+    },
     [self](atom::tick) { tick(self); },
     [self](atom::connect, std::string& address) {
       learn(self, address);

@@ -14,6 +14,22 @@ namespace herald {
 
 namespace {
 
+nlohmann::json actor_json(const actor_info& info) {
+  if (!info.error.empty())
+    return {{"kind", info.kind},
+            {"key", info.key},
+            {"node", info.node},
+            {"id", info.id},
+            {"error", info.error}};
+  return {{"kind", info.kind},
+          {"key", info.key},
+          {"node", info.node},
+          {"id", info.id},
+          {"mailbox", info.mailbox},
+          {"restarts", info.restarts},
+          {"state", nlohmann::json::parse(info.state, nullptr, false)}};
+}
+
 bool valid_id(const std::string& id) {
   return !id.empty() && id.size() <= 64
          && std::all_of(id.begin(), id.end(), [](unsigned char c) {
@@ -100,6 +116,41 @@ void admin_server::stop() {
     svr_.stop();
     thread_.join();
   }
+}
+
+std::vector<actor_info> admin_server::actors_of(bool cluster_wide) {
+  std::vector<actor_info> out;
+  caf::scoped_actor self{*ctx_.sys};
+  if (cluster_wide && ctx_.cluster) {
+    self->request(ctx_.cluster, ctx_.timeout, atom::list_v, atom::actors_v)
+      .receive([&](std::vector<actor_info>& xs) { out = std::move(xs); },
+               [&](caf::error& err) {
+                 actor_info x;
+                 x.kind = "cluster";
+                 x.node = ctx_.node;
+                 x.error = ctx_.sys->render(err);
+                 out.push_back(std::move(x));
+               });
+    return out;
+  }
+  for (auto& a : ctx_.actors) {
+    self->request(a, std::chrono::seconds(2), atom::inspect_v)
+      .receive(
+        [&](actor_info& info) {
+          if (info.node.empty())
+            info.node = ctx_.node;
+          info.id = static_cast<int64_t>(a.id());
+          out.push_back(std::move(info));
+        },
+        [&](caf::error& err) {
+          actor_info x;
+          x.node = ctx_.node;
+          x.id = static_cast<int64_t>(a.id());
+          x.error = ctx_.sys->render(err);
+          out.push_back(std::move(x));
+        });
+  }
+  return out;
 }
 
 bool admin_server::authorized(const httplib::Request& req,
@@ -194,30 +245,113 @@ void admin_server::install_routes() {
                     atom::revoke_v, req.matches[1].str(), req.matches[2].str());
               });
 
+  // This node's actors; ?scope=cluster: every node's (members that do not
+  // answer in time are listed with their error).
   svr_.Get("/admin/actors", [this](const httplib::Request& req,
                                    httplib::Response& res) {
     if (!authorized(req, res))
       return;
+    auto scope = req.get_param_value("scope");
+    if (!scope.empty() && scope != "node" && scope != "cluster") {
+      reply_problem(res, 422, status_title(422), "invalid scope",
+                    {{"scope", "node (default) or cluster"}});
+      return;
+    }
     auto items = nlohmann::json::array();
-    caf::scoped_actor self{*ctx_.sys};
-    for (auto& a : ctx_.actors) {
-      self->request(a, std::chrono::seconds(2), atom::inspect_v)
-        .receive(
-          [&](actor_info& info) {
-            auto state = nlohmann::json::parse(info.state, nullptr, false);
-            items.push_back({{"kind", info.kind},
-                             {"key", info.key},
-                             {"node", info.node.empty() ? ctx_.node : info.node},
-                             {"id", a.id()},
-                             {"state", state}});
-          },
-          [&](caf::error& err) {
-            items.push_back({{"node", ctx_.node},
-                             {"id", a.id()},
-                             {"error", ctx_.sys->render(err)}});
-          });
+    for (auto& info : actors_of(scope == "cluster"))
+      items.push_back(actor_json(info));
+    reply_json(res, 200, {{"items", items}});
+  });
+
+  // One actor by kind and key on this node (/admin/actors/{kind}/{key}) or
+  // on any node (/admin/actors/{node}/{kind}/{key}); the key may be empty
+  // and may hold slashes (a provider's URL). Every match is listed.
+  svr_.Get(R"(/admin/actors/(.+))", [this](const httplib::Request& req,
+                                          httplib::Response& res) {
+    if (!authorized(req, res))
+      return;
+    auto path = req.matches[1].str();
+    auto cut = [](std::string& rest) {
+      auto slash = rest.find('/');
+      auto head = rest.substr(0, slash);
+      rest = slash == std::string::npos ? "" : rest.substr(slash + 1);
+      return head;
+    };
+    auto rest = path;
+    auto first = cut(rest);
+    auto infos = actors_of(true);
+    std::string node = ctx_.node;
+    bool named_node = std::any_of(infos.begin(), infos.end(),
+                                  [&](const actor_info& x) {
+                                    return x.node == first;
+                                  });
+    if (named_node && first != "" && !rest.empty()) {
+      node = first;
+    } else {
+      rest = path;
+    }
+    auto kind = cut(rest);
+    auto key = rest;
+    auto items = nlohmann::json::array();
+    for (auto& info : infos)
+      if (info.node == node && info.kind == kind && info.key == key)
+        items.push_back(actor_json(info));
+    if (items.empty()) {
+      reply_problem(res, 404, status_title(404),
+                    "no actor of kind " + kind + " with key \"" + key
+                      + "\" on node " + node);
+      return;
     }
     reply_json(res, 200, {{"items", items}});
+  });
+
+  // The cluster as this node sees it.
+  svr_.Get("/admin/cluster", [this](const httplib::Request& req,
+                                    httplib::Response& res) {
+    if (!authorized(req, res))
+      return;
+    cluster_view v;
+    if (!ctx_.cluster) {
+      // A single node: alone by config.
+      v.node = ctx_.node;
+      v.ready = true;
+      member_status me;
+      me.name = ctx_.node;
+      me.roles = ctx_.roles;
+      me.state = "up";
+      me.heartbeat_age_ms = 0;
+      me.ring_share = 1.0;
+      me.self = true;
+      v.members.push_back(me);
+    } else {
+      caf::error failed;
+      caf::scoped_actor self{*ctx_.sys};
+      self->request(ctx_.cluster, ctx_.timeout, atom::get_v)
+        .receive([&](cluster_view& x) { v = std::move(x); },
+                 [&](caf::error& err) { failed = err; });
+      if (failed) {
+        reply_problem(res, 503, status_title(503),
+                      "the cluster actor did not answer: "
+                        + ctx_.sys->render(failed));
+        return;
+      }
+    }
+    auto members = nlohmann::json::array();
+    for (auto& m : v.members)
+      members.push_back({{"name", m.name},
+                         {"address", m.address},
+                         {"roles", m.roles},
+                         {"state", m.state},
+                         {"since", m.since_ms > 0 ? format_rfc3339(m.since_ms)
+                                                  : std::string{}},
+                         {"heartbeat_age_ms", m.heartbeat_age_ms},
+                         {"ring_share", m.ring_share},
+                         {"credits", m.credits},
+                         {"self", m.self}});
+    reply_json(res, 200, {{"node", v.node},
+                          {"ready", v.ready},
+                          {"epoch", v.epoch},
+                          {"members", members}});
   });
 
   svr_.Get("/admin/breakers", [this](const httplib::Request& req,

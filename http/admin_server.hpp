@@ -20,6 +20,8 @@ struct admin_context {
   std::vector<inspectable_actor> actors; // listed by GET /admin/actors
   dispatcher_actor dispatcher; // breakers of the sender pools
   std::string node;           // herald.node.name: the node of every actor
+  cluster_actor cluster;      // cluster view, other nodes' actors (invalid: single node)
+  std::vector<std::string> roles; // herald.node.roles (single-node view)
   caf::timespan timeout = std::chrono::seconds(10);
 };
 
@@ -35,6 +37,9 @@ public:
 
 private:
   void install_routes();
+  /// The state of this node's actors, or (cluster_wide, in a cluster)
+  /// every node's.
+  std::vector<actor_info> actors_of(bool cluster_wide);
   bool authorized(const httplib::Request& req, httplib::Response& res);
 
   admin_context ctx_;
