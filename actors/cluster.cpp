@@ -113,9 +113,8 @@ void take_over(cluster_ptr self, const std::string& name) {
         auto& st = self->state;
         ++st.takeovers;
         st.rows_taken_over += rows;
-        if (rows > 0)
-          HERALD_LOG(info, "cluster", "took over ", rows,
-                     " notifications leased to ", name);
+        HERALD_LOG(info, "cluster", "took over ", rows,
+                   " notifications leased to ", name);
         if (st.locals.dispatcher)
           self->send(st.locals.dispatcher, atom::claim_v);
       },
@@ -145,7 +144,10 @@ void mark_down(cluster_ptr self, const std::string& name,
     t->second.delay = caf::timespan{0};
     t->second.next_attempt = self->clock().now();
   }
-  if (has_role(m.card.roles, "worker"))
+  // Workers free a dead worker's leases for their sweepers; an ingest-only
+  // node leaves that to them (no worker left: the leases expire).
+  if (has_role(m.card.roles, "worker")
+      && has_role(st.settings.roles, "worker"))
     take_over(self, name);
 }
 

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The demo command (README): installs what is missing, builds, starts a
-# private PostgreSQL, one Herald node and a fake webhook receiver, creates a
-# tenant and an API key, sends 5 webhook notifications and waits until they
-# are delivered; then the receiver fails half of the requests (retries with
-# backoff), answers 400 (a dead letter, retried through the DLQ API once the
-# receiver is healthy) and the breakers are shown. Then it prints where to
-# look and keeps running until Ctrl-C.
+# private PostgreSQL, a three-node cluster on loopback (config/cluster/:
+# node1 accepts and stores, node2 and node3 deliver) and a fake webhook
+# receiver, creates a tenant and an API key, sends 5 webhook notifications
+# to node1 and shows which worker delivered each; kills node2 with SIGKILL
+# under load and shows node3 taking over its work (nothing lost), restarts
+# node2 (it rejoins) and prints GET /admin/cluster; then the receiver fails
+# half of the requests (retries with backoff), answers 400 (a dead letter,
+# retried through the DLQ API) and the breakers are shown. Then it prints
+# where to look and keeps running until Ctrl-C.
 #   bash scripts/demo.sh           run until Ctrl-C
 #   bash scripts/demo.sh --once    exit after the printout (or HERALD_DEMO_ONCE=1);
 #                                  status 0 only if all were delivered
@@ -27,7 +30,7 @@ for arg in "$@"; do
   case "$arg" in
     --once) once=1 ;;
     --build-targets) echo "${build_targets[*]}"; exit 0 ;;
-    -h|--help) sed -n '2,12p' "$root/scripts/demo.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$root/scripts/demo.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -50,7 +53,8 @@ phase_start=$(now_us)
 phase_done() { say "$1 done in $(elapsed "$phase_start")"; phase_start=$(now_us); }
 
 # --- processes -----------------------------------------------------------------
-herald_pid=
+declare -A node_pid=()   # node1..node3
+herald_pid=              # node1's (the one the API calls go to)
 fake_pid=
 pg_used=
 
@@ -87,9 +91,13 @@ stop_pid() {
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  stop_pid "$herald_pid" herald 20
+  local n
+  for n in node1 node2 node3; do
+    stop_pid "${node_pid[$n]:-}" "herald $n" 20
+    rm -f "$demo/$n.pid"
+  done
   stop_pid "$fake_pid" fake-provider 5
-  rm -f "$demo/herald.pid" "$demo/fake-provider.pid"
+  rm -f "$demo/fake-provider.pid"
   if [ -n "$pg_used" ]; then
     bash scripts/pg.sh stop "$pg_dir" || true
     echo "demo: PostgreSQL stopped"
@@ -195,7 +203,7 @@ phase_done build
 
 # --- 2. PostgreSQL ---------------------------------------------------------------------
 mkdir -p "$demo"
-stop_leftover "$demo/herald.pid" "$herald_bin"
+for n in node1 node2 node3; do stop_leftover "$demo/$n.pid" "$herald_bin"; done
 stop_leftover "$demo/fake-provider.pid" "$fake_bin"
 
 say "PostgreSQL ($pg_dir, fresh database)"
@@ -211,63 +219,67 @@ done
 [ -n "$db_url" ] || fail "could not start PostgreSQL"
 phase_done PostgreSQL
 
-# --- 3. the node -------------------------------------------------------------------------
-api_port=$(pick_port 8080)
-admin_port=$(pick_port 9090 "$api_port")
+# --- 3. the cluster -----------------------------------------------------------------------
+# config/cluster/node{1,2,3}.ini as they are (cluster ports 7101..7103 on
+# loopback, every node seeding all three); the command line adds the
+# database, the admin token, free API/admin ports if 808x/909x are taken,
+# and fast retries and a quick breaker so the demo shows them in seconds.
 admin_token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
-api=http://127.0.0.1:$api_port
-admin=http://127.0.0.1:$admin_port
-config=$demo/node.ini
-
-cat >"$config" <<EOF
-# Written by scripts/demo.sh: one node on loopback with its private database.
-[herald.node]
-name = "demo"
-
-[herald.api]
-host = "127.0.0.1"
-port = $api_port
-
-[herald.admin]
-host = "127.0.0.1"
-port = $admin_port
-token = "$admin_token"
-
-[herald.db]
-url = "$db_url"
-
-# Fast retries and a quick breaker, so the demo shows them within seconds.
-[herald.retry]
-base-delay = 200ms
-max-delay = 2s
-max-attempts = 6
-
-[herald.breaker]
-open-timeout = 2s
-EOF
-chmod 600 "$config"   # holds the admin token
-
-say "starting herald (API $api, admin $admin, log $demo/herald.log)"
-setsid stdbuf -oL -eL "$herald_bin" --config-file="$config" >"$demo/herald.log" 2>&1 </dev/null &
-herald_pid=$!
-echo "$herald_pid" >"$demo/herald.pid"
-
-ready=0
-deadline=$(( $(now_us) + 60000000 ))   # 60 s
-while [ "$(now_us)" -lt "$deadline" ]; do
-  if [ "$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$api/ready" 2>/dev/null || true)" = 200 ]; then
-    ready=1
-    break
-  fi
-  alive "$herald_pid" || break
-  sleep 0.1
+for port in 7101 7102 7103; do
+  port_free "$port" || fail "cluster port $port (config/cluster/) is taken: stop what listens there"
 done
-if [ "$ready" != 1 ]; then
-  show_log_tail "$demo/herald.log"
-  if alive "$herald_pid"; then fail "herald is not ready ($api/ready) after 60 s"; fi
-  fail "herald exited during start-up"
-fi
-phase_done "herald start"
+declare -A api_of=() admin_of=()
+taken=
+for i in 1 2 3; do
+  api_of[node$i]=$(pick_port "808$i" "$taken")
+  taken=${api_of[node$i]}
+  admin_of[node$i]=$(pick_port "909$i" "$taken")
+done
+api=http://127.0.0.1:${api_of[node1]}
+admin=http://127.0.0.1:${admin_of[node1]}
+
+start_node() {  # start_node nodeN: starts it, logs to $demo/nodeN.log
+  local n=$1
+  setsid stdbuf -oL -eL "$herald_bin" --config-file="$root/config/cluster/$n.ini" \
+    --herald.db.url="$db_url" --herald.admin.token="$admin_token" \
+    --herald.api.port="${api_of[$n]}" --herald.admin.port="${admin_of[$n]}" \
+    --herald.retry.base-delay=200ms --herald.retry.max-delay=2s \
+    --herald.retry.max-attempts=6 --herald.breaker.open-timeout=2s \
+    >>"$demo/$n.log" 2>&1 </dev/null &
+  node_pid[$n]=$!
+  echo "${node_pid[$n]}" >"$demo/$n.pid"
+}
+
+await_ready() {  # await_ready nodeN...: each answers GET /ready 200 (60 s)
+  local n deadline=$(( $(now_us) + 60000000 ))
+  for n in "$@"; do
+    while [ "$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "http://127.0.0.1:${api_of[$n]}/ready" 2>/dev/null || true)" != 200 ]; do
+      if ! alive "${node_pid[$n]}"; then show_log_tail "$demo/$n.log"; fail "$n exited during start-up"; fi
+      if [ "$(now_us)" -ge "$deadline" ]; then show_log_tail "$demo/$n.log"; fail "$n is not ready after 60 s"; fi
+      sleep 0.1
+    done
+  done
+}
+
+show_cluster() {  # GET /admin/cluster of node1, one line per member
+  http GET "$admin/admin/cluster" "$admin_token"
+  python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+for m in d["members"]:
+    print("  %-6s %-15s %-9s %-5s since %s  heartbeat %4s ms  ring share %.2f" % (
+        m["name"], m["address"], ",".join(m["roles"]), m["state"], m["since"],
+        m["heartbeat_age_ms"], m["ring_share"]))' "$body" 2>/dev/null || echo "  $code $body"
+}
+
+rm -f "$demo"/node?.log
+say "starting the cluster: node1 (ingest, API $api, admin $admin), node2 and node3 (workers); logs $demo/node{1,2,3}.log"
+for n in node1 node2 node3; do start_node "$n"; done
+herald_pid=${node_pid[node1]}
+await_ready node1 node2 node3
+phase_done "cluster start"
+say "GET /admin/cluster (node1's view)"
+show_cluster
 
 # --- 4. tenant, fake provider, API key ---------------------------------------------------
 say "creating tenant demo"
@@ -329,12 +341,13 @@ while :; do
 done
 delivered=0
 for id in "${ids[@]}"; do
-  echo "  $id: ${final[$id]}"
+  http GET "$api/v1/notifications/$id/attempts" "$api_key"
+  by=$(python3 -c 'import json, sys; print(",".join(a["node"] for a in json.loads(sys.argv[1])["items"]))' "$body" 2>/dev/null || echo "?")
+  echo "  $id: ${final[$id]} (accepted by node1, delivered by $by)"
   [ "${final[$id]}" = delivered ] && delivered=$((delivered + 1))
 done
 phase_done "delivery ($delivered of $count delivered)"
 
-# --- 6. reliability: retries, a dead letter, its retry, the breakers -----------------
 await_final() { # ID...: waits (at most 30 s) until each has a final status
   local deadline=$(( $(now_us) + 30000000 )) id st pending
   while :; do
@@ -348,6 +361,53 @@ await_final() { # ID...: waits (at most 30 s) until each has a final status
     sleep 0.2
   done
 }
+
+# --- 5b. a worker dies: its work is taken over -----------------------------------------------
+takeover_count=300
+say "the receiver now takes 300 ms per request; $takeover_count notifications to node1, then the worker holding them is killed (SIGKILL)"
+http POST "$control/reset" "" '{}'
+http POST "$control/control" "" '{"latency_ms":300}'
+items=$(python3 -c 'import json, sys; print(json.dumps({"items": [{"channel": "webhook", "to": sys.argv[1], "body": "takeover #%d" % i} for i in range(int(sys.argv[2]))]}))' "$hook_url" "$takeover_count")
+http POST "$api/v1/notifications/batch" "$api_key" "$items"
+takeover_ids=$(python3 -c 'import json, sys; print(" ".join(x["id"] for x in json.loads(sys.argv[1])["items"] if x.get("status") == 202 or x.get("id")))' "$body" 2>/dev/null || true)
+sleep 0.5   # let the worker start sending: the point is work in flight
+held() {  # held nodeN: jobs its dispatcher holds now
+  http GET "$admin/admin/actors/$1/dispatcher/" "$admin_token"
+  python3 -c 'import json, sys; print(json.loads(sys.argv[1])["items"][0]["state"]["held"])' "$body" 2>/dev/null || echo 0
+}
+victim=node2 survivor=node3
+if [ "$(held node3)" -gt "$(held node2)" ]; then victim=node3 survivor=node2; fi
+echo "  $victim holds $(held $victim) of them, $survivor $(held $survivor)"
+kill_us=$(now_us)
+kill -KILL "${node_pid[$victim]}" 2>/dev/null || true
+wait "${node_pid[$victim]}" 2>/dev/null || true
+node_pid[$victim]=
+say "$victim killed; $survivor notices and takes over its leases:"
+line=$(wait_for_line "$demo/$survivor.log" "took over [0-9]+ notifications leased to $victim" "${node_pid[$survivor]}" 15) || line="(no takeover line within 15 s)"
+grep -h "member $victim .* is down" "$demo/node1.log" "$demo/$survivor.log" | sed 's/^/  /' | head -2
+echo "  $line"
+while :; do   # until the receiver has them all (at most 60 s)
+  http GET "$control/stats" ""
+  unique=$(json_get "$body" unique)
+  if [ "${unique:-0}" -ge "$takeover_count" ] || [ "$(( $(now_us) - kill_us ))" -gt 60000000 ]; then break; fi
+  sleep 0.2
+done
+took=$(elapsed "$kill_us")
+echo "  the receiver has $unique of the $takeover_count, $took after the kill; $(json_get "$body" duplicates) duplicate deliveries (what $victim had on the wire)"
+taken_ok=0
+for id in $takeover_ids; do
+  http GET "$api/v1/notifications/$id" "$api_key"
+  [ "$(json_get "$body" status)" = delivered ] && taken_ok=$((taken_ok + 1))
+done
+echo "  $taken_ok of $takeover_count delivered, $took after the kill"
+http POST "$control/reset" "" '{}'
+say "restarting $victim: it rejoins"
+start_node "$victim"
+await_ready "$victim"
+show_cluster
+phase_done "takeover ($taken_ok of $takeover_count delivered)"
+
+# --- 6. reliability: retries, a dead letter, its retry, the breakers -----------------
 
 say "the receiver now fails 50% of requests with 503: $count more notifications are retried"
 http POST "$control/control" "" '{"fail_rate":0.5,"fail_status":503}'
@@ -386,9 +446,11 @@ if [ -n "$dead_id" ]; then
   dead_final=$(json_get "$body" status)
   echo "  $dead_id: $dead_final"
 fi
-say "breakers (GET /admin/breakers)"
-http GET "$admin/admin/breakers" "$admin_token"
-python3 -c 'import json, sys; [print("  %s: %s, %d trip(s), %d deferred, %d sender restart(s)" % (b["provider"], b["state"], b["trips"], b["deferred"], b["restarts"])) for b in json.loads(sys.argv[1])["items"]]' "$body" 2>/dev/null || echo "  $code $body"
+for n in node2 node3; do
+  say "breakers of $n (GET /admin/breakers on its admin port)"
+  http GET "http://127.0.0.1:${admin_of[$n]}/admin/breakers" "$admin_token"
+  python3 -c 'import json, sys; [print("  %s: %s, %d trip(s), %d deferred, %d sender restart(s)" % (b["provider"], b["state"], b["trips"], b["deferred"], b["restarts"])) for b in json.loads(sys.argv[1])["items"]]' "$body" 2>/dev/null || echo "  $code $body"
+done
 phase_done "reliability ($retried_ok of $count retried to delivery; the dead letter's retry: $dead_final)"
 
 say "fake-provider stats ($control/stats)"
@@ -418,8 +480,9 @@ Herald demo is running.
   admin API      $admin   token $admin_token
   fake receiver  $hook_url   (control: $control/stats)
   database       $db_url
-  config         $config
-  logs           $demo/herald.log  $demo/fake-provider.log
+  cluster        node1 $api (admin $admin), node2 :${api_of[node2]} (admin :${admin_of[node2]}), node3 :${api_of[node3]} (admin :${admin_of[node3]})
+  config         $root/config/cluster/node{1,2,3}.ini
+  logs           $demo/node{1,2,3}.log  $demo/fake-provider.log
   all of these   $demo/demo.env
 
 Submit one:
@@ -434,24 +497,26 @@ Dead letters / breakers:
   curl -sS $admin/admin/breakers -H 'Authorization: Bearer $admin_token'
 Admin:
   curl -sS $admin/admin/tenants/demo -H 'Authorization: Bearer $admin_token'
+  curl -sS $admin/admin/cluster -H 'Authorization: Bearer $admin_token'
+  curl -sS '$admin/admin/actors?scope=cluster' -H 'Authorization: Bearer $admin_token'
 
 EOF
 
 if [ "$once" = 1 ]; then
   if [ "$delivered" = "$count" ] && [ "$retried_ok" = "$count" ] \
-     && [ "$dead_final" = delivered ]; then
+     && [ "$dead_final" = delivered ] && [ "$taken_ok" = "$takeover_count" ]; then
     say "all delivered, the retried ones and the dead letter's retry included; stopping (--once)"
     exit 0
   fi
-  fail "$delivered of $count delivered, $retried_ok of $count retried to delivery, the dead letter's retry: $dead_final (see $demo/herald.log)"
+  fail "$delivered of $count delivered, $taken_ok of $takeover_count after the takeover, $retried_ok of $count retried to delivery, the dead letter's retry: $dead_final (see $demo/node{1,2,3}.log)"
 fi
 
 if [ "$delivered" != "$count" ]; then
-  echo "demo.sh: only $delivered of $count delivered (see $demo/herald.log); still running so you can look" >&2
+  echo "demo.sh: only $delivered of $count delivered (see $demo/node{1,2,3}.log); still running so you can look" >&2
 fi
-say "running; press Ctrl-C to stop herald, the fake provider and PostgreSQL"
+say "running; press Ctrl-C to stop the three nodes, the fake provider and PostgreSQL"
 rc=0
-wait "$herald_pid" || rc=$?
-herald_pid=
-show_log_tail "$demo/herald.log"
-fail "herald exited by itself (status $rc)"
+wait -n "${node_pid[node1]}" "${node_pid[node2]}" "${node_pid[node3]}" || rc=$?
+for n in node1 node2 node3; do
+  if ! alive "${node_pid[$n]}"; then show_log_tail "$demo/$n.log"; node_pid[$n]=; fail "$n exited by itself (status $rc)"; fi
+done
