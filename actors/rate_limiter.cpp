@@ -1,5 +1,7 @@
 #include "actors/rate_limiter.hpp"
 
+#include <algorithm>
+
 #include "actors/config.hpp"
 
 #include <caf/sec.hpp>
@@ -192,6 +194,15 @@ limiter_registry_actor::behavior_type limiter_registry(
       auto& st = self->state;
       nlohmann::json j;
       j["limiters"] = st.limiters.size();
+      // Which tenants' limiters live here (this node owns them); the first
+      // 1,000 by name.
+      std::vector<std::string> tenants;
+      for (auto& kv : st.limiters)
+        tenants.push_back(kv.first);
+      std::sort(tenants.begin(), tenants.end());
+      if (tenants.size() > 1000)
+        tenants.resize(1000);
+      j["tenants"] = tenants;
       j["spawned"] = st.spawned;
       j["probed"] = st.probed;
       j["stopped"] = st.stopped;
