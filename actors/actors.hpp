@@ -180,6 +180,11 @@ using dispatcher_actor = inspectable_actor::extend<
   caf::replies_to<atom::reserve>::with<int32_t>,
   // Claim due work now (another node's leases were just freed).
   caf::reacts_to<atom::claim>,
+  // This node was frozen past the connection timeout: other nodes may hold
+  // its leases now. Forgets every job it holds (one in a pool is marked
+  // cancelled: its outcome is recorded, never retried) and hands back the
+  // leases still held; answers when done.
+  caf::replies_to<atom::takeover>::with<bool>,
   // Gives back N reserved places (their commit failed).
   caf::reacts_to<atom::release, int32_t>,
   // Committed jobs leased to this node, to deliver.

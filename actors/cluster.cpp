@@ -125,6 +125,20 @@ void take_over(cluster_ptr self, const std::string& name) {
       });
 }
 
+/// Whether this node's own tick is overdue by more than the connection
+/// timeout (it was frozen, and the connections it sees closing were closed
+/// by peers that timed it out). Also true while it drops its work after a
+/// pause.
+bool self_was_frozen(cluster_ptr self) {
+  auto& st = self->state;
+  if (st.dropping)
+    return true;
+  if (st.last_tick == liveness_gate::clock::time_point{})
+    return false;
+  return liveness_gate::clock::now() - st.last_tick
+         > st.settings.connection_timeout;
+}
+
 void mark_down(cluster_ptr self, const std::string& name,
                const std::string& why) {
   auto& st = self->state;
@@ -145,10 +159,17 @@ void mark_down(cluster_ptr self, const std::string& name,
     t->second.next_attempt = self->clock().now();
   }
   // Workers free a dead worker's leases for their sweepers; an ingest-only
-  // node leaves that to them (no worker left: the leases expire).
+  // node leaves that to them (no worker left: the leases expire). Not a
+  // node that was frozen itself: the peers closed their connections to it,
+  // they are not down, and taking their leases would make them deliver
+  // twice.
   if (has_role(m.card.roles, "worker")
-      && has_role(st.settings.roles, "worker"))
+      && has_role(st.settings.roles, "worker") && !self_was_frozen(self))
     take_over(self, name);
+  else if (has_role(m.card.roles, "worker"))
+    HERALD_LOG(info, "cluster", "not taking over the leases of ", name,
+               self_was_frozen(self) ? ": this node was frozen itself"
+                                     : ": this node has no worker role");
 }
 
 /// Why `card` may not be a member now ("" if it may): its name is this
@@ -304,8 +325,51 @@ void connect(cluster_ptr self, const std::string& address) {
       });
 }
 
+/// The liveness gate: open while heartbeats go out on time. A tick later
+/// than the connection timeout means this node was frozen (or starved)
+/// that long: other nodes have taken over its leases by now, so the
+/// dispatcher drops what it holds before the gate opens again.
+void keep_alive(cluster_ptr self) {
+  auto& st = self->state;
+  if (!st.locals.gate)
+    return;
+  auto now = liveness_gate::clock::now();
+  auto gap = now - st.last_tick;
+  bool paused = st.last_tick != liveness_gate::clock::time_point{}
+                && gap > st.settings.connection_timeout;
+  st.last_tick = now;
+  if (st.dropping)
+    return;
+  if (!paused || !st.locals.dispatcher) {
+    st.locals.gate->open_until(now + st.settings.connection_timeout);
+    return;
+  }
+  ++st.pauses;
+  st.locals.gate->close();
+  st.dropping = true;
+  // Silence heard while this node was frozen says nothing about the
+  // peers: they get a fresh timeout.
+  for (auto& kv : st.members)
+    kv.second.last_heartbeat = self->clock().now();
+  HERALD_LOG(warn, "cluster", "this node was unresponsive for ",
+             ms_of(gap), " ms: other nodes may hold its leases now; "
+             "dropping the work it holds before delivering again");
+  auto reopen = [self] {
+    auto& st = self->state;
+    st.dropping = false;
+    st.locals.gate->open_until(liveness_gate::clock::now()
+                               + st.settings.connection_timeout);
+  };
+  self
+    ->request(st.locals.dispatcher, st.settings.request_timeout * 5,
+              atom::takeover_v)
+    .then([reopen](bool) { reopen(); },
+          [reopen](caf::error&) { reopen(); });
+}
+
 void tick(cluster_ptr self) {
   auto& st = self->state;
+  keep_alive(self);
   auto now = self->clock().now();
   // Credits for the next heartbeat: what the dispatcher has room for.
   if (st.locals.dispatcher)
@@ -396,6 +460,8 @@ std::string state_json(cluster_ptr self) {
   j["takeovers"] = st.takeovers;
   j["rows_taken_over"] = st.rows_taken_over;
   j["refused_joins"] = st.refused_joins;
+  j["pauses"] = st.pauses;
+  j["gate_open"] = st.locals.gate ? st.locals.gate->is_open() : true;
   return j.dump();
 }
 

@@ -29,6 +29,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/owner_table.hpp"
+#include "actors/policy/liveness_gate.hpp"
 
 namespace herald {
 
@@ -64,6 +65,9 @@ struct cluster_locals {
   std::vector<ingest_actor> ingest;            // get owner views
   writer_actor writer;                         // gets owner views
   std::vector<inspectable_actor> actors;       // for GET /admin/actors
+  /// Opened on every tick; after a pause it stays closed until the
+  /// dispatcher dropped what it held (actors/policy/liveness_gate.hpp).
+  std::shared_ptr<liveness_gate> gate;
 };
 
 struct cluster_state {
@@ -100,6 +104,9 @@ struct cluster_state {
   uint64_t takeovers = 0;   // members whose leases this node took over
   int64_t rows_taken_over = 0;
   uint64_t refused_joins = 0;
+  liveness_gate::clock::time_point last_tick{}; // steady: pause detection
+  uint64_t pauses = 0;     // ticks that came later than the timeout
+  bool dropping = false;   // the dispatcher drops its work after a pause
 };
 
 /// The cluster actor of this node.

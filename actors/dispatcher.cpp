@@ -324,6 +324,28 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
         std::clamp<int64_t>(st.settings.capacity - st.held, 0, INT32_MAX));
     },
     [self](atom::claim) { sweep(self); },
+    [self](atom::takeover) -> caf::result<bool> {
+      auto& st = self->state;
+      size_t dropped = 0;
+      for (auto i = st.jobs.begin(); i != st.jobs.end();) {
+        ++dropped;
+        if (!i->second.waiting) {
+          i->second.cancelled = true; // in a pool: its outcome comes back
+          ++i;
+          continue;
+        }
+        self->send(st.scheduler, atom::cancel_v, i->first);
+        i = st.jobs.erase(i);
+        --st.held;
+      }
+      HERALD_LOG(warn, "dispatcher", "dropped ", dropped,
+                 " jobs after a pause; handing back the leases still held");
+      auto rp = self->make_response_promise<bool>();
+      self->request(st.store, st.settings.store_timeout, atom::release_v)
+        .then([rp](int64_t) mutable { rp.deliver(true); },
+              [rp](caf::error&) mutable { rp.deliver(true); });
+      return rp;
+    },
     [self](atom::release, int32_t n) { self->state.held -= n; },
     [self](atom::dispatch, std::vector<delivery_job>& jobs) {
       for (auto& j : jobs)

@@ -50,8 +50,10 @@ Handle adopt(supervisor_ptr self, std::string kind, Handle hdl,
 }
 
 /// The webhook channel's sender pool, as the dispatcher spawns it.
-pool_factory webhook_pool(const node_config& cfg) {
-  return [cfg](caf::local_actor* parent, dispatcher_actor d) -> sender_pool_actor {
+pool_factory webhook_pool(const node_config& cfg,
+                          std::shared_ptr<const liveness_gate> gate) {
+  return [cfg, gate](caf::local_actor* parent,
+                     dispatcher_actor d) -> sender_pool_actor {
     sender_pool_settings ps;
     ps.channel = "webhook";
     ps.node = cfg.node_name;
@@ -72,8 +74,8 @@ pool_factory webhook_pool(const node_config& cfg) {
     ps.idle_timeout = caf::timespan{cfg.webhook_provider_idle_timeout};
     auto node = cfg.node_name;
     auto timeout = cfg.webhook_timeout;
-    sender_factory make_sender = [node, timeout](caf::local_actor* pool) {
-      return pool->spawn<caf::detached>(webhook_sender, node, timeout);
+    sender_factory make_sender = [node, timeout, gate](caf::local_actor* pool) {
+      return pool->spawn<caf::detached>(webhook_sender, node, timeout, gate);
     };
     return parent->spawn(sender_pool, std::move(d), make_sender, ps);
   };
@@ -138,11 +140,14 @@ void start_services(supervisor_ptr self) {
   svc.store = store;
   cluster_locals cl;
   cl.store = store;
+  // In a cluster, senders deliver only while this node's heartbeats go out.
+  if (cfg.cluster_port != 0)
+    cl.gate = std::make_shared<liveness_gate>();
   // Delivery: the dispatcher and, linked to it, its sender pools (a pool
   // past its restart intensity takes the dispatcher down: escalation).
   if (worker_role) {
     std::map<std::string, pool_factory> pools;
-    pools["webhook"] = webhook_pool(cfg);
+    pools["webhook"] = webhook_pool(cfg, cl.gate);
     svc.dispatcher = self->spawn(dispatcher, store, pools,
                                  dispatcher_settings_of(cfg));
   }

@@ -66,8 +66,10 @@ attempt_report webhook_refused(const delivery_job& job, const std::string& node,
 
 sender_actor::behavior_type
 webhook_sender(sender_actor::stateful_pointer<webhook_sender_state> self,
-               std::string node, std::chrono::milliseconds timeout) {
+               std::string node, std::chrono::milliseconds timeout,
+               std::shared_ptr<const liveness_gate> gate) {
   self->state.node = std::move(node);
+  self->state.gate = std::move(gate);
   self->state.client = std::make_unique<webhook_client>(timeout);
   return {
     [self](atom::deliver, const delivery_job& job) -> attempt_report {
@@ -75,7 +77,13 @@ webhook_sender(sender_actor::stateful_pointer<webhook_sender_state> self,
       auto started = std::chrono::steady_clock::now();
       auto started_ms = wall_ms(self);
       attempt_report out;
-      if (auto why = webhook_unsendable(job); !why.empty()) {
+      if (st.gate && !st.gate->is_open()) {
+        // Frozen past the connection timeout: other nodes may hold this
+        // job's lease now. No call; the dispatcher drops the job.
+        out = outcome_of(job, st.node, endpoint_of(job.n.to).value_or(""));
+        out.outcome = attempt_result::deferred;
+        out.error = "node paused: its leases may have moved";
+      } else if (auto why = webhook_unsendable(job); !why.empty()) {
         out = webhook_refused(job, st.node, std::move(why));
       } else {
         auto body = webhook_payload(job.n);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "actors/actors.hpp"
+#include "actors/policy/liveness_gate.hpp"
 #include "channels/webhook_client.hpp"
 
 namespace herald {
@@ -12,6 +13,7 @@ struct webhook_sender_state {
   static inline const char* name = "webhook-sender";
   std::string node;
   std::unique_ptr<webhook_client> client; // keep-alive connections per endpoint
+  std::shared_ptr<const liveness_gate> gate; // null: no cluster, always open
 };
 
 /// Delivers webhooks: a POST of the notification signed per Standard
@@ -20,7 +22,8 @@ struct webhook_sender_state {
 /// warm connection.
 sender_actor::behavior_type
 webhook_sender(sender_actor::stateful_pointer<webhook_sender_state> self,
-               std::string node, std::chrono::milliseconds timeout);
+               std::string node, std::chrono::milliseconds timeout,
+               std::shared_ptr<const liveness_gate> gate = nullptr);
 
 /// The outcome of one attempt, classified by classify_webhook
 /// (channels/classify.hpp): delivered, or failed with `retryable`, the

@@ -310,7 +310,7 @@ CAF_TEST(inspect summarizes the registry and a limiter) {
   acquire("globex");
   auto ri = inspect_of(reg);
   CAF_CHECK_EQUAL(ri.kind, "limiter-registry");
-  CAF_CHECK_EQUAL(ri.state, R"({"limiters":2,"probed":0,"spawned":2,"stopped":0})");
+  CAF_CHECK_EQUAL(ri.state, R"({"limiters":2,"probed":0,"spawned":2,"stopped":0,"tenants":["acme","globex"]})");
   auto li = inspect_of(limiter("acme"));
   CAF_CHECK_EQUAL(li.kind, "rate-limiter");
   CAF_CHECK_EQUAL(li.key, "acme");

@@ -42,6 +42,7 @@ fake_dispatcher(dispatcher_actor::stateful_pointer<fake_dispatcher_state> self) 
     [](atom::reserve, int32_t n) -> int32_t { return n; },
     [](atom::reserve) -> int32_t { return 100; },
     [](atom::claim) {},
+    [](atom::takeover) { return true; },
     [](atom::release, int32_t) {},
     [](atom::dispatch, std::vector<delivery_job>&) {},
     [](atom::due, std::vector<delivery_job>&) {},
