@@ -785,4 +785,36 @@ inline json breaker_of(const herald_node& node, const std::string& admin_token,
   return nullptr;
 }
 
+// -- ports ------------------------------------------------------------------------------
+
+/// `n` distinct TCP ports that were free on loopback a moment ago (each bound
+/// to port 0, all held until every one is picked, then released): for
+/// options that must name a concrete port before the process starts, such
+/// as herald.cluster.port, which other nodes' seeds refer to. Empty on
+/// failure.
+inline std::vector<int> free_ports(size_t n) {
+  std::vector<int> fds;
+  std::vector<int> ports;
+  for (size_t i = 0; i < n; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+      break;
+    fds.push_back(fd);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = 0;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0
+        || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      break;
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  for (auto fd : fds)
+    ::close(fd);
+  if (ports.size() != n)
+    ports.clear();
+  return ports;
+}
+
 } // namespace herald::test::harness
