@@ -20,6 +20,14 @@ using namespace herald::test;
 
 namespace {
 
+/// What a stand-in actor tells the admin endpoint.
+actor_info fake_info(const char* kind) {
+  actor_info x;
+  x.kind = kind;
+  x.state = "{}";
+  return x;
+}
+
 struct fake_pool_state {
   static inline const char* name = "fake-pool";
   dispatcher_actor dispatcher;
@@ -50,7 +58,7 @@ fake_pool(sender_pool_actor::stateful_pointer<fake_pool_state> self,
           dispatcher_actor d) {
   self->state.dispatcher = d;
   return {
-    [](atom::inspect) -> actor_info { return {"fake-pool", "", "", "{}"}; },
+    [](atom::inspect) { return fake_info("fake-pool"); },
     [self](atom::deliver, delivery_job& job) {
       self->state.delivered.push_back(job.n.id);
       attempt_report out;

@@ -19,11 +19,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// What a stand-in actor tells the admin endpoint.
+actor_info fake_info(const char* kind) {
+  actor_info x;
+  x.kind = kind;
+  x.state = "{}";
+  return x;
+}
+
 /// Auth: the key "good" is tenant acme (webhook and sms enabled); any
 /// other key is ec::unauthorized.
 auth_actor::behavior_type fake_auth(auth_actor::pointer) {
   return {
-    [](atom::inspect) -> actor_info { return {"fake-auth", "", "", "{}"}; },
+    [](atom::inspect) { return fake_info("fake-auth"); },
     [](atom::auth, const std::string& key) -> caf::result<tenant> {
       if (key != "good")
         return make_error(ec::unauthorized, "unknown API key");
@@ -48,7 +56,7 @@ struct fake_limiters_state {
 limiter_registry_actor::behavior_type
 fake_limiters(limiter_registry_actor::stateful_pointer<fake_limiters_state> self) {
   return {
-    [](atom::inspect) -> actor_info { return {"fake-limiters", "", "", "{}"}; },
+    [](atom::inspect) { return fake_info("fake-limiters"); },
     [self](atom::acquire, const rate_request& rq) {
       auto& st = self->state;
       ++st.requests;

@@ -23,6 +23,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// What a stand-in actor tells the admin endpoint.
+actor_info fake_info(const char* kind) {
+  actor_info x;
+  x.kind = kind;
+  x.state = "{}";
+  return x;
+}
+
 const std::string ep = "http://a:1";
 
 struct fake_pool_state {
@@ -34,7 +42,7 @@ struct fake_pool_state {
 sender_pool_actor::behavior_type
 fake_pool(sender_pool_actor::stateful_pointer<fake_pool_state> self) {
   return {
-    [](atom::inspect) -> actor_info { return {"fake-pool", "", "", "{}"}; },
+    [](atom::inspect) { return fake_info("fake-pool"); },
     [](atom::deliver, delivery_job&) {},
     [self](atom::outcome, attempt_report& out) {
       self->state.outcomes.push_back(std::move(out));
