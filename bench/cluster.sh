@@ -67,31 +67,16 @@ SEEDS="[\"127.0.0.1:$C1\", \"127.0.0.1:$C2\", \"127.0.0.1:$C3\"]"
 
 # node_ini NAME ROLES CLUSTER_PORT: $WORK/NAME.ini (CLUSTER_PORT 0: alone)
 node_ini() {
-  local cluster=""
+  local extra="[herald.node]
+roles = $2"
   if [ "$3" != 0 ]; then
-    cluster="[herald.cluster]
+    extra="$extra
+[herald.cluster]
 host = \"127.0.0.1\"
 port = $3
 seeds = $SEEDS"
   fi
-  cat >"$WORK/$1.ini" <<EOF
-; Written by bench/cluster.sh.
-[herald.node]
-name = "$1"
-roles = $2
-[herald.api]
-host = "127.0.0.1"
-port = 0
-[herald.admin]
-host = "127.0.0.1"
-port = 0
-token = "$ADMIN_TOKEN"
-[herald.db]
-url = "$DB_URL"
-[herald.log]
-level = "warn"
-$cluster
-EOF
+  NODE_INI=$WORK/$1.ini write_node_ini "$1" "$extra"
 }
 
 # start NAME: starts $WORK/NAME.ini; sets API_OF[NAME], ADMIN_OF[NAME]
@@ -128,22 +113,6 @@ topology() {
   ADMIN_PORT=${ADMIN_OF[$ENTRY]}
 }
 
-wait_idle() {
-  local busy a b waited=0
-  cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6 }' /proc/stat; }
-  while :; do
-    a=$(cpu_ticks); sleep 1; b=$(cpu_ticks)
-    busy=$(awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
-      t = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }')
-    if [ "$busy" -lt "$BUSY_MAX" ] || [ "$waited" -ge 120 ]; then echo "$busy%"; return; fi
-    waited=$((waited + 1))
-  done
-}
-delivered() { curl -sS "$STATS" | sed -n 's/.*"delivered" *: *\([0-9]*\).*/\1/p'; }
-node_cpu() { awk '$1 == "herald" && NF == 3 { s += $2 } END { print s + 0 }' "$1"; }
-pg_cpu() { awk '$1 ~ /^pg_/ && NF == 3 { s += $2 } END { print s + 0 }' "$1"; }
-us_per() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", c * 1e6 / n; else print "" }'; }
-
 # A tenant without a practical limit, and its key (one database for all).
 RUN=setup
 topology one
@@ -172,22 +141,10 @@ for round in $(seq 1 "$ROUNDS"); do
       sql "TRUNCATE notifications, notification_events, idempotency_keys CASCADE" >/dev/null
       topology "$topo"
       busy=$(wait_idle)
-      send_at=""
-      [ "$mode" = ahead ] && send_at=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
-      (sleep 1; d0=$(delivered); bash "$ROOT/bench/cpu.sh" "$window" >"$LOGS/$RUN-cpu.txt"; d1=$(delivered)
-       echo $((d1 - d0)) >"$LOGS/$RUN-delivered.txt") &
-      cpu_pid=$!
-      HERALD_KEY=$KEY HERALD_TARGET=$TARGET HERALD_SEND_AT=$send_at \
-        wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/submit.lua" \
-        "http://127.0.0.1:${API_OF[$ENTRY]}/v1/notifications" >"$LOGS/$RUN-wrk.txt" 2>&1 || true
-      wait "$cpu_pid" || true
-      out=$(grep '^RESULT' "$LOGS/$RUN-wrk.txt" || true)
-      acc=$(field accepted_per_s "$out")
-      p99=$(field p99_ms "$out")
-      dlv=$(cat "$LOGS/$RUN-delivered.txt" 2>/dev/null || echo 0)
-      if [ "$mode" = ahead ]; then n=$(awk -v a="$acc" -v w="$window" 'BEGIN { printf "%.0f", a * w }'); else n=$dlv; fi
-      node=$(us_per "$(node_cpu "$LOGS/$RUN-cpu.txt")" "$n")
-      pg=$(us_per "$(pg_cpu "$LOGS/$RUN-cpu.txt")" "$n")
+      cost_run "$RUN" "$mode" "${API_OF[$ENTRY]}"
+      acc=$ACC; p99=$P99; dlv=$DLV
+      node=$(us_per "$(cpu_of "$CPU_FILE" node)" "$N")
+      pg=$(us_per "$(cpu_of "$CPU_FILE" pg)" "$N")
       dps=$(awk -v d="$dlv" -v w="$window" 'BEGIN { printf "%.0f", d / w }')
       printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$topo" "$mode" "$acc" "$p99" "$dps" "$node" "$pg" >>"$results"
       say "round $round $topo $mode: busy before $busy | accepted/s $acc p99 $p99 ms | delivered/s $dps | us per request: herald (all nodes) $node pg $pg"

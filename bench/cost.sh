@@ -71,32 +71,12 @@ write_node_ini "bench-node"
 # The fake provider from the first build serves every run.
 start_fake_provider "${builds[0]}/fake-provider"
 
-# Waits until the machine is idle; prints its busy share when the run
-# starts, with "!" if it never got there.
-wait_idle() {
-  local waited=0 busy a b
-  cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6 }' /proc/stat; }
-  while :; do
-    a=$(cpu_ticks); sleep 1; b=$(cpu_ticks)
-    busy=$(awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
-      t = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }')
-    if [ "$busy" -lt "$BUSY_MAX" ]; then echo "$busy%"; return; fi
-    if [ "$waited" -ge "$IDLE_WAIT_MAX" ]; then
-      log "machine still ${busy}% busy after ${waited}s; measuring anyway (flagged)"
-      echo "${busy}%!"; return
-    fi
-    waited=$((waited + 1))
-  done
-}
-
 start_node() { # BUILD LOGFILE
   "$1/herald" --config-file="$WORK/node.ini" $NODE_OPTS >"$2" 2>&1 &
   NODE_PID=$!
   API_PORT=$(port_from "$2" "api listening on")
   ADMIN_PORT=$(port_from "$2" "admin listening on")
 }
-
-delivered() { curl -sS "$STATS" | sed -n 's/.*"delivered" *: *\([0-9]*\).*/\1/p'; }
 
 # The tenant and key live in the database; every build's migrations are the
 # same schema.
@@ -116,16 +96,6 @@ done
 say "wrk -t2 -c$CONNS -d${DURATION}s --latency -s bench/submit.lua (HERALD_SEND_AT an hour ahead for 'ahead'); $ROUNDS rounds"
 say ""
 
-# cpu-seconds of a process class in a cpu.sh output
-cpu_of() { # FILE CLASS(node|pg|receiver)
-  case "$2" in
-    node) awk '$1 == "herald" && NF == 3 { s += $2 } END { print s + 0 }' "$1" ;;
-    pg) awk '$1 ~ /^pg_/ && NF == 3 { s += $2 } END { print s + 0 }' "$1" ;;
-    receiver) awk '$1 == "fake-provider" && NF == 3 { s += $2 } END { print s + 0 }' "$1" ;;
-  esac
-}
-us_per() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", c * 1e6 / n; else print "" }'; }
-
 results=$LOGS/results.tsv
 : >"$results"
 window=$((DURATION - 2))
@@ -139,25 +109,11 @@ for round in $(seq 1 "$ROUNDS"); do
       sql "TRUNCATE notifications, notification_events, idempotency_keys CASCADE" >/dev/null
       start_node "$b" "$LOGS/$name-node.log"
       load=$(wait_idle)
-      send_at=""
-      [ "$mode" = ahead ] && send_at=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
-      (sleep 1; d0=$(delivered); bash "$ROOT/bench/cpu.sh" "$window" >"$LOGS/$name-cpu.txt"; d1=$(delivered)
-       echo $((d1 - d0)) >"$LOGS/$name-delivered.txt") &
-      cpu_pid=$!
-      HERALD_KEY=$KEY HERALD_TARGET=$TARGET HERALD_SEND_AT=$send_at \
-        wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/submit.lua" \
-        "http://127.0.0.1:$API_PORT/v1/notifications" >"$LOGS/$name-wrk.txt" 2>&1 || true
-      wait "$cpu_pid" || true
-      out=$(grep '^RESULT' "$LOGS/$name-wrk.txt" || true)
-      acc=$(field accepted_per_s "$out")
-      p99=$(field p99_ms "$out")
-      dlv=$(cat "$LOGS/$name-delivered.txt" 2>/dev/null || echo 0)
-      # Requests in the CPU window: accepted ones (ahead) or delivered ones.
-      if [ "$mode" = ahead ]; then n=$(awk -v a="$acc" -v w="$window" 'BEGIN { printf "%.0f", a * w }')
-      else n=$dlv; fi
-      node=$(us_per "$(cpu_of "$LOGS/$name-cpu.txt" node)" "$n")
-      pg=$(us_per "$(cpu_of "$LOGS/$name-cpu.txt" pg)" "$n")
-      rcv=$(us_per "$(cpu_of "$LOGS/$name-cpu.txt" receiver)" "$n")
+      cost_run "$name" "$mode" "$API_PORT"
+      acc=$ACC; p99=$P99; dlv=$DLV; n=$N
+      node=$(us_per "$(cpu_of "$CPU_FILE" node)" "$n")
+      pg=$(us_per "$(cpu_of "$CPU_FILE" pg)" "$n")
+      rcv=$(us_per "$(cpu_of "$CPU_FILE" receiver)" "$n")
       dps=$(awk -v d="$dlv" -v w="$window" 'BEGIN { printf "%.0f", d / w }')
       printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$label" "$mode" "$acc" "$p99" "$dps" "$node" "$pg" "$rcv" "$load" >>"$results"
       say "round $round $label $mode: busy before $load | accepted/s $acc p99 $p99 ms | delivered/s $dps | us per request: node $node pg $pg receiver $rcv"

@@ -80,12 +80,13 @@ admin() {
     "http://127.0.0.1:$ADMIN_PORT$2"
 }
 
-# write_node_ini NODE_NAME [EXTRA]: $WORK/node.ini with defaults except
-# loopback ports (0: picked by the node), $ADMIN_TOKEN, $DB_URL and log level
-# warn; EXTRA (INI text, e.g. a [herald.retry] section) is appended. A copy
-# goes to $LOGS/node.ini.
+# write_node_ini NODE_NAME [EXTRA]: $NODE_INI (default $WORK/node.ini) with
+# defaults except loopback ports (0: picked by the node), $ADMIN_TOKEN,
+# $DB_URL and log level warn; EXTRA (INI text, e.g. a [herald.retry]
+# section; a section may appear again) is appended. A copy goes to $LOGS.
 write_node_ini() {
-  cat >"$WORK/node.ini" <<EOF
+  local ini=${NODE_INI:-$WORK/node.ini}
+  cat >"$ini" <<EOF
 ; Written by bench/$BENCH_NAME: defaults except ports, token and log level.
 [herald.node]
 name = "$1"
@@ -102,7 +103,65 @@ url = "$DB_URL"
 level = "warn"
 ${2:-}
 EOF
-  cp "$WORK/node.ini" "$LOGS/node.ini"
+  cp "$ini" "$LOGS/$(basename "$ini")"
+}
+
+# wait_idle: waits until the machine is idle (busy < $BUSY_MAX % over a
+# second; the load average after a saturated run takes minutes to decay and
+# says nothing about other work), at most $IDLE_WAIT_MAX seconds; prints its
+# busy share when the run starts, with "!" if it never got there.
+wait_idle() {
+  local waited=0 busy a b
+  cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6 }' /proc/stat; }
+  while :; do
+    a=$(cpu_ticks); sleep 1; b=$(cpu_ticks)
+    busy=$(awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
+      t = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }')
+    if [ "$busy" -lt "${BUSY_MAX:-15}" ]; then echo "$busy%"; return; fi
+    if [ "$waited" -ge "${IDLE_WAIT_MAX:-120}" ]; then
+      log "machine still ${busy}% busy after ${waited}s; measuring anyway (flagged)"
+      echo "${busy}%!"; return
+    fi
+    waited=$((waited + 1))
+  done
+}
+
+# cpu_of FILE CLASS: CPU seconds of node (every herald process), pg (every
+# PostgreSQL process) or receiver (the fake provider) in a cpu.sh output.
+cpu_of() {
+  case "$2" in
+    node) awk '$1 == "herald" && NF == 3 { s += $2 } END { print s + 0 }' "$1" ;;
+    pg) awk '$1 ~ /^pg_/ && NF == 3 { s += $2 } END { print s + 0 }' "$1" ;;
+    receiver) awk '$1 == "fake-provider" && NF == 3 { s += $2 } END { print s + 0 }' "$1" ;;
+  esac
+}
+# us_per CPU_SECONDS N: microseconds per request ("" for N = 0)
+us_per() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", c * 1e6 / n; else print "" }'; }
+
+# cost_run NAME MODE PORT: one closed-loop run of bench/submit.lua (wrk -t2
+# -c$CONNS -d$DURATION) against PORT, MODE "ahead" (send_at an hour ahead)
+# or "delivered", with bench/cpu.sh over the run less its first and last
+# second. Reads KEY, TARGET, STATS, LOGS. Sets ACC (accepted/s), P99 (ms),
+# DLV (delivered in the CPU window), N (requests in that window: accepted
+# ones for ahead, delivered ones for delivered) and CPU_FILE.
+cost_run() {
+  local name=$1 mode=$2 port=$3 send_at="" window=$((DURATION - 2)) cpu_pid out
+  [ "$mode" = ahead ] && send_at=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+  CPU_FILE=$LOGS/$name-cpu.txt
+  delivered_now() { curl -sS "$STATS" | sed -n 's/.*"delivered" *: *\([0-9]*\).*/\1/p'; }
+  (sleep 1; d0=$(delivered_now); bash "$ROOT/bench/cpu.sh" "$window" >"$CPU_FILE"; d1=$(delivered_now)
+   echo $((d1 - d0)) >"$LOGS/$name-delivered.txt") &
+  cpu_pid=$!
+  HERALD_KEY=$KEY HERALD_TARGET=$TARGET HERALD_SEND_AT=$send_at \
+    wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/submit.lua" \
+    "http://127.0.0.1:$port/v1/notifications" >"$LOGS/$name-wrk.txt" 2>&1 || true
+  wait "$cpu_pid" || true
+  out=$(grep '^RESULT' "$LOGS/$name-wrk.txt" || true)
+  ACC=$(field accepted_per_s "$out")
+  P99=$(field p99_ms "$out")
+  DLV=$(cat "$LOGS/$name-delivered.txt" 2>/dev/null || echo 0)
+  if [ "$mode" = ahead ]; then N=$(awk -v a="$ACC" -v w="$window" 'BEGIN { printf "%.0f", a * w }')
+  else N=$DLV; fi
 }
 
 # start_fake_provider BIN: the fake webhook receiver on free ports, logging
