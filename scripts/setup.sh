@@ -14,6 +14,8 @@ packages=(
   zlib1g-dev libbrotli-dev
   # test servers and tools used by the scripts
   postgresql-15 python3 python3-aiosmtpd curl wrk
+  # the partition test's network namespaces (ip netns, veth, ip rule)
+  iproute2
 )
 
 missing=()
