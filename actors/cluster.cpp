@@ -4,6 +4,7 @@
 
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
+#include <caf/sec.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include <nlohmann/json.hpp>
@@ -321,7 +322,11 @@ void connect(cluster_ptr self, const std::string& address) {
         join(self, address, caf::actor_cast<cluster_actor>(ptr));
       },
       [self, address](caf::error& err) {
-        connect_failed(self, address, self->system().render(err));
+        auto why = self->system().render(err);
+        if (err == caf::sec::incompatible_application_ids)
+          why += ": that node speaks another cluster protocol version or "
+                 "has another herald.cluster.name";
+        connect_failed(self, address, why);
       });
 }
 
