@@ -132,12 +132,12 @@ void take_over(cluster_ptr self, const std::string& name) {
 /// pause.
 bool self_was_frozen(cluster_ptr self) {
   auto& st = self->state;
-  if (st.dropping)
+  auto now = liveness_gate::clock::now();
+  if (st.dropping || now < st.frozen_until)
     return true;
   if (st.last_tick == liveness_gate::clock::time_point{})
     return false;
-  return liveness_gate::clock::now() - st.last_tick
-         > st.settings.connection_timeout;
+  return now - st.last_tick > st.settings.connection_timeout;
 }
 
 void mark_down(cluster_ptr self, const std::string& name,
@@ -352,6 +352,7 @@ void keep_alive(cluster_ptr self) {
   ++st.pauses;
   st.locals.gate->close();
   st.dropping = true;
+  st.frozen_until = now + 2 * st.settings.connection_timeout;
   // Silence heard while this node was frozen says nothing about the
   // peers: they get a fresh timeout.
   for (auto& kv : st.members)
@@ -493,6 +494,13 @@ cluster(cluster_actor::stateful_pointer<cluster_state> self,
                                 + self->system().render(msg.reason) + ")");
         return;
       }
+  });
+  // An error that arrives as a message (an answer to a one-way message a
+  // peer could not handle; seen rarely right after a pause) would make the
+  // actor quit by default, and the node with it: it is logged instead.
+  self->set_error_handler([self](caf::error& err) {
+    HERALD_LOG(warn, "cluster", "ignored an error message: ",
+               self->system().render(err));
   });
   self->send(self, atom::tick_v);
   return {

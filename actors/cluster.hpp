@@ -107,6 +107,9 @@ struct cluster_state {
   liveness_gate::clock::time_point last_tick{}; // steady: pause detection
   uint64_t pauses = 0;     // ticks that came later than the timeout
   bool dropping = false;   // the dispatcher drops its work after a pause
+  /// After a pause, connections the peers closed because of it may still
+  /// be reported for a while: no takeover of their leases until then.
+  liveness_gate::clock::time_point frozen_until{};
 };
 
 /// The cluster actor of this node.

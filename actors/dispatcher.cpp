@@ -20,6 +20,7 @@ using dispatcher_ptr = dispatcher_actor::stateful_pointer<dispatcher_state>;
 void flush(dispatcher_ptr self);
 void sweep(dispatcher_ptr self);
 void maybe_finish_drain(dispatcher_ptr self);
+void maybe_finish_drop(dispatcher_ptr self);
 
 /// When a job is due: the later of send_at and next_attempt_at.
 int64_t due_of(const delivery_job& job) {
@@ -114,6 +115,8 @@ void recorded(dispatcher_ptr self, std::vector<delivery_decision>& batch) {
       continue;
     }
     st.jobs.erase(i);
+    if (st.dropping)
+      maybe_finish_drop(self);
     --st.held;
   }
 }
@@ -229,6 +232,24 @@ void maybe_finish_drain(dispatcher_ptr self) {
       });
 }
 
+/// After a pause: once no job handed to a pool before it is still out
+/// (their senders answer at once while the liveness gate is closed), hands
+/// back this node's leases and answers the cluster actor, which reopens
+/// the gate. Until then nothing queued in a pool can be sent.
+void maybe_finish_drop(dispatcher_ptr self) {
+  auto& st = self->state;
+  if (!st.dropping)
+    return;
+  for (auto& kv : st.jobs)
+    if (kv.second.cancelled)
+      return;
+  st.dropping = false;
+  auto rp = st.drop_rp;
+  self->request(st.store, st.settings.store_timeout, atom::release_v)
+    .then([rp](int64_t) mutable { rp.deliver(true); },
+          [rp](caf::error&) mutable { rp.deliver(true); });
+}
+
 std::string state_json(const dispatcher_state& st) {
   return "{\"held\":" + std::to_string(st.held)
          + ",\"capacity\":" + std::to_string(st.settings.capacity)
@@ -339,11 +360,14 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
         --st.held;
       }
       HERALD_LOG(warn, "dispatcher", "dropped ", dropped,
-                 " jobs after a pause; handing back the leases still held");
-      auto rp = self->make_response_promise<bool>();
-      self->request(st.store, st.settings.store_timeout, atom::release_v)
-        .then([rp](int64_t) mutable { rp.deliver(true); },
-              [rp](caf::error&) mutable { rp.deliver(true); });
+                 " jobs after a pause; handing back the leases still held "
+                 "once the ones in the pools are back");
+      if (st.dropping)
+        return make_error(ec::conflict, "a drop is running");
+      st.dropping = true;
+      st.drop_rp = self->make_response_promise<bool>();
+      auto rp = st.drop_rp;
+      maybe_finish_drop(self);
       return rp;
     },
     [self](atom::release, int32_t n) { self->state.held -= n; },

@@ -64,6 +64,9 @@ struct dispatcher_state {
   bool draining = false;
   size_t pools_draining = 0;
   caf::typed_response_promise<bool> drain_rp;
+  /// After a pause: answered once every job that was in a pool is back.
+  bool dropping = false;
+  caf::typed_response_promise<bool> drop_rp;
 
   // Counters for the admin endpoint.
   uint64_t dispatched = 0;

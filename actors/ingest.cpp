@@ -205,11 +205,12 @@ void commit(ingest_ptr self, const session_ptr& s, const std::vector<size_t>& xs
 
 /// Asks the guard of item `i`'s key (`Atom`: claim or resolve) on the key's
 /// owner node. If that node leaves before answering, the new owner is asked
-/// once (it answers from the store what the old one knew in memory).
+/// (it answers from the store what the old one knew in memory); `tries` as
+/// for acquire.
 template <class Atom>
 void ask_guard(ingest_ptr self, const session_ptr& s, size_t i, Atom what,
                std::function<void(caf::expected<idem_verdict>)> done,
-               bool may_retry) {
+               int tries) {
   auto& st = self->state;
   const auto& item = s->rq.items[i];
   std::string member;
@@ -223,11 +224,11 @@ void ask_guard(ingest_ptr self, const session_ptr& s, size_t i, Atom what,
   }
   s->guard_of[i] = guard;
   s->guard_member[i] = member;
-  auto retry = [self, s, i, what, done] {
-    ask_guard(self, s, i, what, done, false);
+  auto retry = [self, s, i, what, done, tries] {
+    ask_guard(self, s, i, what, done, tries - 1);
   };
   auto id = track(self, member,
-                  may_retry ? std::function<void()>{retry} : nullptr);
+                  tries > 0 ? std::function<void()>{retry} : nullptr);
   self
     ->request(guard, st.settings.timeout, what, s->t.id, item.key, item.hash)
     .then(
@@ -235,12 +236,13 @@ void ask_guard(ingest_ptr self, const session_ptr& s, size_t i, Atom what,
         if (settle(self, id))
           done(std::move(v));
       },
-      [self, s, i, id, done, may_retry, member, retry](caf::error& err) {
+      [self, s, i, id, done, tries, member, retry](caf::error& err) {
         if (!settle(self, id))
           return;
         std::string now;
         guard_for(self->state, s->t.id, s->rq.items[i].key, now);
-        if (may_retry && !member.empty() && now != member) {
+        if (tries > 0 && !member.empty()
+            && (now != member || err == caf::sec::request_receiver_down)) {
           ++self->state.retried;
           retry();
           return;
@@ -284,7 +286,7 @@ void resolve(ingest_ptr self, const session_ptr& s, std::vector<size_t> xs,
         then(std::move(*again));
       }
     };
-    ask_guard(self, s, i, atom::resolve_v, std::move(done), true);
+    ask_guard(self, s, i, atom::resolve_v, std::move(done), 2);
   }
 }
 
@@ -407,7 +409,7 @@ void claim_keys(ingest_ptr self, const session_ptr& s, std::vector<size_t> xs) {
         commit_all(self, s, std::move(*go_ptr));
       }
     };
-    ask_guard(self, s, i, atom::claim_v, std::move(done), true);
+    ask_guard(self, s, i, atom::claim_v, std::move(done), 2);
   }
 }
 
@@ -416,31 +418,34 @@ void claim_keys(ingest_ptr self, const session_ptr& s, std::vector<size_t> xs) {
 /// registry then spawns a fresh, full one, so asking once more is exact.
 ///
 /// In a cluster the limiter lives on the tenant's owner node. If that node
-/// leaves before answering, the new owner is asked once (its limiter starts
-/// full: the soft state that moves with ownership).
+/// leaves before answering, the new owner is asked (its limiter starts full:
+/// the soft state that moves with ownership). `tries` bounds the asks that
+/// follow: a failure that comes before the new owner table (the dead
+/// owner's proxy bounces the request) asks the same node once more, and
+/// that ask is asked again when the table arrives without it.
 void acquire(ingest_ptr self, const session_ptr& s, int32_t tokens,
-             std::function<void(rate_decision&)> then, bool may_retry = true) {
+             std::function<void(rate_decision&)> then, int tries = 2) {
   auto& st = self->state;
   rate_request rq{s->t.id, tokens, rate_of(st, s->t), burst_of(st, s->t)};
   std::string member;
   auto limiter = limiter_for(st, s->t.id, member);
-  auto retry = [self, s, tokens, then] {
-    acquire(self, s, tokens, then, false);
+  auto retry = [self, s, tokens, then, tries] {
+    acquire(self, s, tokens, then, tries - 1);
   };
   auto id = track(self, member,
-                  may_retry ? std::function<void()>{retry} : nullptr);
+                  tries > 0 ? std::function<void()>{retry} : nullptr);
   self->request(limiter, st.settings.timeout, atom::acquire_v, rq)
     .then(
       [self, id, then](rate_decision& d) {
         if (settle(self, id))
           then(d);
       },
-      [self, s, id, then, may_retry, member, retry](caf::error& err) {
+      [self, s, id, then, tries, member, retry](caf::error& err) {
         if (!settle(self, id))
           return;
         std::string now;
         limiter_for(self->state, s->t.id, now);
-        if (may_retry
+        if (tries > 0
             && (err == caf::sec::request_receiver_down || now != member)) {
           ++self->state.retried;
           retry();

@@ -108,7 +108,7 @@ int admin_server::bind(const std::string& host, uint16_t port) {
 }
 
 void admin_server::start() {
-  thread_ = std::thread{[this] { svr_.listen_after_bind(); }};
+  start_server(svr_, thread_);
 }
 
 void admin_server::stop() {

@@ -28,7 +28,7 @@ int api_server::bind(const std::string& host, uint16_t port) {
 }
 
 void api_server::start() {
-  thread_ = std::thread{[this] { svr_.listen_after_bind(); }};
+  start_server(svr_, thread_);
 }
 
 void api_server::stop() {

@@ -107,6 +107,13 @@ void tune_server(httplib::Server& svr, int threads, size_t max_body_bytes) {
   svr.set_error_handler(on_error);
 }
 
+void start_server(httplib::Server& svr, std::thread& thread) {
+  thread = std::thread{[&svr] { svr.listen_after_bind(); }};
+  // listen_after_bind sets is_running first thing; a bounded wait.
+  for (int i = 0; i < 5000 && !svr.is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
 int bind_server(httplib::Server& svr, const std::string& host, uint16_t port) {
   // The socket-options hook sees the listening socket before bind; it
   // replaces httplib's default, so it sets SO_REUSEADDR itself.

@@ -4,6 +4,7 @@
 // of Herald errors to HTTP statuses.
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -40,6 +41,11 @@ void tune_server(httplib::Server& svr, int threads, size_t max_body_bytes);
 /// connections (retried by the client after 1 s, 3 s, 7 s). Returns the port
 /// or -1.
 int bind_server(httplib::Server& svr, const std::string& host, uint16_t port);
+
+/// Runs `svr` (bound already) in `thread` and returns once it accepts, so
+/// that a stop() right after (a signal during start-up) finds it running:
+/// cpp-httplib's stop() does nothing before its accept loop has started.
+void start_server(httplib::Server& svr, std::thread& thread);
 
 /// The bearer token of an Authorization header, "" if none.
 std::string bearer_token(const httplib::Request& req);

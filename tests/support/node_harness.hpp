@@ -787,28 +787,56 @@ inline json breaker_of(const herald_node& node, const std::string& admin_token,
 
 // -- ports ------------------------------------------------------------------------------
 
-/// `n` distinct TCP ports that were free on loopback a moment ago (each bound
-/// to port 0, all held until every one is picked, then released): for
-/// options that must name a concrete port before the process starts, such
-/// as herald.cluster.port, which other nodes' seeds refer to. Empty on
-/// failure.
+/// `n` distinct TCP ports that were free on loopback a moment ago (each
+/// bound, all held until every one is picked, then released): for options
+/// that must name a concrete port before the process starts, such as
+/// herald.cluster.port, which other nodes' seeds refer to. Picked at random
+/// below the kernel's ephemeral range where there is room (10000 up to
+/// it): a port from that range may be taken by any outgoing connection
+/// before the process binds it. Empty on failure.
 inline std::vector<int> free_ports(size_t n) {
+  int ephemeral_low = 32768;
+  {
+    std::ifstream in{"/proc/sys/net/ipv4/ip_local_port_range"};
+    int lo = 0;
+    int hi = 0;
+    if (in >> lo >> hi && lo > 0)
+      ephemeral_low = lo;
+  }
   std::vector<int> fds;
   std::vector<int> ports;
-  for (size_t i = 0; i < n; ++i) {
+  // Binds `port` (0: any); the port bound, or 0.
+  auto take = [&](int port) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-      break;
-    fds.push_back(fd);
+      return 0;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = 0;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
     if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0
-        || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+        || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ::close(fd);
+      return 0;
+    }
+    fds.push_back(fd);
+    return static_cast<int>(ntohs(addr.sin_port));
+  };
+  if (ephemeral_low > 11000) {
+    static std::mutex mtx;
+    static std::mt19937 rng{std::random_device{}()};
+    std::lock_guard<std::mutex> guard{mtx};
+    std::uniform_int_distribution<int> pick{10000, ephemeral_low - 1};
+    for (int attempt = 0; ports.size() < n && attempt < 1000; ++attempt)
+      if (auto p = take(pick(rng)); p > 0)
+        ports.push_back(p);
+  }
+  while (ports.size() < n) {
+    auto p = take(0);
+    if (p == 0)
       break;
-    ports.push_back(ntohs(addr.sin_port));
+    ports.push_back(p);
   }
   for (auto fd : fds)
     ::close(fd);
