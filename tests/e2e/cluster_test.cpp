@@ -596,6 +596,25 @@ CAF_TEST(three nodes form a mesh and the workers deliver what the ingest node ac
   CAF_CHECK_EQUAL(fp.terminate(), 0);
 }
 
+namespace {
+
+/// Waits until `victim` is in mid-stream (it has delivered two senders'
+/// worth of what it was handed: "dispatched" counts what went to its pool
+/// at once, "delivered" what came back from the receiver) and returns its
+/// dispatcher's state then.
+json mid_stream(herald_node& victim) {
+  json state;
+  CAF_REQUIRE(eventually(
+    [&] {
+      state = dispatcher_state(victim);
+      return int_field(state, "delivered") >= 2 * pool_size;
+    },
+    20s, 20ms));
+  return state;
+}
+
+} // namespace
+
 // -- 2. a worker killed ---------------------------------------------------------------
 
 CAF_TEST(a worker killed under load loses nothing and a survivor takes over its leases) {
@@ -611,15 +630,7 @@ CAF_TEST(a worker killed under load loses nothing and a survivor takes over its 
   auto t = new_tenant(c[0], 100000, 100000);
   auto ids = submit(c[0], t, fp, total);
   auto& victim = c[1];
-  json before;
-  CAF_REQUIRE(eventually(
-    [&] {
-      before = dispatcher_state(victim);
-      // (dispatched counts what went to its pool, at once; delivered what
-      // came back from the receiver: it is in mid-stream.)
-      return int_field(before, "delivered") >= 2 * pool_size;
-    },
-    20s, 20ms));
+  auto before = mid_stream(victim);
   CAF_MESSAGE("the victim before the kill: " << before.dump());
   auto t_kill = steady_clock::now();
   victim.kill_hard();
@@ -679,15 +690,7 @@ CAF_TEST(a worker frozen under load is taken over and rejoins when it wakes) {
   auto t = new_tenant(c[0], 100000, 100000);
   auto ids = submit(c[0], t, fp, total);
   auto& victim = c[1];
-  json before;
-  CAF_REQUIRE(eventually(
-    [&] {
-      before = dispatcher_state(victim);
-      // (dispatched counts what went to its pool, at once; delivered what
-      // came back from the receiver: it is in mid-stream.)
-      return int_field(before, "delivered") >= 2 * pool_size;
-    },
-    20s, 20ms));
+  auto before = mid_stream(victim);
   CAF_MESSAGE("the victim before SIGSTOP: " << before.dump());
   // What it holds in memory (queued and in flight) when it freezes: of
   // ours, its dispatcher's jobs can only shrink from here (every row is
