@@ -190,23 +190,45 @@ limiter_registry_actor::behavior_type limiter_registry(
     self->quit(msg.reason);
   });
   return {
-    [self](atom::inspect) -> actor_info {
+    [self](atom::inspect) -> caf::result<actor_info> {
+      // Its limiters too (the first 1,000 by tenant), which the admin
+      // endpoint cannot reach by itself.
       auto& st = self->state;
-      nlohmann::json j;
-      j["limiters"] = st.limiters.size();
-      // Which tenants' limiters live here (this node owns them); the first
-      // 1,000 by name.
+      auto j = std::make_shared<nlohmann::json>();
+      (*j)["limiters"] = st.limiters.size();
       std::vector<std::string> tenants;
       for (auto& kv : st.limiters)
         tenants.push_back(kv.first);
       std::sort(tenants.begin(), tenants.end());
       if (tenants.size() > 1000)
         tenants.resize(1000);
-      j["tenants"] = tenants;
-      j["spawned"] = st.spawned;
-      j["probed"] = st.probed;
-      j["stopped"] = st.stopped;
-      return describe(self, "limiter-registry", "", "", j.dump());
+      (*j)["tenants"] = tenants;
+      (*j)["spawned"] = st.spawned;
+      (*j)["probed"] = st.probed;
+      (*j)["stopped"] = st.stopped;
+      (*j)["children"] = nlohmann::json::array();
+      auto rp = self->make_response_promise<actor_info>();
+      auto left = std::make_shared<size_t>(tenants.size() + 1);
+      auto done = [self, rp, j, left]() mutable {
+        if (--*left == 0)
+          rp.deliver(describe(self, "limiter-registry", "", "", j->dump()));
+      };
+      for (auto& tenant : tenants)
+        self
+          ->request(st.limiters[tenant].limiter, st.settings.probe_timeout,
+                    atom::inspect_v)
+          .then(
+            [j, done](actor_info& x) mutable {
+              (*j)["children"].push_back(
+                {{"kind", x.kind},
+                 {"key", x.key},
+                 {"mailbox", x.mailbox},
+                 {"state", nlohmann::json::parse(x.state, nullptr, false)}});
+              done();
+            },
+            [done](caf::error&) mutable { done(); }); // it just stopped
+      done();
+      return rp;
     },
     [self](atom::acquire,
            rate_request& req) -> caf::result<rate_decision> {

@@ -537,12 +537,13 @@ struct actor_info {
   int64_t mailbox = -1;  // messages waiting when it answered; -1: unknown
   int64_t restarts = 0;  // children restarted by it (supervisors)
   std::string error;     // set instead of the rest if it did not answer
+  int64_t parent = 0;    // a child reported by its parent: the parent's id
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, actor_info& x) {
   return f(caf::meta::type_name("actor_info"), x.kind, x.key, x.node, x.state,
-           x.id, x.mailbox, x.restarts, x.error);
+           x.id, x.mailbox, x.restarts, x.error, x.parent);
 }
 
 // -- cluster ------------------------------------------------------------------

@@ -21,13 +21,45 @@ nlohmann::json actor_json(const actor_info& info) {
             {"node", info.node},
             {"id", info.id},
             {"error", info.error}};
-  return {{"kind", info.kind},
-          {"key", info.key},
-          {"node", info.node},
-          {"id", info.id},
-          {"mailbox", info.mailbox},
-          {"restarts", info.restarts},
-          {"state", nlohmann::json::parse(info.state, nullptr, false)}};
+  nlohmann::json j{{"kind", info.kind},
+                   {"key", info.key},
+                   {"node", info.node},
+                   {"id", info.id},
+                   {"mailbox", info.mailbox},
+                   {"restarts", info.restarts},
+                   {"state", nlohmann::json::parse(info.state, nullptr, false)}};
+  if (info.parent != 0) {
+    j["id"] = nullptr;
+    j["parent"] = info.parent;
+  }
+  return j;
+}
+
+/// The actors that a parent reports in its state ("children": the
+/// dispatcher's pools and retry scheduler, the limiter registry's
+/// limiters) as items of their own, after the others: kind, key, node, the
+/// parent's id ("parent"), mailbox if known, state.
+std::vector<actor_info> with_children(std::vector<actor_info> xs) {
+  auto n = xs.size();
+  for (size_t i = 0; i < n; ++i) {
+    auto state = nlohmann::json::parse(xs[i].state, nullptr, false);
+    if (!state.is_object() || !state.contains("children")
+        || !state["children"].is_array())
+      continue;
+    for (auto& c : state["children"]) {
+      if (!c.is_object())
+        continue;
+      actor_info x;
+      x.kind = c.value("kind", "");
+      x.key = c.value("key", "");
+      x.node = xs[i].node;
+      x.parent = xs[i].id; // its own id is not known here
+      x.mailbox = c.value("mailbox", int64_t{-1});
+      x.state = c.contains("state") ? c["state"].dump() : "{}";
+      xs.push_back(std::move(x));
+    }
+  }
+  return xs;
 }
 
 bool valid_id(const std::string& id) {
@@ -131,7 +163,7 @@ std::vector<actor_info> admin_server::actors_of(bool cluster_wide) {
                  x.error = ctx_.sys->render(err);
                  out.push_back(std::move(x));
                });
-    return out;
+    return with_children(std::move(out));
   }
   for (auto& a : ctx_.actors) {
     self->request(a, std::chrono::seconds(2), atom::inspect_v)
@@ -150,7 +182,7 @@ std::vector<actor_info> admin_server::actors_of(bool cluster_wide) {
           out.push_back(std::move(x));
         });
   }
-  return out;
+  return with_children(std::move(out));
 }
 
 bool admin_server::authorized(const httplib::Request& req,
