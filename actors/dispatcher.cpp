@@ -316,9 +316,12 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
         self->request(child, st.settings.store_timeout / 5, atom::inspect_v)
           .then(
             [children, done](actor_info& info) mutable {
-              children->push_back("{\"kind\":\"" + info.kind + "\",\"key\":\""
-                                  + info.key + "\",\"state\":" + info.state
-                                  + "}");
+              children->push_back(
+                "{\"kind\":\"" + info.kind + "\",\"key\":\"" + info.key
+                + "\",\"id\":" + std::to_string(info.id) + ",\"mailbox\":"
+                + std::to_string(info.mailbox) + ",\"restarts\":"
+                + std::to_string(info.restarts) + ",\"state\":" + info.state
+                + "}");
               done();
             },
             [done](caf::error&) mutable { done(); });

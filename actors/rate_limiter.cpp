@@ -222,6 +222,7 @@ limiter_registry_actor::behavior_type limiter_registry(
               (*j)["children"].push_back(
                 {{"kind", x.kind},
                  {"key", x.key},
+                 {"id", x.id},
                  {"mailbox", x.mailbox},
                  {"state", nlohmann::json::parse(x.state, nullptr, false)}});
               done();

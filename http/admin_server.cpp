@@ -28,17 +28,16 @@ nlohmann::json actor_json(const actor_info& info) {
                    {"mailbox", info.mailbox},
                    {"restarts", info.restarts},
                    {"state", nlohmann::json::parse(info.state, nullptr, false)}};
-  if (info.parent != 0) {
-    j["id"] = nullptr;
+  if (info.parent != 0)
     j["parent"] = info.parent;
-  }
   return j;
 }
 
 /// The actors that a parent reports in its state ("children": the
 /// dispatcher's pools and retry scheduler, the limiter registry's
-/// limiters) as items of their own, after the others: kind, key, node, the
-/// parent's id ("parent"), mailbox if known, state.
+/// limiters) as items of their own, after the others: kind, key, id,
+/// mailbox and restarts as the child told its parent, node and the
+/// parent's id ("parent").
 std::vector<actor_info> with_children(std::vector<actor_info> xs) {
   auto n = xs.size();
   for (size_t i = 0; i < n; ++i) {
@@ -53,7 +52,9 @@ std::vector<actor_info> with_children(std::vector<actor_info> xs) {
       x.kind = c.value("kind", "");
       x.key = c.value("key", "");
       x.node = xs[i].node;
-      x.parent = xs[i].id; // its own id is not known here
+      x.id = c.value("id", int64_t{0});
+      x.parent = xs[i].id;
+      x.restarts = c.value("restarts", int64_t{0});
       x.mailbox = c.value("mailbox", int64_t{-1});
       x.state = c.contains("state") ? c["state"].dump() : "{}";
       xs.push_back(std::move(x));

@@ -811,6 +811,12 @@ CAF_TEST(the admin API lists the live actors with their state) {
   }
   CAF_CHECK(kinds["idempotency-guard"] >= 1);
   CAF_CHECK_EQUAL(kinds["ingest"], 4); // herald.api.ingest-actors
+  // Children reported by their parents are listed too: the dispatcher's
+  // pool and retry scheduler, the tenant's rate limiter (the submission
+  // above started it).
+  CAF_CHECK_EQUAL(kinds["sender-pool"], 1);
+  CAF_CHECK_EQUAL(kinds["retry-scheduler"], 1);
+  CAF_CHECK_EQUAL(kinds["rate-limiter"], 1);
   CAF_CHECK(kinds["store-worker"] >= 2); // readers and the writer's
   CAF_CHECK_EQUAL(inserts, 1);
   CAF_CHECK_EQUAL(rows, 1);
