@@ -613,6 +613,23 @@ json mid_stream(herald_node& victim) {
   return state;
 }
 
+/// The worker (1 or 2) node1 handed the batch to: the one that had the most
+/// credits at its last heartbeat got all of it.
+size_t busiest_worker(cluster& c) {
+  size_t pick = 0;
+  CAF_REQUIRE(eventually(
+    [&] {
+      auto a = int_field(dispatcher_state(c[1]), "dispatched");
+      auto b = int_field(dispatcher_state(c[2]), "dispatched");
+      if (a <= 0 && b <= 0)
+        return false;
+      pick = a >= b ? 1 : 2;
+      return true;
+    },
+    20s, 20ms));
+  return pick;
+}
+
 } // namespace
 
 // -- 2. a worker killed ---------------------------------------------------------------
@@ -629,7 +646,10 @@ CAF_TEST(a worker killed under load loses nothing and a survivor takes over its 
   c.await_mesh();
   auto t = new_tenant(c[0], 100000, 100000);
   auto ids = submit(c[0], t, fp, total);
-  auto& victim = c[1];
+  // node1 hands a batch to the worker with the most credits: it gets all.
+  auto v = busiest_worker(c);
+  auto& victim = c[v];
+  auto& other = c[3 - v];
   auto before = mid_stream(victim);
   CAF_MESSAGE("the victim before the kill: " << before.dump());
   auto t_kill = steady_clock::now();
@@ -640,13 +660,13 @@ CAF_TEST(a worker killed under load loses nothing and a survivor takes over its 
   double takeover_s = -1;
   auto taken = eventually(
     [&] {
-      for (size_t i : {size_t{0}, size_t{2}}) {
+      for (size_t i : {size_t{0}, 3 - v}) {
         if (down.empty())
-          down = log_line(c[i], {" WARN  cluster: member " + c.name(1) + " ("
+          down = log_line(c[i], {" WARN  cluster: member " + c.name(v) + " ("
                                    + c.address(1) + ") is down: "});
         if (takeover.empty())
           takeover = log_line(c[i], {" INFO  cluster: took over ",
-                                     " notifications leased to " + c.name(1)});
+                                     " notifications leased to " + c.name(v)});
       }
       if (!takeover.empty() && takeover_s < 0)
         takeover_s = seconds_since(t_kill);
@@ -657,9 +677,9 @@ CAF_TEST(a worker killed under load loses nothing and a survivor takes over its 
   CAF_MESSAGE("takeover " << takeover_s << " s after the kill: " << takeover);
   CAF_CHECK(taken);
   CAF_CHECK_GREATER(taken_over(takeover), 0);
-  for (size_t i : {size_t{0}, size_t{2}})
+  for (size_t i : {size_t{0}, 3 - v})
     CAF_CHECK(eventually(
-      [&] { return state_seen_by(c[i], c.name(1)) == "down"; }, 5s, 50ms));
+      [&] { return state_seen_by(c[i], c.name(v)) == "down"; }, 5s, 50ms));
   // Zero lost: all delivered, by node3 now.
   expect_all_delivered(fp, c[0], t, ids, 60s);
   // The receiver counts a call when it answers (after its 200 ms), so every
@@ -672,7 +692,7 @@ CAF_TEST(a worker killed under load loses nothing and a survivor takes over its 
   // it by milliseconds, the next round being 200 ms away.)
   auto s = stats_of(fp);
   CAF_MESSAGE("receiver: " << s.dump());
-  CAF_MESSAGE("node3 dispatcher: " << dispatcher_state(c[2]).dump());
+  CAF_MESSAGE("node3 dispatcher: " << dispatcher_state(other).dump());
   CAF_CHECK_EQUAL(int_field(s, "unique"), total);
   CAF_CHECK_LESS_OR_EQUAL(int_field(s, "duplicates"), pool_size);
 }
@@ -689,7 +709,10 @@ CAF_TEST(a worker frozen under load is taken over and rejoins when it wakes) {
   c.await_mesh();
   auto t = new_tenant(c[0], 100000, 100000);
   auto ids = submit(c[0], t, fp, total);
-  auto& victim = c[1];
+  // node1 hands a batch to the worker with the most credits: it gets all.
+  auto v = busiest_worker(c);
+  auto& victim = c[v];
+  auto& other = c[3 - v];
   auto before = mid_stream(victim);
   CAF_MESSAGE("the victim before SIGSTOP: " << before.dump());
   // What it holds in memory (queued and in flight) when it freezes: of
@@ -708,7 +731,7 @@ CAF_TEST(a worker frozen under load is taken over and rejoins when it wakes) {
   double down_s = -1;
   auto marked = eventually(
     [&] {
-      if (state_seen_by(c[0], c.name(1)) != "down")
+      if (state_seen_by(c[0], c.name(v)) != "down")
         return false;
       down_s = seconds_since(t_stop);
       return true;
@@ -724,13 +747,13 @@ CAF_TEST(a worker frozen under load is taken over and rejoins when it wakes) {
   double takeover_s = -1;
   auto taken = eventually(
     [&] {
-      for (size_t i : {size_t{0}, size_t{2}}) {
+      for (size_t i : {size_t{0}, 3 - v}) {
         if (down.empty())
-          down = log_line(c[i], {" WARN  cluster: member " + c.name(1) + " ("
+          down = log_line(c[i], {" WARN  cluster: member " + c.name(v) + " ("
                                    + c.address(1) + ") is down: "});
         if (takeover.empty())
           takeover = log_line(c[i], {" INFO  cluster: took over ",
-                                     " notifications leased to " + c.name(1)});
+                                     " notifications leased to " + c.name(v)});
       }
       if (!takeover.empty() && takeover_s < 0)
         takeover_s = seconds_since(t_stop);
@@ -742,7 +765,7 @@ CAF_TEST(a worker frozen under load is taken over and rejoins when it wakes) {
   CAF_CHECK(taken);
   CAF_CHECK_GREATER(taken_over(takeover), 0);
   CAF_CHECK(eventually(
-    [&] { return state_seen_by(c[2], c.name(1)) == "down"; }, 2s, 50ms));
+    [&] { return state_seen_by(other, c.name(v)) == "down"; }, 2s, 50ms));
   // Zero lost while it sleeps: node3 delivers its share too.
   expect_all_delivered(fp, c[0], t, ids, 60s);
   auto asleep = stats_of(fp);
@@ -751,12 +774,12 @@ CAF_TEST(a worker frozen under load is taken over and rejoins when it wakes) {
   // of it (leased to node3) and is delivering it when the frozen one wakes.
   // Nothing of it is the woken node's business.
   constexpr int wave = 300;
-  auto node3_before = int_field(dispatcher_state(c[2]), "delivered");
+  auto node3_before = int_field(dispatcher_state(other), "delivered");
   auto ids2 = submit(c[0], t, fp, wave);
   json node3_state;
   CAF_REQUIRE(eventually(
     [&] {
-      node3_state = dispatcher_state(c[2]);
+      node3_state = dispatcher_state(other);
       return int_field(node3_state, "delivered") >= node3_before + 2 * pool_size;
     },
     20s, 20ms));
@@ -767,7 +790,7 @@ CAF_TEST(a worker frozen under load is taken over and rejoins when it wakes) {
   double up_s = -1;
   auto rejoined = eventually(
     [&] {
-      if (state_seen_by(c[0], c.name(1)) != "up")
+      if (state_seen_by(c[0], c.name(v)) != "up")
         return false;
       up_s = seconds_since(t_cont);
       return true;
@@ -780,7 +803,7 @@ CAF_TEST(a worker frozen under load is taken over and rejoins when it wakes) {
   }
   CAF_CHECK(rejoined);
   CAF_CHECK(eventually(
-    [&] { return state_seen_by(c[2], c.name(1)) == "up"; }, 10s, 50ms));
+    [&] { return state_seen_by(other, c.name(v)) == "up"; }, 10s, 50ms));
   // Zero lost of both waves.
   auto both = ids;
   both.insert(both.end(), ids2.begin(), ids2.end());
@@ -793,7 +816,7 @@ CAF_TEST(a worker frozen under load is taken over and rejoins when it wakes) {
   auto idle = eventually(
     [&] {
       after = dispatcher_state(victim);
-      after3 = dispatcher_state(c[2]);
+      after3 = dispatcher_state(other);
       return int_field(after, "jobs") == 0
              && int_field(after, "pending_outcomes") == 0
              && int_field(after3, "jobs") == 0
@@ -840,15 +863,15 @@ CAF_TEST(a worker frozen under load is taken over and rejoins when it wakes) {
   auto paused = log_line(victim, {" WARN  cluster: this node was unresponsive for "});
   CAF_MESSAGE("the woken node: " << paused);
   CAF_CHECK(!paused.empty());
-  for (size_t i : {size_t{0}, size_t{2}}) {
+  for (size_t i : {size_t{0}, 3 - v}) {
     auto line = log_line(victim, {"cluster: member " + c.name(i), "is down"});
     if (!line.empty())
       CAF_MESSAGE("the woken node: " << line);
   }
-  auto kept = log_line(victim, {"not taking over the leases of " + c.name(2)});
+  auto kept = log_line(victim, {"not taking over the leases of " + c.name(3 - v)});
   if (!kept.empty())
     CAF_MESSAGE("the woken node: " << kept);
-  auto stolen = log_line(victim, {"took over", "leased to " + c.name(2)});
+  auto stolen = log_line(victim, {"took over", "leased to " + c.name(3 - v)});
   CAF_CHECK(stolen.empty());
   CAF_CHECK_EQUAL(dups2, 0);
   // The woken node, like the others, stops with exit code 0 (~cluster).
