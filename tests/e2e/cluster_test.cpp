@@ -613,6 +613,38 @@ json mid_stream(herald_node& victim) {
   return state;
 }
 
+/// What the survivors logged after worker `v` died or froze at `t0`: the
+/// line saying it is down, the line saying one of them took its leases
+/// over, and when that came (seconds after t0; -1: not within 5 s).
+struct takeover_seen {
+  std::string down;
+  std::string takeover;
+  double takeover_s = -1;
+  bool seen = false;
+};
+
+takeover_seen await_takeover(cluster& c, size_t v,
+                             steady_clock::time_point t0) {
+  takeover_seen x;
+  x.seen = eventually(
+    [&] {
+      for (size_t i : {size_t{0}, 3 - v}) {
+        if (x.down.empty())
+          x.down = log_line(c[i], {" WARN  cluster: member " + c.name(v)
+                                     + " (" + c.address(v) + ") is down: "});
+        if (x.takeover.empty())
+          x.takeover = log_line(c[i], {" INFO  cluster: took over ",
+                                       " notifications leased to "
+                                         + c.name(v)});
+      }
+      if (!x.takeover.empty() && x.takeover_s < 0)
+        x.takeover_s = seconds_since(t0);
+      return !x.down.empty() && !x.takeover.empty();
+    },
+    5s, 20ms);
+  return x;
+}
+
 /// The worker (1 or 2) node1 handed the batch to: the one that had the most
 /// credits at its last heartbeat got all of it.
 size_t busiest_worker(cluster& c) {
@@ -655,24 +687,7 @@ CAF_TEST(a worker killed under load loses nothing and a survivor takes over its 
   auto t_kill = steady_clock::now();
   victim.kill_hard();
   // The survivors say it is down; one of them frees its leases.
-  std::string down;
-  std::string takeover;
-  double takeover_s = -1;
-  auto taken = eventually(
-    [&] {
-      for (size_t i : {size_t{0}, 3 - v}) {
-        if (down.empty())
-          down = log_line(c[i], {" WARN  cluster: member " + c.name(v) + " ("
-                                   + c.address(1) + ") is down: "});
-        if (takeover.empty())
-          takeover = log_line(c[i], {" INFO  cluster: took over ",
-                                     " notifications leased to " + c.name(v)});
-      }
-      if (!takeover.empty() && takeover_s < 0)
-        takeover_s = seconds_since(t_kill);
-      return !down.empty() && !takeover.empty();
-    },
-    5s, 20ms);
+  auto [down, takeover, takeover_s, taken] = await_takeover(c, v, t_kill);
   CAF_MESSAGE("down: " << down);
   CAF_MESSAGE("takeover " << takeover_s << " s after the kill: " << takeover);
   CAF_CHECK(taken);
@@ -742,24 +757,7 @@ CAF_TEST(a worker frozen under load is taken over and rejoins when it wakes) {
   CAF_REQUIRE(marked);
   CAF_CHECK_GREATER_OR_EQUAL(down_s, 1.4);
   CAF_CHECK_LESS_OR_EQUAL(down_s, 3.5);
-  std::string down;
-  std::string takeover;
-  double takeover_s = -1;
-  auto taken = eventually(
-    [&] {
-      for (size_t i : {size_t{0}, 3 - v}) {
-        if (down.empty())
-          down = log_line(c[i], {" WARN  cluster: member " + c.name(v) + " ("
-                                   + c.address(1) + ") is down: "});
-        if (takeover.empty())
-          takeover = log_line(c[i], {" INFO  cluster: took over ",
-                                     " notifications leased to " + c.name(v)});
-      }
-      if (!takeover.empty() && takeover_s < 0)
-        takeover_s = seconds_since(t_stop);
-      return !down.empty() && !takeover.empty();
-    },
-    5s, 20ms);
+  auto [down, takeover, takeover_s, taken] = await_takeover(c, v, t_stop);
   CAF_MESSAGE("down: " << down);
   CAF_MESSAGE("takeover " << takeover_s << " s after SIGSTOP: " << takeover);
   CAF_CHECK(taken);
