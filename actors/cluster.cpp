@@ -297,9 +297,19 @@ void join(cluster_ptr self, const std::string& address,
 void connect(cluster_ptr self, const std::string& address) {
   auto& st = self->state;
   auto& t = st.targets[address];
+  // Seeds are validated with the config; a peer's card is not: a bad
+  // address is a failed attempt, never an exception in this actor.
   auto colon = address.rfind(':');
+  auto digits = colon == std::string::npos ? std::string{}
+                                           : address.substr(colon + 1);
+  if (colon == 0 || digits.empty() || digits.size() > 5
+      || digits.find_first_not_of("0123456789") != std::string::npos
+      || std::stoi(digits) < 1 || std::stoi(digits) > 65535) {
+    connect_failed(self, address, "not a \"host:port\" address");
+    return;
+  }
   auto host = address.substr(0, colon);
-  auto port = static_cast<uint16_t>(std::stoi(address.substr(colon + 1)));
+  auto port = static_cast<uint16_t>(std::stoi(digits));
   t.connecting = true;
   auto mm = self->system().middleman().actor_handle();
   self
