@@ -22,6 +22,7 @@
 #include "actors/config.hpp"
 #include "actors/node_supervisor.hpp"
 #include "core/log.hpp"
+#include "core/metric_catalog.hpp"
 #include "config/node_config.hpp"
 #include "http/admin_server.hpp"
 #include "http/api_server.hpp"
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
   }
   const auto& cfg = parsed.cfg;
   set_log_level(cfg.log_level);
+  set_log_format(cfg.log_format);
+  set_log_node(cfg.node_name);
   auto signals = block_signals();
 
   try {
@@ -159,6 +162,9 @@ int main(int argc, char** argv) {
     std::cout << "herald: cluster listening on " << cfg.cluster_host << ":"
               << *port << std::endl;
   }
+
+  if (!svc.cluster)
+    metrics().gauge(metric::members_up).set(1);
 
   api_context actx;
   actx.sys = &sys;

@@ -12,6 +12,7 @@
 #include "actors/config.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/metric_catalog.hpp"
 
 namespace herald {
 
@@ -84,6 +85,14 @@ void publish_view(cluster_ptr self) {
          m.card.credits});
   }
   st.table = t;
+  auto& m = metrics();
+  double up = 1;
+  m.gauge(metric::member_up, {{"member", st.settings.node}}).set(1);
+  for (auto& [name, mem] : st.members) {
+    up += mem.up ? 1 : 0;
+    m.gauge(metric::member_up, {{"member", name}}).set(mem.up ? 1 : 0);
+  }
+  m.gauge(metric::members_up).set(up);
   owner_view v{t};
   for (auto& i : st.locals.ingest)
     self->send(i, atom::view_v, v);
@@ -114,6 +123,8 @@ void take_over(cluster_ptr self, const std::string& name) {
         auto& st = self->state;
         ++st.takeovers;
         st.rows_taken_over += rows;
+        metrics().counter(metric::takeovers).inc();
+        metrics().counter(metric::taken_over).inc(static_cast<uint64_t>(rows));
         HERALD_LOG(info, "cluster", "took over ", rows,
                    " notifications leased to ", name);
         if (st.locals.dispatcher)

@@ -1,12 +1,16 @@
 #include "actors/dispatcher.hpp"
 
 #include <algorithm>
+#include <map>
 #include <random>
+#include <string_view>
+#include <tuple>
 
 #include <caf/typed_event_based_actor.hpp>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/metric_catalog.hpp"
 #include "actors/retry_scheduler.hpp"
 #include "core/json_text.hpp"
 #include "actors/config.hpp"
@@ -65,6 +69,7 @@ void route(dispatcher_ptr self, delivery_job job, bool timer_fired = false) {
   auto& hj = st.jobs[job.n.id];
   hj.job = job;
   hj.waiting = false;
+  hj.pooled_at_ms = 0;
   if (!timer_fired && due_of(job) > now) {
     hj.waiting = true;
     self->send(st.scheduler, atom::schedule_v, std::move(job), due_of(hj.job));
@@ -87,6 +92,7 @@ void route(dispatcher_ptr self, delivery_job job, bool timer_fired = false) {
     return;
   }
   ++st.dispatched;
+  hj.pooled_at_ms = now;
   self->send(i->second, atom::deliver_v, std::move(job));
 }
 
@@ -94,16 +100,23 @@ void route(dispatcher_ptr self, delivery_job job, bool timer_fired = false) {
 /// everything else is finished here.
 void recorded(dispatcher_ptr self, std::vector<delivery_decision>& batch) {
   auto& st = self->state;
+  // (metric, tenant, channel) → count, added to the metrics once per batch.
+  std::map<std::tuple<std::string_view, std::string, std::string>, uint64_t> counts;
   for (auto& o : batch) {
-    if (o.status == notification_status::delivered)
-      ++st.delivered;
-    else if (o.status == notification_status::dead_lettered)
-      ++st.dead_lettered;
-    else if (o.outcome == attempt_result::deferred)
-      ++st.deferred;
-    else
-      ++st.retried;
     auto i = st.jobs.find(o.id);
+    auto channel = i != st.jobs.end() ? i->second.job.n.channel : std::string{};
+    if (o.status == notification_status::delivered) {
+      ++st.delivered;
+      ++counts[{metric::delivered, o.tenant_id, channel}];
+    } else if (o.status == notification_status::dead_lettered) {
+      ++st.dead_lettered;
+      ++counts[{metric::dead_lettered, o.tenant_id, channel}];
+    } else if (o.outcome == attempt_result::deferred) {
+      ++st.deferred;
+    } else {
+      ++st.retried;
+      ++counts[{metric::retried, o.tenant_id, channel}];
+    }
     if (i == st.jobs.end())
       continue;
     if (o.status == notification_status::retry_scheduled && o.keep_lease && !i->second.cancelled) {
@@ -118,6 +131,33 @@ void recorded(dispatcher_ptr self, std::vector<delivery_decision>& batch) {
     if (st.dropping)
       maybe_finish_drop(self);
     --st.held;
+  }
+  for (auto& [key, n] : counts)
+    metrics()
+      .counter(std::get<0>(key), {{"tenant", std::get<1>(key)},
+                                  {"channel", std::get<2>(key)}})
+      .inc(n);
+}
+
+/// The pools' gauges: jobs in each pool and when the oldest went in.
+void update_pool_metrics(dispatcher_ptr self) {
+  auto& st = self->state;
+  std::map<std::string, std::pair<int64_t, int64_t>> pools; // count, oldest
+  for (auto& [channel, pool] : st.pools)
+    pools[channel] = {0, 0};
+  for (auto& [id, hj] : st.jobs) {
+    if (hj.waiting || hj.pooled_at_ms == 0)
+      continue;
+    auto& p = pools[hj.job.n.channel];
+    ++p.first;
+    if (p.second == 0 || hj.pooled_at_ms < p.second)
+      p.second = hj.pooled_at_ms;
+  }
+  auto& m = metrics();
+  for (auto& [channel, p] : pools) {
+    m.gauge(metric::pool_jobs, {{"pool", channel}}).set(static_cast<double>(p.first));
+    m.age(metric::pool_oldest_age, {{"pool", channel}})
+      .set(static_cast<double>(p.second));
   }
 }
 
@@ -387,6 +427,36 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
       }
     },
     [self](atom::outcome, attempt_report& report) {
+      auto& st = self->state;
+      auto i = st.jobs.find(report.id);
+      std::string channel;
+      if (i != st.jobs.end()) {
+        channel = i->second.job.n.channel;
+        i->second.pooled_at_ms = 0;
+      }
+      auto& m = metrics();
+      m.counter(metric::attempts, {{"channel", channel},
+                                   {"provider", report.provider},
+                                   {"outcome", to_string(report.outcome)}})
+        .inc();
+      if (report.outcome != attempt_result::deferred)
+        m.histogram(metric::attempt_duration,
+                    {{"channel", channel}, {"provider", report.provider}})
+          .observe(static_cast<double>(report.duration_us) / 1e6);
+      // Permanent failures at info; the rest (thousands a second under
+      // load) at debug.
+      auto permanent = report.outcome == attempt_result::failed
+                       && !report.retryable;
+      if (permanent || log_enabled(log_level::debug)) {
+        auto rid = i != st.jobs.end() ? i->second.job.n.request_id : std::string{};
+        auto lvl = permanent ? log_level::info : log_level::debug;
+        log_with_request_id(lvl, "dispatcher", rid, "attempt of ", report.id,
+                            " to ", report.provider, ": ",
+                            to_string(report.outcome),
+                            report.error.empty() ? "" : " (",
+                            report.error,
+                            report.error.empty() ? "" : ")");
+      }
       decide(self, delivery_decision{std::move(report)});
     },
     [self](atom::drain) -> caf::result<bool> {
@@ -422,6 +492,7 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
     },
     [self](atom::sweep) {
       sweep(self);
+      update_pool_metrics(self);
       self->delayed_send(self, self->state.settings.sweep_interval,
                          atom::sweep_v);
     },

@@ -38,6 +38,7 @@ struct held_job {
   delivery_job job;
   bool waiting = false;   // on a timer in the retry scheduler (not in a pool)
   bool cancelled = false; // cancelled while in a pool: record, never retry
+  int64_t pooled_at_ms = 0; // handed to its pool then (0: not in a pool)
 };
 
 struct dispatcher_state {

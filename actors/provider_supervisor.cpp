@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/metric_catalog.hpp"
 #include "core/json_text.hpp"
 #include "actors/config.hpp"
 
@@ -65,9 +66,34 @@ void defer(sup_ptr self, const delivery_job& job, time_point now) {
 
 void start(sup_ptr self, sender_actor sender, delivery_job job, bool probe);
 
+/// The breaker's state in the metrics (0 closed, 1 half-open, 2 open).
+void publish_breaker(provider_supervisor_state& st, time_point now) {
+  double x = 0;
+  switch (st.breaker.state(now)) {
+    case breaker_state::closed:
+      x = 0;
+      break;
+    case breaker_state::half_open:
+      x = 1;
+      break;
+    case breaker_state::open:
+      x = 2;
+      break;
+  }
+  if (st.breaker_gauge)
+    st.breaker_gauge->set(x);
+}
+
+void pump_queue(sup_ptr self);
+
 /// Hands queued jobs to senders as far as the breaker and the senders allow;
 /// answers every queued job `deferred` while the breaker is open.
 void pump(sup_ptr self) {
+  pump_queue(self);
+  publish_breaker(self->state, now_of(self));
+}
+
+void pump_queue(sup_ptr self) {
   auto& st = self->state;
   auto now = now_of(self);
   auto max_senders = static_cast<size_t>(std::max(st.settings.senders, 1));
@@ -174,6 +200,7 @@ void on_failure(sup_ptr self, const sender_actor& sender,
   auto& all = *st.senders;
   all.erase(std::remove(all.begin(), all.end(), sender), all.end());
   ++st.restarts;
+  metrics().counter(metric::sender_restarts, {{"pool", st.settings.channel}}).inc();
   HERALD_LOG(warn, "provider-supervisor", st.settings.provider,
              ": sender failed holding ", held, ", replacing it: ",
              self->system().render(err));
@@ -254,6 +281,9 @@ provider_supervisor(provider_actor::stateful_pointer<provider_supervisor_state> 
   st.pool = std::move(pool);
   st.factory = std::move(factory);
   st.breaker = circuit_breaker{settings.breaker};
+  st.breaker_gauge = &metrics().gauge(metric::breaker_state,
+                                      {{"channel", settings.channel},
+                                       {"provider", settings.provider}});
   st.intensity = restart_intensity{settings.restarts};
   st.settings = std::move(settings);
   st.senders = std::make_shared<std::vector<sender_actor>>();

@@ -15,6 +15,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/policy/circuit_breaker.hpp"
+#include "core/metrics.hpp"
 #include "actors/policy/restart_intensity.hpp"
 
 namespace herald {
@@ -58,6 +59,7 @@ struct provider_supervisor_state {
   sender_pool_actor pool;
   sender_factory factory;
   circuit_breaker breaker;
+  metric_gauge* breaker_gauge = nullptr; // the breaker's state in the metrics
   restart_intensity intensity;
   std::deque<delivery_job> queue; // waiting for a sender (or for the probe)
   /// Live senders. Shared with the exit hook: CAF 0.17 destroys the state

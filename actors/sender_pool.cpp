@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/metric_catalog.hpp"
 #include "channels/webhook_client.hpp"
 
 namespace herald {
@@ -106,6 +107,7 @@ void on_down(pool_ptr self, const caf::down_msg& msg) {
   auto failed = msg.reason && msg.reason != caf::exit_reason::normal;
   if (failed) {
     ++st.restarts;
+    metrics().counter(metric::sender_restarts, {{"pool", st.settings.channel}}).inc();
     HERALD_LOG(warn, "sender-pool", st.settings.channel, ": supervisor of ",
                key, " failed holding ", held.size(), " jobs, restarting it: ",
                self->system().render(msg.reason));

@@ -94,6 +94,10 @@ webhook_sender(sender_actor::stateful_pointer<webhook_sender_state> self,
           {"webhook-signature", webhook::sign(job.signing_secret, job.n.id, ts, body)},
           {"User-Agent", "Herald/0.1"},
         };
+        // The correlation id of the submitting request, for the receiver's
+        // logs (core/log.hpp).
+        if (!job.n.request_id.empty())
+          headers.emplace_back("X-Request-Id", job.n.request_id);
         auto res = st.client->post(job.n.to, headers, body, "application/json");
         out = webhook_outcome(job, st.node, endpoint_of(job.n.to).value_or(""),
                               res);

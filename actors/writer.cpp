@@ -1,8 +1,12 @@
 #include "actors/writer.hpp"
 
+#include <chrono>
+#include <map>
+
 #include <caf/typed_event_based_actor.hpp>
 
 #include "core/error.hpp"
+#include "core/metric_catalog.hpp"
 #include "core/log.hpp"
 #include "core/json_text.hpp"
 #include "actors/config.hpp"
@@ -23,6 +27,31 @@ void answer(writer_state::pending& p, const caf::error& err) {
     p.rp.deliver(err);
   else
     p.rp.deliver(true);
+}
+
+/// How many notifications of each (tenant, channel) a batch holds.
+using accepted_count_map = std::map<std::pair<std::string, std::string>, uint64_t>;
+
+accepted_count_map accepted_counts(const std::vector<writer_state::pending>& batch) {
+  accepted_count_map counts;
+  for (auto& p : batch)
+    for (auto& j : p.jobs)
+      ++counts[{j.n.tenant_id, j.n.channel}];
+  return counts;
+}
+
+/// A durable commit, in the metrics.
+void record_commit(const accepted_count_map& counts, size_t rows,
+                   std::chrono::steady_clock::time_point started) {
+  auto& m = metrics();
+  for (auto& [key, n] : counts)
+    m.counter(metric::accepted, {{"tenant", key.first}, {"channel", key.second}})
+      .inc(n);
+  m.histogram(metric::commit_rows).observe(static_cast<double>(rows));
+  m.histogram(metric::commit_duration)
+    .observe(std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                           - started)
+               .count());
 }
 
 /// Hands one batch to `conn` after asking the dispatcher whether it can hold
@@ -71,6 +100,8 @@ void commit(writer_ptr self, store_actor conn,
     for (auto& p : batch)
       for (auto& j : p.jobs)
         keep = keep || !j.n.idempotency_key.empty();
+    auto counts = accepted_counts(batch);
+    auto started = std::chrono::steady_clock::now();
     std::vector<notification> ns;
     ns.reserve(rows);
     for (auto& p : batch)
@@ -87,8 +118,9 @@ void commit(writer_ptr self, store_actor conn,
                 leased ? owner : std::string{}, due_by_ms)
       .then(
         [self, conn, shared, rows, leased, due_by_ms, finish, owner, target,
-         timeout](bool) {
+         timeout, counts, started](bool) {
           auto& st = self->state;
+          record_commit(counts, rows, started);
           ++st.commits;
           st.rows += rows;
           st.largest_batch = std::max(st.largest_batch, rows);
@@ -130,9 +162,11 @@ void commit(writer_ptr self, store_actor conn,
             try_commit(self);
             return;
           }
-          if (!is(err, ec::conflict))
+          if (!is(err, ec::conflict)) {
+            metrics().counter(metric::commits_failed).inc();
             HERALD_LOG(warn, "writer", "commit of ", rows,
                        " rows failed: ", self->system().render(err));
+          }
           finish(*shared, err);
         });
   };

@@ -526,6 +526,12 @@ std::string valid_log_level(const std::string& s) {
   return "unknown log level " + quote(s) + " (use debug, info, warn or error)";
 }
 
+std::string valid_log_format(const std::string& s) {
+  if (s == "json" || s == "text")
+    return {};
+  return "unknown log format " + quote(s) + " (use json or text)";
+}
+
 std::string valid_db_url(const std::string& s) {
   if (trim(s).empty())
     return "missing, but required: a node never runs without its database "
@@ -752,6 +758,8 @@ std::vector<option_def> make_options() {
                       "how often expired keys are forgotten in the database"));
   add(string_option("herald.log.level", &c::log_level, valid_log_level,
                     "debug, info, warn or error"));
+  add(string_option("herald.log.format", &c::log_format, valid_log_format,
+                    "json (one object per line) or text"));
   add(int_option("herald.scheduler.threads", &c::scheduler_threads, 0, 1024,
                  "CAF scheduler threads, 0 = CAF's default (cores, at least 4)"));
   return xs;

@@ -87,6 +87,7 @@ struct node_config {
   millis idempotency_purge_interval{60000}; // herald.idempotency.purge-interval
   // herald.log.*
   std::string log_level = "info";        // herald.log.level: debug|info|warn|error
+  std::string log_format = "json";       // herald.log.format: json|text
   // herald.scheduler.*
   int scheduler_threads = 0;             // herald.scheduler.threads (0 = CAF default: cores, >= 4)
 };

@@ -148,6 +148,8 @@ nlohmann::json to_json(const notification& n) {
     j["last_error"] = n.last_error;
   j["created_at"] = format_rfc3339(n.created_at_ms);
   j["updated_at"] = format_rfc3339(n.updated_at_ms);
+  if (!n.request_id.empty())
+    j["request_id"] = n.request_id;
   return j;
 }
 

@@ -56,6 +56,7 @@ struct notification {
   std::string idempotency_key; // "" when none
   std::string idempotency_hash; // SHA-256 hex of the canonical request body
   int64_t next_attempt_at_ms = 0; // retry_scheduled: the next attempt, 0 = none
+  std::string request_id;      // correlation id of the submitting request
 };
 
 template <class Inspector>
@@ -64,7 +65,7 @@ typename Inspector::result_type inspect(Inspector& f, notification& x) {
            x.to, x.subject, x.body, x.data, x.priority, x.send_at_ms,
            x.provider, x.status, x.attempts, x.last_error, x.created_at_ms,
            x.updated_at_ms, x.idempotency_key, x.idempotency_hash,
-           x.next_attempt_at_ms);
+           x.next_attempt_at_ms, x.request_id);
 }
 
 /// Whether a new notification is due by `ms` (epoch ms): it has no send_at

@@ -8,7 +8,10 @@
 #include "core/api_key.hpp"
 #include "http/bridge.hpp"
 #include "http/codec.hpp"
+#include "http/observe.hpp"
 #include "http/problem.hpp"
+#include "core/metrics.hpp"
+#include "core/time.hpp"
 
 namespace herald {
 
@@ -197,8 +200,26 @@ bool admin_server::authorized(const httplib::Request& req,
 }
 
 void admin_server::install_routes() {
+  svr_.set_pre_routing_handler([](const httplib::Request& req,
+                                  httplib::Response& res) {
+    begin_request(req, res);
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  observe_requests(svr_, "admin");
+
   svr_.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     reply_json(res, 200, {{"status", "ok"}});
+  });
+
+  // Prometheus text format (version 0.0.4), behind the admin token like
+  // every admin path: Prometheus sends it (authorization: credentials).
+  svr_.Get("/metrics", [this](const httplib::Request& req,
+                              httplib::Response& res) {
+    if (!authorized(req, res))
+      return;
+    res.status = 200;
+    res.set_content(metrics().render(now_ms()),
+                    "text/plain; version=0.0.4; charset=utf-8");
   });
 
   svr_.Put(R"(/admin/tenants/([^/]+))", [this](const httplib::Request& req,

@@ -7,6 +7,7 @@
 #include "core/log.hpp"
 #include "http/bridge.hpp"
 #include "http/codec.hpp"
+#include "http/observe.hpp"
 #include "http/problem.hpp"
 
 namespace herald {
@@ -103,9 +104,10 @@ nlohmann::json problem_value(int status, const std::string& detail,
 
 void api_server::install_routes() {
   // Every request first: refuse new work while shutting down.
-  svr_.set_pre_routing_handler([this](const httplib::Request&,
+  svr_.set_pre_routing_handler([this](const httplib::Request& req,
                                       httplib::Response& res)
                                   -> httplib::Server::HandlerResponse {
+    begin_request(req, res);
     if (accepting_)
       return httplib::Server::HandlerResponse::Unhandled;
     res.set_header("Retry-After", "1");
@@ -113,6 +115,8 @@ void api_server::install_routes() {
     reply_problem(res, 503, status_title(503), "the node is shutting down");
     return httplib::Server::HandlerResponse::Handled;
   });
+
+  observe_requests(svr_, "api");
 
   svr_.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     reply_json(res, 200, {{"status", "ok"}});
@@ -327,6 +331,7 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
     submission sub;
     if (!j.is_discarded())
       sub = parse_submission_json(j);
+    sub.n.request_id = log_request_id();
     if (j.is_discarded()) {
       refusal = [&, parse_error] {
         reply_problem(res, 400, status_title(400), parse_error);
@@ -486,6 +491,7 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
       }
       const auto& item = *item_ptr;
       auto sub = parse_submission_json(item, prefix);
+      sub.n.request_id = log_request_id();
       if (!sub.malformed.empty()) {
         reject(i, 422, sub.malformed, {{prefix.substr(0, prefix.size() - 1),
                                         "must be a notification object"}});

@@ -128,6 +128,7 @@ void copy_notifications(pqxx::work& tx, const std::vector<notification>& xs,
       w.null();
     }
     w.int8(leased ? 1 : 0); // fence
+    text_or_null(x.request_id);
     // Pieces of ~256 KiB keep the buffer small for large batches.
     if (w.size() >= 256 * 1024)
       put(w.take());

@@ -62,6 +62,7 @@ inline notification row_to_notification(const pqxx::row& r) {
   n.idempotency_key = r[15].as<std::string>();
   n.idempotency_hash = r[16].as<std::string>();
   n.next_attempt_at_ms = r[17].as<int64_t>();
+  n.request_id = r[18].as<std::string>();
   return n;
 }
 

@@ -216,6 +216,19 @@ std::string line_with(const std::string& err,
   return {};
 }
 
+/// Needles for a JSON log line (core/log.hpp) of `level` from `actor`
+/// whose message starts with `msg_prefix` and holds `part`.
+std::vector<std::string> log_of(const std::string& level, const std::string& actor,
+                                 const std::string& msg_prefix,
+                                 const std::string& part = "") {
+  std::vector<std::string> xs{"\"level\":\"" + level + "\"",
+                              "\"actor\":\"" + actor + "\"",
+                              "\"msg\":\"" + msg_prefix};
+  if (!part.empty())
+    xs.push_back(part);
+  return xs;
+}
+
 /// The first line of `n`'s stderr holding every one of `needles`.
 std::string log_line(herald_node& n, const std::vector<std::string>& needles) {
   return line_with(n.proc().stderr_text(), needles);
@@ -630,12 +643,11 @@ takeover_seen await_takeover(cluster& c, size_t v,
     [&] {
       for (size_t i : {size_t{0}, 3 - v}) {
         if (x.down.empty())
-          x.down = log_line(c[i], {" WARN  cluster: member " + c.name(v)
-                                     + " (" + c.address(v) + ") is down: "});
+          x.down = log_line(c[i], log_of("warn", "cluster", "member " + c.name(v) + " ("
+                                                   + c.address(v) + ") is down: "));
         if (x.takeover.empty())
-          x.takeover = log_line(c[i], {" INFO  cluster: took over ",
-                                       " notifications leased to "
-                                         + c.name(v)});
+          x.takeover = log_line(c[i], log_of("info", "cluster", "took over ",
+                                       " notifications leased to " + c.name(v)));
       }
       if (!x.takeover.empty() && x.takeover_s < 0)
         x.takeover_s = seconds_since(t0);
@@ -858,11 +870,11 @@ CAF_TEST(a worker frozen under load is taken over and rejoins when it wakes) {
   // connection timeout. It saw the others' connections close (they timed
   // it out) but did not take over node3's leases, so nothing of the
   // second wave, which node3 held and delivered, went out twice.
-  auto paused = log_line(victim, {" WARN  cluster: this node was unresponsive for "});
+  auto paused = log_line(victim, log_of("warn", "cluster", "this node was unresponsive for "));
   CAF_MESSAGE("the woken node: " << paused);
   CAF_CHECK(!paused.empty());
   for (size_t i : {size_t{0}, 3 - v}) {
-    auto line = log_line(victim, {"cluster: member " + c.name(i), "is down"});
+    auto line = log_line(victim, log_of("warn", "cluster", "member " + c.name(i), "is down"));
     if (!line.empty())
       CAF_MESSAGE("the woken node: " << line);
   }
@@ -899,7 +911,7 @@ CAF_TEST(a node under the name of a live member is refused and exits) {
   std::string why;
   auto told = eventually(
     [&] {
-      why = line_with(twin.stderr_text(), {" ERROR cluster: ", "must be unique"});
+      why = line_with(twin.stderr_text(), log_of("error", "cluster", "", "must be unique"));
       return !why.empty();
     },
     15s, 20ms);

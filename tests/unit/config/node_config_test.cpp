@@ -328,6 +328,8 @@ std::vector<option_case> option_cases() {
      [](c x) { return x.idempotency_purge_interval == millis{10000}; }},
     {"herald.log.level", R"("debug")", "debug",
      [](c x) { return x.log_level == "debug"; }},
+    {"herald.log.format", R"("text")", "text",
+     [](c x) { return x.log_format == "text"; }},
     {"herald.scheduler.threads", "6", "6",
      [](c x) { return x.scheduler_threads == 6; }},
   };
@@ -501,6 +503,8 @@ CAF_TEST(file errors name the option and the line) {
      {"herald.node.roles", "twice"}},
     {"[herald.log]\nlevel = \"verbose\"\n",
      {"t.ini:2:", "herald.log.level", "\"verbose\""}},
+    {"[herald.log]\nformat = \"xml\"\n",
+     {"t.ini:2:", "herald.log.format", "\"xml\""}},
     {"[herald.cluster]\nseeds = [\"nohost\"]\n",
      {"herald.cluster.seeds", "host:port"}},
     {"[herald.cluster]\nseeds = [\"a:0\"]\n", {"herald.cluster.seeds", "port"}},
