@@ -324,6 +324,11 @@ using cluster_actor = inspectable_actor::extend<
   // a timeout; one that does not answer is one entry of kind "node" with
   // the error.
   caf::replies_to<atom::list, atom::actors>::with<std::vector<actor_info>>,
+  // This node's figures (actors/node_stats.hpp) as JSON text.
+  caf::replies_to<atom::stats>::with<std::string>,
+  // Every node's figures; a node that does not answer in time is
+  // {"node", "error"}.
+  caf::replies_to<atom::list, atom::stats>::with<std::vector<std::string>>,
   // INTERNAL: heartbeats out, silent members down, reconnections due.
   caf::reacts_to<atom::tick>,
   // INTERNAL: an address to connect to.

@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/metric_catalog.hpp"
+#include "actors/node_stats.hpp"
 
 namespace herald {
 
@@ -492,6 +493,41 @@ std::string state_json(cluster_ptr self) {
   return j.dump();
 }
 
+/// Asks every node up (this one included) `xs...` and delivers one `Out`:
+/// `merge(out, answer)` for each answer, `failed(out, node, why)` for a
+/// node that does not answer in time. Local answers are immediate; a remote
+/// node gets twice the request timeout (it may fan out itself).
+template <class Answer, class Out, class Merge, class Failed, class... Ts>
+caf::typed_response_promise<Out>
+ask_every_node(cluster_ptr self, Merge merge, Failed failed, Ts... xs) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<Out>();
+  auto out = std::make_shared<Out>();
+  std::vector<std::pair<std::string, cluster_actor>> nodes;
+  nodes.emplace_back(st.settings.node, self);
+  for (auto& [name, m] : st.members)
+    if (m.up)
+      nodes.emplace_back(name, m.handle);
+  auto left = std::make_shared<size_t>(nodes.size());
+  for (auto& [name, hdl] : nodes) {
+    auto done = [rp, out, left]() mutable {
+      if (--*left == 0)
+        rp.deliver(std::move(*out));
+    };
+    self->request(hdl, st.settings.request_timeout * 2, xs...)
+      .then(
+        [out, done, merge](Answer& x) mutable {
+          merge(*out, x);
+          done();
+        },
+        [self, out, done, failed, name = name](caf::error& err) mutable {
+          failed(*out, name, "unreachable: " + self->system().render(err));
+          done();
+        });
+  }
+  return rp;
+}
+
 } // namespace
 
 cluster_actor::behavior_type
@@ -595,39 +631,37 @@ cluster(cluster_actor::stateful_pointer<cluster_state> self,
       return rp;
     },
     [self](atom::list, atom::actors) -> caf::result<std::vector<actor_info>> {
+      return ask_every_node<std::vector<actor_info>, std::vector<actor_info>>(
+        self,
+        [](std::vector<actor_info>& out, std::vector<actor_info>& xs) {
+          out.insert(out.end(), std::make_move_iterator(xs.begin()),
+                     std::make_move_iterator(xs.end()));
+        },
+        [](std::vector<actor_info>& out, const std::string& name,
+           const std::string& why) {
+          actor_info x;
+          x.kind = "node";
+          x.node = name;
+          x.error = why;
+          out.push_back(std::move(x));
+        },
+        atom::actors_v);
+    },
+    [self](atom::stats) -> std::string {
       auto& st = self->state;
-      auto rp = self->make_response_promise<std::vector<actor_info>>();
-      auto out = std::make_shared<std::vector<actor_info>>();
-      std::vector<std::pair<std::string, cluster_actor>> nodes;
-      nodes.emplace_back(st.settings.node, self);
-      for (auto& [name, m] : st.members)
-        if (m.up)
-          nodes.emplace_back(name, m.handle);
-      auto left = std::make_shared<size_t>(nodes.size());
-      for (auto& [name, hdl] : nodes) {
-        auto done = [rp, out, left]() mutable {
-          if (--*left == 0)
-            rp.deliver(std::move(*out));
-        };
-        // Local answers are immediate; a remote node gets twice the local
-        // fan-out's limit (it runs one itself).
-        self->request(hdl, st.settings.request_timeout * 2, atom::actors_v)
-          .then(
-            [out, done](std::vector<actor_info>& xs) mutable {
-              out->insert(out->end(), std::make_move_iterator(xs.begin()),
-                          std::make_move_iterator(xs.end()));
-              done();
-            },
-            [self, out, done, name = name](caf::error& err) mutable {
-              actor_info x;
-              x.kind = "node";
-              x.node = name;
-              x.error = "unreachable: " + self->system().render(err);
-              out->push_back(std::move(x));
-              done();
-            });
-      }
-      return rp;
+      return node_stats_json(st.settings.node, st.settings.roles, wall_ms(self));
+    },
+    [self](atom::list, atom::stats) -> caf::result<std::vector<std::string>> {
+      return ask_every_node<std::string, std::vector<std::string>>(
+        self,
+        [](std::vector<std::string>& out, std::string& x) {
+          out.push_back(std::move(x));
+        },
+        [](std::vector<std::string>& out, const std::string& name,
+           const std::string& why) {
+          out.push_back(nlohmann::json{{"node", name}, {"error", why}}.dump());
+        },
+        atom::stats_v);
     },
     [self](atom::tick) { tick(self); },
     [self](atom::connect, std::string& address) {

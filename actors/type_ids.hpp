@@ -106,5 +106,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_ATOM(herald, herald::atom, takeover, "takeover")
   CAF_ADD_ATOM(herald, herald::atom, view, "view")
   CAF_ADD_ATOM(herald, herald::atom, actors, "actors")
+  CAF_ADD_ATOM(herald, herald::atom, stats, "stats")
 
 CAF_END_TYPE_ID_BLOCK(herald)

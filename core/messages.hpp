@@ -443,7 +443,7 @@ typename Inspector::result_type inspect(Inspector& f, dead_letter& x) {
 
 /// Filters of GET /v1/dlq.
 struct dlq_query {
-  std::string tenant_id;
+  std::string tenant_id;      // "" = every tenant (the admin endpoint only)
   std::string channel;        // "" = any
   std::string provider;       // "" = any
   std::string state = "parked"; // parked | retried | discarded | "" (any)

@@ -273,6 +273,23 @@ double metric_registry::sum(std::string_view name, std::string_view label,
   return total;
 }
 
+std::vector<std::pair<metric_labels, double>>
+metric_registry::values(std::string_view name) const {
+  std::vector<std::pair<metric_labels, double>> out;
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto fi = families_.find(name);
+  if (fi == families_.end())
+    return out;
+  for (auto& [text, s] : fi->second.cells) {
+    auto type = fi->second.type;
+    double v = type == kind::counter   ? static_cast<double>(s.c->value())
+               : type == kind::histogram ? (s.h ? static_cast<double>(s.h->count()) : 0.0)
+                                         : s.g->value();
+    out.emplace_back(s.labels, v);
+  }
+  return out;
+}
+
 metric_registry& metrics() {
   static metric_registry instance;
   static const bool declared = (metric::declare_all(instance), true);

@@ -121,6 +121,10 @@ public:
   double sum(std::string_view name, std::string_view label = {},
              std::string_view value = {}) const;
 
+  /// Every series of a counter, gauge or age family with its value (an
+  /// age: the point in time it holds), for summaries of this node.
+  std::vector<std::pair<metric_labels, double>> values(std::string_view name) const;
+
 private:
   struct series {
     metric_labels labels;

@@ -8,7 +8,9 @@
 #include "core/api_key.hpp"
 #include "http/bridge.hpp"
 #include "http/codec.hpp"
+#include "http/dashboard.hpp"
 #include "http/observe.hpp"
+#include "actors/node_stats.hpp"
 #include "http/problem.hpp"
 #include "core/metrics.hpp"
 #include "core/time.hpp"
@@ -464,6 +466,137 @@ void admin_server::install_routes() {
         },
         atom::reset_v, provider);
   });
+
+  install_dashboard_routes();
+}
+
+void admin_server::install_dashboard_routes() {
+  // The dashboard: one page, no build step; it asks for the admin token
+  // once and keeps it in the browser's session storage.
+  svr_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    res.set_header("Cache-Control", "no-store");
+    res.set_header("Content-Security-Policy",
+                   "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                   "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+    res.set_content(dashboard_html(), "text/html; charset=utf-8");
+  });
+
+  // Figures of this node, or (?scope=cluster) of every node up, for the
+  // dashboard's rates: actors/node_stats.hpp.
+  svr_.Get("/admin/stats", [this](const httplib::Request& req,
+                                  httplib::Response& res) {
+    if (!authorized(req, res))
+      return;
+    auto scope = req.get_param_value("scope");
+    if (!scope.empty() && scope != "node" && scope != "cluster") {
+      reply_problem(res, 422, status_title(422), "invalid scope",
+                    {{"scope", "node (default) or cluster"}});
+      return;
+    }
+    auto items = nlohmann::json::array();
+    auto add = [&items](const std::string& text) {
+      auto j = parse_json(text);
+      if (!j.is_discarded())
+        items.push_back(std::move(j));
+    };
+    if (!ctx_.cluster) {
+      add(node_stats_json(ctx_.node, ctx_.roles, now_ms()));
+    } else if (scope == "cluster") {
+      if (!ask<std::vector<std::string>>(
+            *ctx_.sys, ctx_.timeout * 2, res, ctx_.cluster,
+            [&](std::vector<std::string>& xs) {
+              for (auto& x : xs)
+                add(x);
+            },
+            atom::list_v, atom::stats_v))
+        return;
+    } else {
+      if (!ask<std::string>(*ctx_.sys, ctx_.timeout, res, ctx_.cluster,
+                            [&](std::string& x) { add(x); }, atom::stats_v))
+        return;
+    }
+    reply_json(res, 200, {{"items", items}});
+  });
+
+  // The dead-letter queue of every tenant (?tenant= narrows it), with the
+  // query parameters of GET /v1/dlq, and its retry and discard by tenant.
+  svr_.Get("/admin/dlq", [this](const httplib::Request& req,
+                                httplib::Response& res) {
+    if (!authorized(req, res))
+      return;
+    dlq_query q;
+    q.tenant_id = req.get_param_value("tenant");
+    std::vector<field_error> errors;
+    read_page_params(req, q.channel, q.cursor, q.limit, errors);
+    q.provider = req.get_param_value("provider");
+    if (req.has_param("state")) {
+      static const char* const states[] = {"parked", "retried", "discarded",
+                                           "any"};
+      q.state = req.get_param_value("state");
+      if (!one_of(q.state, states))
+        errors.push_back({"state", "must be parked, retried, discarded or any"});
+      if (q.state == "any")
+        q.state.clear();
+    }
+    if (!errors.empty()) {
+      reply_problem(res, 422, status_title(422), "invalid query parameters",
+                    errors);
+      return;
+    }
+    ask<dlq_page>(*ctx_.sys, ctx_.timeout, res, ctx_.store,
+        [&](dlq_page& page) {
+          auto items = nlohmann::json::array();
+          for (auto& d : page.items) {
+            auto j = dead_letter_json(d);
+            j["tenant"] = d.n.tenant_id;
+            items.push_back(std::move(j));
+          }
+          nlohmann::json body{{"items", items}};
+          body["next_cursor"] = page.next_cursor.empty()
+                                  ? nlohmann::json(nullptr)
+                                  : nlohmann::json(page.next_cursor);
+          reply_json(res, 200, body);
+        },
+        atom::list_v, q);
+  });
+  auto change = [this](auto op, const char* doing, int ok_status,
+                       const char* reason) {
+    return [this, op, doing, ok_status, reason](const httplib::Request& req,
+                                                httplib::Response& res) {
+      if (!authorized(req, res))
+        return;
+      auto tenant = req.matches[1].str();
+      auto id = req.matches[2].str();
+      if (!is_uuid(id)) {
+        reply_problem(res, 404, status_title(404), "no such dead letter");
+        return;
+      }
+      caf::error failed;
+      notification n;
+      caf::scoped_actor self{*ctx_.sys};
+      self->request(ctx_.store, ctx_.timeout, op, tenant, id, std::string{reason})
+        .receive([&](notification& x) { n = std::move(x); },
+                 [&](caf::error& err) { failed = std::move(err); });
+      if (failed) {
+        if (failed.category() == ec_category
+            && failed.code() == static_cast<uint8_t>(ec::conflict))
+          reply_problem(res, 409, status_title(409),
+                        std::string{"cannot "} + doing
+                          + ": the notification is " + error_detail(failed));
+        else
+          reply_error(res, failed);
+        return;
+      }
+      reply_json(res, ok_status, to_json(n));
+    };
+  };
+  svr_.Post(R"(/admin/dlq/([^/]+)/([^/]+)/retry)",
+            change(atom::retry_v, "retry", 202,
+                   "retried from the DLQ by an operator"));
+  svr_.Post(R"(/admin/dlq/([^/]+)/([^/]+)/discard)",
+            change(atom::discard_v, "discard", 200,
+                   "discarded from the DLQ by an operator"));
 }
 
 } // namespace herald

@@ -37,6 +37,8 @@ public:
 
 private:
   void install_routes();
+  /// GET / (the dashboard page), /admin/stats and the admin DLQ routes.
+  void install_dashboard_routes();
   /// The state of this node's actors, or (cluster_wide, in a cluster)
   /// every node's.
   std::vector<actor_info> actors_of(bool cluster_wide);

@@ -501,4 +501,35 @@ std::string problem_json(int status, const std::string& title,
   return dump_json(j);
 }
 
+namespace {
+
+json status_event_json(const status_event& e) {
+  json j{{"at", format_rfc3339(e.at_ms)}, {"to", e.to}};
+  j["from"] = e.from.empty() ? json(nullptr) : json(e.from);
+  j["reason"] = e.reason.empty() ? json(nullptr) : json(e.reason);
+  return j;
+}
+
+} // namespace
+
+json dead_letter_json(const dead_letter& d) {
+  json j{{"id", d.n.id},
+         {"channel", d.n.channel},
+         {"reason", d.reason},
+         {"attempts", d.attempts},
+         {"dead_at", format_rfc3339(d.dead_at_ms)},
+         {"state", d.state},
+         {"updated_at", format_rfc3339(d.updated_at_ms)},
+         {"notification", herald::to_json(d.n)}};
+  j["provider"] = d.provider.empty() ? json(nullptr) : json(d.provider);
+  j["last_error"] = d.last_error.empty() ? json(nullptr) : json(d.last_error);
+  if (!d.events.empty()) {
+    auto events = json::array();
+    for (auto& e : d.events)
+      events.push_back(status_event_json(e));
+    j["events"] = std::move(events);
+  }
+  return j;
+}
+
 } // namespace herald

@@ -56,4 +56,8 @@ std::string problem_json(int status, const std::string& title,
                          const std::string& detail,
                          const std::vector<field_error>& errors = {});
 
+/// A dead letter as the DLQ routes show it (API.md), with its status
+/// transitions when it has them.
+nlohmann::json dead_letter_json(const dead_letter& d);
+
 } // namespace herald

@@ -22,33 +22,6 @@ namespace {
 
 using json = nlohmann::json;
 
-json to_json(const status_event& e) {
-  json j{{"at", format_rfc3339(e.at_ms)}, {"to", e.to}};
-  j["from"] = e.from.empty() ? json(nullptr) : json(e.from);
-  j["reason"] = e.reason.empty() ? json(nullptr) : json(e.reason);
-  return j;
-}
-
-json to_json(const dead_letter& d) {
-  json j{{"id", d.n.id},
-         {"channel", d.n.channel},
-         {"reason", d.reason},
-         {"attempts", d.attempts},
-         {"dead_at", format_rfc3339(d.dead_at_ms)},
-         {"state", d.state},
-         {"updated_at", format_rfc3339(d.updated_at_ms)},
-         {"notification", herald::to_json(d.n)}};
-  j["provider"] = d.provider.empty() ? json(nullptr) : json(d.provider);
-  j["last_error"] = d.last_error.empty() ? json(nullptr) : json(d.last_error);
-  if (!d.events.empty()) {
-    auto events = json::array();
-    for (auto& e : d.events)
-      events.push_back(to_json(e));
-    j["events"] = std::move(events);
-  }
-  return j;
-}
-
 /// 404 for anything that is not one of our ids (no store call needed).
 bool check_id(const std::string& id, httplib::Response& res, const char* what) {
   if (is_uuid(id))
@@ -101,7 +74,7 @@ void api_server::install_dlq_routes() {
         [&](dlq_page& page) {
           auto items = json::array();
           for (auto& d : page.items)
-            items.push_back(to_json(d));
+            items.push_back(dead_letter_json(d));
           json body{{"items", items}};
           body["next_cursor"] = page.next_cursor.empty()
                                   ? json(nullptr)
@@ -121,7 +94,7 @@ void api_server::install_dlq_routes() {
     if (!check_id(id, res, "dead letter"))
       return;
     ask<dead_letter>(self, ctx_.timeout, res, ctx_.store,
-        [&](dead_letter& d) { reply_json(res, 200, to_json(d)); },
+        [&](dead_letter& d) { reply_json(res, 200, dead_letter_json(d)); },
         atom::get_v, atom::dlq_v, t->id, id);
   });
 

@@ -29,7 +29,7 @@ const std::vector<std::vector<std::string_view>>& route_patterns() {
       "/admin/tenants/{id}", "/admin/tenants/{id}/keys",
       "/admin/tenants/{id}/keys/{id}", "/admin/actors", "/admin/actors/{*}",
       "/admin/cluster", "/admin/breakers", "/admin/breakers/{id}/reset",
-      "/admin/dlq", "/admin/dlq/{id}/retry", "/admin/dlq/{id}/discard",
+      "/admin/dlq", "/admin/dlq/{id}/{id}/retry", "/admin/dlq/{id}/{id}/discard",
       "/admin/stats", "/dashboard.js", "/dashboard.css"};
     std::vector<std::vector<std::string_view>> out;
     for (auto t : texts) {

@@ -44,8 +44,12 @@ dlq_page dead_letter_store::list(const dlq_query& q) {
   const int32_t limit = std::max(1, std::min(q.limit, k_max_page));
   return db_.guarded("list_dead_letters", [&] {
     pqxx::read_transaction tx{db_.conn()};
-    auto r = tx.exec_prepared("list_dead_letters", q.tenant_id, q.state,
-                              q.channel, q.provider, q.cursor, limit + 1);
+    // No tenant: the admin endpoint's view of every tenant.
+    auto r = q.tenant_id.empty()
+               ? tx.exec_prepared("list_all_dead_letters", q.state, q.channel,
+                                  q.provider, q.cursor, limit + 1)
+               : tx.exec_prepared("list_dead_letters", q.tenant_id, q.state,
+                                  q.channel, q.provider, q.cursor, limit + 1);
     return page_of<dlq_page>(r, limit, row_to_dead_letter,
                              [](const dead_letter& d) { return d.n.id; });
   });

@@ -35,6 +35,7 @@ const std::pair<const char*, const std::string*> k_prepared[] = {
   {"lock_outcome_rows", &sql::k_lock_outcome_rows},
   {"record_outcomes", &sql::k_record_outcomes},
   {"list_dead_letters", &sql::k_list_dead_letters},
+  {"list_all_dead_letters", &sql::k_list_all_dead_letters},
   {"get_dead_letter", &sql::k_get_dead_letter},
   {"list_events", &sql::k_list_events},
   {"lock_dead_letter", &sql::k_lock_dead_letter},

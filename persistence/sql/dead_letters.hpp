@@ -30,6 +30,18 @@ inline const std::string k_list_dead_letters =
     "                       'ffffffff-ffff-ffff-ffff-ffffffffffff')"
     " ORDER BY d.notification_id DESC LIMIT $6";
 
+// The admin view (GET /admin/dlq without a tenant): every tenant's, newest
+// first, by the primary key.
+inline const std::string k_list_all_dead_letters =
+  "SELECT " + k_notification_columns + ", " + k_dead_letter_columns
+  + k_dead_letter_from
+  + " WHERE ($1::text = '' OR d.state = $1::text)"
+    "   AND ($2::text = '' OR d.channel = $2::text)"
+    "   AND ($3::text = '' OR d.provider = $3::text)"
+    "   AND d.notification_id < coalesce(nullif($4::text, '')::uuid,"
+    "                       'ffffffff-ffff-ffff-ffff-ffffffffffff')"
+    " ORDER BY d.notification_id DESC LIMIT $5";
+
 inline const std::string k_get_dead_letter =
   "SELECT " + k_notification_columns + ", " + k_dead_letter_columns
   + k_dead_letter_from
