@@ -3,6 +3,7 @@
 #include <array>
 #include <chrono>
 #include <random>
+#include <unordered_map>
 #include <vector>
 
 #include "core/log.hpp"
@@ -128,12 +129,26 @@ void observe_requests(httplib::Server& svr, std::string server) {
                           const httplib::Response& res) {
     auto route = route_label(req.path);
     auto status = std::to_string(res.status);
-    auto& m = metrics();
-    metric_labels labels{{"server", server},
-                         {"route", route},
-                         {"method", req.method},
-                         {"status", status}};
-    m.counter(metric::http_requests, labels).inc();
+    // The cells of this thread's label sets: the registry's lock and label
+    // text only on a thread's first request of a kind.
+    struct cells {
+      metric_counter* requests;
+      metric_histogram* duration;
+    };
+    thread_local std::unordered_map<std::string, cells> cache;
+    auto key = server + ' ' + route + ' ' + req.method + ' ' + status;
+    auto i = cache.find(key);
+    if (i == cache.end()) {
+      auto& m = metrics();
+      metric_labels labels{{"server", server},
+                           {"route", route},
+                           {"method", req.method},
+                           {"status", status}};
+      i = cache.emplace(key, cells{&m.counter(metric::http_requests, labels),
+                                   &m.histogram(metric::http_duration, labels)})
+            .first;
+    }
+    i->second.requests->inc();
     // Answers httplib gives before routing (400, 414) have no start.
     double elapsed = 0;
     if (request_start != std::chrono::steady_clock::time_point{})
@@ -141,7 +156,7 @@ void observe_requests(httplib::Server& svr, std::string server) {
                                               - request_start)
                   .count();
     request_start = {};
-    m.histogram(metric::http_duration, labels).observe(elapsed);
+    i->second.duration->observe(elapsed);
     if (log_enabled(log_level::debug))
       HERALD_LOG(debug, server, req.method, " ", route, " ", status, " in ",
                  static_cast<int64_t>(elapsed * 1e6), " us");

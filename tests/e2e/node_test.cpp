@@ -1306,3 +1306,246 @@ CAF_TEST(a database outage gives 503 and loses nothing acknowledged) {
   CAF_CHECK_EQUAL(node.stop(), 0);
   CAF_CHECK_EQUAL(receiver.terminate(), 0);
 }
+
+// -- 8. what an operator sees: metrics, logs, correlation ids, secrets --------
+
+namespace {
+
+/// GET /metrics with the admin token; "" on failure.
+std::string scrape(const herald_node& node) {
+  auto admin = node.admin();
+  auto res = admin->Get("/metrics", bearer(admin_token));
+  if (!res || res->status != 200) {
+    CAF_MESSAGE("GET /metrics: " << describe(res));
+    return {};
+  }
+  return res->body;
+}
+
+/// The value of the sample `series` (name with its labels, as rendered) in
+/// a scrape; -1 if it is not there.
+double sample_of(const std::string& text, const std::string& series) {
+  auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos)
+    return -1;
+  return std::atof(text.c_str() + at + series.size() + 2);
+}
+
+/// Every line of `text` that is not a JSON object with the fields of
+/// core/log.hpp (at most 5, for the message).
+std::vector<std::string> non_json_lines(const std::string& text,
+                                        const std::string& node) {
+  std::vector<std::string> bad;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string::npos)
+      nl = text.size();
+    auto line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.empty())
+      continue;
+    auto j = json::parse(line, nullptr, false);
+    bool ok = j.is_object() && j.value("node", "") == node
+              && !j.value("ts", "").empty() && !j.value("level", "").empty()
+              && !j.value("actor", "").empty() && j.contains("msg");
+    if (!ok && bad.size() < 5)
+      bad.push_back(line);
+  }
+  return bad;
+}
+
+/// The first log line (parsed) whose message contains `part`; null if none.
+json log_entry(const std::string& text, const std::string& part) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string::npos)
+      nl = text.size();
+    auto j = json::parse(text.substr(pos, nl - pos), nullptr, false);
+    pos = nl + 1;
+    if (j.is_object() && j.value("msg", "").find(part) != std::string::npos)
+      return j;
+  }
+  return nullptr;
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(observability, node_fixture)
+
+CAF_TEST(metrics are valid Prometheus text and count what happened) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i)
+    ids.push_back(submit_ok(*api, t.key, webhook_notification(receiver.url(), i)));
+  // No email provider is configured: dead-lettered at once.
+  auto dead = submit_ok(*api, t.key,
+                        {{"channel", "email"}, {"to", "a@example.com"},
+                         {"subject", "s"}, {"body", "b"}});
+  for (auto& id : ids)
+    CAF_CHECK_EQUAL(text_field(await_status(*api, t.key, id, {"delivered"}),
+                               "status"), "delivered");
+  CAF_CHECK_EQUAL(text_field(await_status(*api, t.key, dead, {"dead_lettered"}),
+                             "status"), "dead_lettered");
+  // The figures follow the outcomes (recorded in batches): await them.
+  std::string text;
+  auto tl = "tenant=\"" + t.id + "\"";
+  CAF_CHECK(eventually(
+    [&] {
+      text = scrape(node);
+      return sample_of(text, "herald_notifications_delivered_total{" + tl
+                               + ",channel=\"webhook\"}") == 3
+             && sample_of(text, "herald_notifications_dead_lettered_total{" + tl
+                                  + ",channel=\"email\"}") == 1;
+    },
+    10s, 50ms));
+  CAF_CHECK_EQUAL(sample_of(text, "herald_notifications_accepted_total{" + tl
+                                    + ",channel=\"webhook\"}"), 3);
+  CAF_CHECK_EQUAL(sample_of(text, "herald_notifications_accepted_total{" + tl
+                                    + ",channel=\"email\"}"), 1);
+  CAF_CHECK_EQUAL(sample_of(text, "herald_http_requests_total{server=\"api\","
+                                  "route=\"/v1/notifications\",method=\"POST\","
+                                  "status=\"202\"}"), 4);
+  auto provider = endpoint_of(receiver);
+  CAF_CHECK_EQUAL(sample_of(text, "herald_provider_attempts_total{channel=\"webhook\","
+                                  "provider=\"" + provider
+                                    + "\",outcome=\"delivered\"}"), 3);
+  CAF_CHECK_EQUAL(sample_of(text, "herald_breaker_state{channel=\"webhook\","
+                                  "provider=\"" + provider + "\"}"), 0);
+  CAF_CHECK_GREATER_OR_EQUAL(sample_of(text, "herald_commit_batch_rows_count"), 1);
+  CAF_CHECK_EQUAL(sample_of(text, "herald_cluster_members_up"), 1);
+  CAF_CHECK_GREATER_OR_EQUAL(sample_of(text, "herald_pool_jobs{pool=\"webhook\"}"), 0);
+  // Label values are bounded: no notification id is one.
+  for (auto& id : ids)
+    CAF_CHECK_EQUAL(text.find(id), std::string::npos);
+  // promtool (Debian's prometheus) accepts the exposition.
+  auto file = write_file("metrics-" + random_suffix() + ".txt", text);
+  auto check = herald::test::run_command(
+    "/bin/sh", {"-c", "promtool check metrics < '" + file + "'"}, 30s);
+  if (check.exit_code != 0)
+    CAF_MESSAGE("promtool check metrics: " << check.output);
+  CAF_CHECK_EQUAL(check.exit_code, 0);
+  // Without the admin token: 401, like every admin path.
+  auto admin = node.admin();
+  auto res = admin->Get("/metrics");
+  CAF_REQUIRE(res);
+  CAF_CHECK_EQUAL(res->status, 401);
+}
+
+CAF_TEST(the correlation id travels from the request to the webhook) {
+  auto rid = "e2e-corr-" + random_suffix();
+  httplib::Headers h = bearer(t.key);
+  h.emplace("X-Request-Id", rid);
+  auto res = api->Post("/v1/notifications", h,
+                       webhook_notification(receiver.url(), 1).dump(),
+                       "application/json");
+  CAF_REQUIRE(res);
+  CAF_REQUIRE_EQUAL(res->status, 202);
+  CAF_CHECK_EQUAL(res->get_header_value("X-Request-Id"), rid);
+  auto id = text_field(body_of(*res), "id");
+  auto n = await_status(*api, t.key, id, {"delivered"});
+  CAF_CHECK_EQUAL(text_field(n, "request_id"), rid);
+  auto s = stats_of(receiver, true);
+  CAF_CHECK_EQUAL(s.value("request_ids", json::object()).value(id, ""), rid);
+  // Without one, the node makes one up, answers and stores it.
+  auto res2 = submit(*api, t.key, webhook_notification(receiver.url(), 2).dump());
+  CAF_REQUIRE(res2);
+  auto made = res2->get_header_value("X-Request-Id");
+  CAF_CHECK_EQUAL(made.rfind("req_", 0), 0u);
+  auto id2 = text_field(body_of(*res2), "id");
+  CAF_CHECK_EQUAL(text_field(await_status(*api, t.key, id2, {"delivered"}),
+                             "request_id"), made);
+  // An id that could break a log line or a header is replaced.
+  httplib::Headers bad = bearer(t.key);
+  bad.emplace("X-Request-Id", "has spaces \"and quotes\"");
+  auto res3 = api->Post("/v1/notifications", bad,
+                        webhook_notification(receiver.url(), 3).dump(),
+                        "application/json");
+  CAF_REQUIRE(res3);
+  CAF_CHECK_EQUAL(res3->get_header_value("X-Request-Id").rfind("req_", 0), 0u);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST(logs are JSON lines that carry the correlation id and never a secret) {
+  // A password in the database URL (trust auth ignores it) and debug logs:
+  // the most a node ever writes.
+  auto opts = default_options("e2e-" + random_suffix());
+  auto password = "pw-" + random_suffix();
+  auto url = db_url();
+  auto scheme = url.find("://");
+  auto at = url.find('@');
+  CAF_REQUIRE(scheme != std::string::npos && at != std::string::npos);
+  url = url.substr(0, at) + ":" + password + url.substr(at);
+  opts["herald.db.url"] = quote(url);
+  opts["herald.log.level"] = quote("debug");
+  herald_node node{opts};
+  fake_provider receiver;
+  CAF_REQUIRE(receiver.ok());
+  CAF_REQUIRE(started(node));
+  auto t = create_tenant(node);
+  auto api = node.api();
+  std::vector<std::string> bodies; // every answer a client or operator saw
+  auto keep = [&](const httplib::Result& r) {
+    if (r)
+      bodies.push_back(r->body);
+  };
+  // Work of every kind: delivered, dead-lettered (permanent 400) and refused.
+  auto ok_id = submit_ok(*api, t.key, webhook_notification(receiver.url(), 1));
+  await_status(*api, t.key, ok_id, {"delivered"});
+  CAF_REQUIRE(set_faults(receiver, {{"fail_rate", 1.0}, {"fail_status", 400}}));
+  auto rid = "e2e-dead-" + random_suffix();
+  httplib::Headers h = bearer(t.key);
+  h.emplace("X-Request-Id", rid);
+  auto res = api->Post("/v1/notifications", h,
+                       webhook_notification(receiver.url(), 2).dump(),
+                       "application/json");
+  CAF_REQUIRE(res && res->status == 202);
+  auto dead_id = text_field(body_of(*res), "id");
+  await_status(*api, t.key, dead_id, {"dead_lettered"});
+  CAF_REQUIRE(set_faults(receiver, {{"fail_rate", 0.0}}));
+  auto wrong_key = "hk_" + random_suffix() + random_suffix();
+  keep(submit(*api, wrong_key, webhook_notification(receiver.url(), 3).dump()));
+  keep(submit(*api, t.key, "{not json"));
+  auto admin = node.admin();
+  auto wrong_token = "admin-guess-" + random_suffix();
+  keep(admin->Get("/admin/actors", bearer(wrong_token)));
+  keep(admin->Get("/admin/actors", bearer(admin_token)));
+  keep(admin->Get("/admin/tenants/" + t.id, bearer(admin_token)));
+  keep(admin->Get("/admin/dlq", bearer(admin_token)));
+  keep(admin->Get("/admin/stats", bearer(admin_token)));
+  keep(admin->Get("/metrics", bearer(admin_token)));
+  keep(api->Get("/v1/notifications/" + dead_id, bearer(t.key)));
+  keep(api->Get("/v1/dlq/" + dead_id, bearer(t.key)));
+  api.reset();
+  admin.reset();
+  CAF_CHECK_EQUAL(node.stop(), 0);
+  CAF_CHECK_EQUAL(receiver.terminate(), 0);
+  auto err = node.proc().stderr_text();
+  auto out = node.proc().stdout_text();
+  // 1. One JSON object per line, with this node's name.
+  auto bad = non_json_lines(err, node.name());
+  for (auto& line : bad)
+    CAF_MESSAGE("not a JSON log line: " << line);
+  CAF_CHECK(bad.empty());
+  CAF_CHECK_GREATER(std::count(err.begin(), err.end(), '\n'), 5);
+  // 2. The dead letter's attempt names the request that submitted it.
+  auto entry = log_entry(err, "attempt of " + dead_id);
+  CAF_CHECK_EQUAL(entry.value("request_id", ""), rid);
+  CAF_CHECK_EQUAL(entry.value("actor", ""), "dispatcher");
+  // 3. No secret in a log line or an answer (the tenant's webhook secret
+  //    is shown once, in the answer that created it, which is not kept).
+  std::vector<std::pair<std::string, std::string>> secrets{
+    {"admin token", admin_token}, {"wrong admin token", wrong_token},
+    {"API key", t.key},           {"wrong API key", wrong_key},
+    {"webhook secret", t.secret}, {"database password", password}};
+  for (auto& [what, secret] : secrets) {
+    CAF_CHECK_EQUAL(err.find(secret), std::string::npos);
+    CAF_CHECK_EQUAL(out.find(secret), std::string::npos);
+    for (auto& b : bodies)
+      if (b.find(secret) != std::string::npos)
+        CAF_FAIL("the " << what << " appears in an answer: " << b);
+    if (err.find(secret) != std::string::npos)
+      CAF_MESSAGE("the " << what << " appears in the log");
+  }
+}

@@ -347,6 +347,9 @@ void fake_provider::handle_webhook(const httplib::Request& req,
       ++counters_.without_id;
     } else {
       auto n = ++delivered_ids_[id];
+      auto rid = req.get_header_value("X-Request-Id");
+      if (!rid.empty())
+        request_ids_[id] = rid;
       if (n == 2)
         ++counters_.duplicates;
       if (n >= 2)
@@ -388,6 +391,10 @@ void fake_provider::handle_stats(const httplib::Request& req,
     for (const auto& [id, n] : delivered_ids_)
       ids[id] = n;
     j["ids"] = std::move(ids);
+    auto rids = json::object();
+    for (const auto& [id, rid] : request_ids_)
+      rids[id] = rid;
+    j["request_ids"] = std::move(rids);
   }
   reply_json(res, 200, j);
 }
@@ -498,6 +505,7 @@ void fake_provider::handle_reset(httplib::Response& res) {
   std::lock_guard<std::mutex> guard{state_mu_};
   counters_ = counters{};
   delivered_ids_.clear();
+  request_ids_.clear();
   faults_ = fault_config{};
   reply_json(res, 200, {{"reset", true}});
 }

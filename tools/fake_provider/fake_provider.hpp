@@ -111,6 +111,8 @@ private:
   mutable std::mutex state_mu_;
   counters counters_;
   std::unordered_map<std::string, uint32_t> delivered_ids_;
+  /// webhook-id → the X-Request-Id it came with (Herald's correlation id).
+  std::unordered_map<std::string, std::string> request_ids_;
   fault_config faults_;
 
   // Webhook listener generations and refusal windows.
