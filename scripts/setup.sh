@@ -16,6 +16,8 @@ packages=(
   postgresql-15 python3 python3-aiosmtpd curl wrk
   # the partition test's network namespaces (ip netns, veth, ip rule)
   iproute2
+  # /metrics is checked with promtool; the dashboard in headless Chromium
+  prometheus chromium chromium-driver python3-selenium
 )
 
 missing=()
