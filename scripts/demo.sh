@@ -384,8 +384,10 @@ wait "${node_pid[$victim]}" 2>/dev/null || true
 node_pid[$victim]=
 say "$victim killed; $survivor notices and takes over its leases:"
 line=$(wait_for_line "$demo/$survivor.log" "took over [0-9]+ notifications leased to $victim" "${node_pid[$survivor]}" 15) || line="(no takeover line within 15 s)"
-grep -h "member $victim .* is down" "$demo/node1.log" "$demo/$survivor.log" | sed 's/^/  /' | head -2
-echo "  $line"
+# Log lines are JSON (core/log.hpp); shown as "time node: message".
+readable() { sed -E 's/^\{"ts":"([^"]*)","level":"[^"]*","node":"([^"]*)","actor":"[^"]*","msg":"(([^"\\]|\\.)*)".*/\1 \2: \3/'; }
+grep -h "member $victim .* is down" "$demo/node1.log" "$demo/$survivor.log" | readable | sed 's/^/  /' | head -2
+echo "$line" | readable | sed 's/^/  /'
 while :; do   # until the receiver has them all (at most 60 s)
   http GET "$control/stats" ""
   unique=$(json_get "$body" unique)
