@@ -482,6 +482,11 @@ void admin_server::install_dashboard_routes() {
     res.set_content(dashboard_html(), "text/html; charset=utf-8");
   });
 
+  // Browsers ask for it on every page load; no icon, no console error.
+  svr_.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 204;
+  });
+
   // Figures of this node, or (?scope=cluster) of every node up, for the
   // dashboard's rates: actors/node_stats.hpp.
   svr_.Get("/admin/stats", [this](const httplib::Request& req,

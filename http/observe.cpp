@@ -18,7 +18,7 @@ namespace {
 const std::vector<std::vector<std::string_view>>& route_patterns() {
   static const std::vector<std::vector<std::string_view>> xs = [] {
     std::vector<std::string_view> texts{
-      "/", "/health", "/ready", "/metrics",
+      "/", "/favicon.ico", "/health", "/ready", "/metrics",
       "/v1/notifications", "/v1/notifications/batch",
       "/v1/notifications/{id}", "/v1/notifications/{id}/attempts",
       "/v1/dlq", "/v1/dlq/replay", "/v1/dlq/{id}", "/v1/dlq/{id}/retry",

@@ -994,7 +994,7 @@ CAF_TEST(a node of another protocol version never joins) {
   // It says why, naming each address it tried: CAF refused the handshake
   // (the app identifiers carry the protocol version).
   for (size_t i = 0; i < c.size(); ++i) {
-    auto line = log_line(stranger, {"cluster: cannot join " + c.address(i) + ": "});
+    auto line = log_line(stranger, log_of("info", "cluster", "cannot join " + c.address(i) + ": "));
     CAF_MESSAGE("the stranger: " << (line.empty() ? "(no line for " + c.address(i) + ")" : line));
     CAF_CHECK(!line.empty());
     CAF_CHECK(line.find("incompatible_application_ids") != std::string::npos);
