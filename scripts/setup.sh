@@ -10,6 +10,8 @@ packages=(
   # libraries (DESIGN.md: dependencies)
   libcaf-dev libcpp-httplib-dev libpqxx-dev nlohmann-json3-dev
   libcurl4-openssl-dev libssl-dev libspdlog-dev libfmt-dev
+  # Mustache templates (issue 18), header-only
+  libkainjow-mustache-dev
   # cpp-httplib.pc: Requires.private openssl, zlib, libbrotli*
   zlib1g-dev libbrotli-dev
   # test servers and tools used by the scripts
