@@ -123,6 +123,22 @@ using idempotency_store_actor = caf::typed_actor<
   // Forgets expired idempotency keys in small batches; answers how many.
   caf::replies_to<atom::purge>::with<int64_t>>;
 
+/// The store's templates (persistence/template_store.hpp).
+using template_store_actor = caf::typed_actor<
+  // Version 1 of a new code (an archived code comes back with its next
+  // version); ec::conflict if the code is live.
+  caf::replies_to<atom::create, notification_template>::with<notification_template>,
+  // The next version of a live code; ec::not_found if there is none.
+  caf::replies_to<atom::publish, notification_template>::with<notification_template>,
+  // One version (0 = latest) of a live code (tenant, code, version).
+  caf::replies_to<atom::get, atom::tmpl, std::string, std::string,
+                  int32_t>::with<notification_template>,
+  // The latest versions of a tenant's live codes (tenant, cursor, limit).
+  caf::replies_to<atom::list, atom::tmpl, std::string, std::string,
+                  int32_t>::with<template_page>,
+  // Archives a live code (tenant, code); false if there is none.
+  caf::replies_to<atom::archive, std::string, std::string>::with<bool>>;
+
 /// PostgreSQL access. Implemented by a store worker (a detached actor owning
 /// one connection) and by the store router in front of a pool of workers.
 /// Connectivity problems answer ec::db_unavailable, missing rows ec::not_found.
@@ -130,7 +146,7 @@ using idempotency_store_actor = caf::typed_actor<
 /// one aggregate can hold just that part (a store_actor converts to each).
 using store_actor = inspectable_actor::extend_with<
   notification_store_actor, delivery_store_actor, dead_letter_store_actor,
-  tenant_store_actor, idempotency_store_actor>::extend<
+  tenant_store_actor, idempotency_store_actor, template_store_actor>::extend<
   // True if the database answers.
   caf::replies_to<atom::ping>::with<bool>>;
 

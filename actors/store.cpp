@@ -235,6 +235,33 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
         st, [&] { return st.db->idempotency().lookup(tenant_id, key); },
         "no such idempotency key");
     },
+    // -- template_store_actor
+    [&st](atom::create, const notification_template& x)
+      -> caf::result<notification_template> {
+      return guarded(st, [&] { return st.db->templates().create(x); });
+    },
+    [&st](atom::publish, const notification_template& x)
+      -> caf::result<notification_template> {
+      return guarded(st, [&] { return st.db->templates().publish(x); },
+                     "no such template");
+    },
+    [&st](atom::get, atom::tmpl, const std::string& tenant_id,
+          const std::string& code,
+          int32_t version) -> caf::result<notification_template> {
+      return guarded(
+        st, [&] { return st.db->templates().get(tenant_id, code, version); },
+        "no such template");
+    },
+    [&st](atom::list, atom::tmpl, const std::string& tenant_id,
+          const std::string& cursor, int32_t limit) -> caf::result<template_page> {
+      return guarded(
+        st, [&] { return st.db->templates().list(tenant_id, cursor, limit); });
+    },
+    [&st](atom::archive, const std::string& tenant_id,
+          const std::string& code) -> caf::result<bool> {
+      return guarded(
+        st, [&] { return st.db->templates().archive(tenant_id, code); });
+    },
     [&st](atom::purge) -> caf::result<int64_t> {
       // At most 50 batches per call: a backlog must not hold a worker for long;
       // the janitor comes back at its next interval.
@@ -341,6 +368,27 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
                             std::move(tenant_id), std::move(key));
     },
     [self, next](atom::purge) { return self->delegate(next(), atom::purge_v); },
+    // -- template_store_actor
+    [self, next](atom::create, notification_template& x) {
+      return self->delegate(next(), atom::create_v, std::move(x));
+    },
+    [self, next](atom::publish, notification_template& x) {
+      return self->delegate(next(), atom::publish_v, std::move(x));
+    },
+    [self, next](atom::get, atom::tmpl, std::string& tenant_id,
+                 std::string& code, int32_t version) {
+      return self->delegate(next(), atom::get_v, atom::tmpl_v,
+                            std::move(tenant_id), std::move(code), version);
+    },
+    [self, next](atom::list, atom::tmpl, std::string& tenant_id,
+                 std::string& cursor, int32_t limit) {
+      return self->delegate(next(), atom::list_v, atom::tmpl_v,
+                            std::move(tenant_id), std::move(cursor), limit);
+    },
+    [self, next](atom::archive, std::string& tenant_id, std::string& code) {
+      return self->delegate(next(), atom::archive_v, std::move(tenant_id),
+                            std::move(code));
+    },
   };
 }
 

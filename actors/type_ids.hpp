@@ -56,6 +56,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(herald, (herald::member_status))
   CAF_ADD_TYPE_ID(herald, (herald::cluster_view))
   CAF_ADD_TYPE_ID(herald, (std::vector<herald::member_status>))
+  CAF_ADD_TYPE_ID(herald, (herald::notification_template))
+  CAF_ADD_TYPE_ID(herald, (herald::template_page))
+  CAF_ADD_TYPE_ID(herald, (std::vector<herald::notification_template>))
 
   // -- atoms (at most 10 characters) ------------------------------------------
 
@@ -107,5 +110,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_ATOM(herald, herald::atom, view, "view")
   CAF_ADD_ATOM(herald, herald::atom, actors, "actors")
   CAF_ADD_ATOM(herald, herald::atom, stats, "stats")
+  CAF_ADD_ATOM(herald, herald::atom, tmpl, "tmpl")
+  CAF_ADD_ATOM(herald, herald::atom, publish, "publish")
+  CAF_ADD_ATOM(herald, herald::atom, archive, "archive")
+  CAF_ADD_ATOM(herald, herald::atom, invalidate, "invalidate")
 
 CAF_END_TYPE_ID_BLOCK(herald)

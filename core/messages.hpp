@@ -57,6 +57,9 @@ struct notification {
   std::string idempotency_hash; // SHA-256 hex of the canonical request body
   int64_t next_attempt_at_ms = 0; // retry_scheduled: the next attempt, 0 = none
   std::string request_id;      // correlation id of the submitting request
+  std::string template_code;   // rendered from this template ("" = none)
+  int32_t template_version = 0; // ... pinned at this version
+  std::string rendered;        // JSON object text of the rendered parts, "" = none
 };
 
 template <class Inspector>
@@ -65,7 +68,8 @@ typename Inspector::result_type inspect(Inspector& f, notification& x) {
            x.to, x.subject, x.body, x.data, x.priority, x.send_at_ms,
            x.provider, x.status, x.attempts, x.last_error, x.created_at_ms,
            x.updated_at_ms, x.idempotency_key, x.idempotency_hash,
-           x.next_attempt_at_ms, x.request_id);
+           x.next_attempt_at_ms, x.request_id, x.template_code,
+           x.template_version, x.rendered);
 }
 
 /// Whether a new notification is due by `ms` (epoch ms): it has no send_at
@@ -455,6 +459,36 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, dlq_query& x) {
   return f(caf::meta::type_name("dlq_query"), x.tenant_id, x.channel,
            x.provider, x.state, x.cursor, x.limit);
+}
+
+/// One version of a tenant's template (API.md "Templates and recipients").
+struct notification_template {
+  std::string tenant_id;
+  std::string code;
+  int32_t version = 0;      // this version
+  int32_t latest = 0;       // the code's latest version
+  std::string default_locale;
+  std::string locales;      // JSON object text: locale → channel → part → text
+  int64_t created_at_ms = 0;
+  bool archived = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, notification_template& x) {
+  return f(caf::meta::type_name("notification_template"), x.tenant_id, x.code,
+           x.version, x.latest, x.default_locale, x.locales, x.created_at_ms,
+           x.archived);
+}
+
+/// One page of a tenant's templates (their latest versions), by code.
+struct template_page {
+  std::vector<notification_template> items;
+  std::string next_cursor; // "" = no more
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, template_page& x) {
+  return f(caf::meta::type_name("template_page"), x.items, x.next_cursor);
 }
 
 /// One page of dead letters, newest first.

@@ -129,6 +129,15 @@ void copy_notifications(pqxx::work& tx, const std::vector<notification>& xs,
     }
     w.int8(leased ? 1 : 0); // fence
     text_or_null(x.request_id);
+    text_or_null(x.template_code);
+    if (x.template_version != 0)
+      w.int4(x.template_version);
+    else
+      w.null();
+    if (x.rendered.empty())
+      w.null();
+    else
+      w.jsonb(x.rendered);
     // Pieces of ~256 KiB keep the buffer small for large batches.
     if (w.size() >= 256 * 1024)
       put(w.take());

@@ -15,6 +15,7 @@
 #include "persistence/sql/notifications.hpp"
 #include "persistence/sql/schema.hpp"
 #include "persistence/sql/tenants.hpp"
+#include "persistence/sql/templates.hpp"
 
 namespace herald {
 
@@ -55,6 +56,12 @@ const std::pair<const char*, const std::string*> k_prepared[] = {
   {"insert_keys", &sql::k_insert_keys},
   {"release_expired_keys", &sql::k_release_expired_keys},
   {"purge_idempotency", &sql::k_purge_idempotency},
+  {"create_template_head", &sql::k_create_template_head},
+  {"bump_template_head", &sql::k_bump_template_head},
+  {"insert_template_version", &sql::k_insert_template_version},
+  {"get_template", &sql::k_get_template},
+  {"list_templates", &sql::k_list_templates},
+  {"archive_template", &sql::k_archive_template},
   {"applied_versions", &sql::k_applied_versions},
   {"record_migration", &sql::k_record_migration},
 };

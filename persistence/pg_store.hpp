@@ -17,6 +17,7 @@
 #include "persistence/idempotency_store.hpp"
 #include "persistence/notification_store.hpp"
 #include "persistence/store_types.hpp"
+#include "persistence/template_store.hpp"
 #include "persistence/tenant_store.hpp"
 
 // libpqxx 6 spells pqxx::connection as an alias of a class template, so a
@@ -68,12 +69,17 @@ public:
     return idempotency_;
   }
 
+  template_store& templates() {
+    return templates_;
+  }
+
 private:
   friend class notification_store;
   friend class delivery_store;
   friend class dead_letter_store;
   friend class tenant_store;
   friend class idempotency_store;
+  friend class template_store;
 
   pqxx::connection& conn();
 
@@ -102,6 +108,7 @@ private:
   dead_letter_store dead_letters_{*this};
   tenant_store tenants_{*this};
   idempotency_store idempotency_{*this};
+  template_store templates_{*this};
 };
 
 } // namespace herald

@@ -63,6 +63,9 @@ inline notification row_to_notification(const pqxx::row& r) {
   n.idempotency_hash = r[16].as<std::string>();
   n.next_attempt_at_ms = r[17].as<int64_t>();
   n.request_id = r[18].as<std::string>();
+  n.template_code = r[19].as<std::string>();
+  n.template_version = r[20].as<int32_t>();
+  n.rendered = r[21].as<std::string>();
   return n;
 }
 

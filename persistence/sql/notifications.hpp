@@ -61,6 +61,7 @@ inline const std::vector<std::string> k_copy_columns{
   "subject",    "body",       "data",            "priority",
   "send_at",    "provider",   "status",          "attempts",
   "created_at", "updated_at", "idempotency_key", "idempotency_hash",
-  "lease_owner", "lease_until", "fence", "request_id"};
+  "lease_owner", "lease_until", "fence", "request_id", "template_code",
+  "template_version", "rendered"};
 
 } // namespace herald::sql

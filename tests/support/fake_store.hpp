@@ -156,6 +156,22 @@ fake_store(store_actor::stateful_pointer<fake_store_state> self) {
       return make_error(ec::not_found);
     },
     [](atom::replay, const replay_request&) -> replay_result { return {}; },
+    // Templates: not used by the unit tests of single actors.
+    [](atom::create, const notification_template&)
+      -> caf::result<notification_template> {
+      return make_error(ec::conflict);
+    },
+    [](atom::publish, const notification_template&)
+      -> caf::result<notification_template> {
+      return make_error(ec::not_found);
+    },
+    [](atom::get, atom::tmpl, const std::string&, const std::string&,
+       int32_t) -> caf::result<notification_template> {
+      return make_error(ec::not_found);
+    },
+    [](atom::list, atom::tmpl, const std::string&, const std::string&,
+       int32_t) -> template_page { return {}; },
+    [](atom::archive, const std::string&, const std::string&) { return false; },
     [](atom::cancel, const std::string&, const std::string&,
        const std::string&) -> caf::result<notification> {
       return make_error(ec::not_found);
