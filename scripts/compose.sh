@@ -19,8 +19,10 @@
 #   4. runs the one-shot loadgen service (singles, batches, herald-loadgen,
 #      5 % of the webhooks answered 503 and retried): everything accepted by
 #      node1 must be delivered, by node2 and node3 both;
-#   5. GET /metrics (herald_ lines) and GET / (text/html, the dashboard) on
-#      the three admin ports; Prometheus has the three nodes up;
+#   5. GET /metrics (herald_ lines; node1's accepted and the workers'
+#      delivered counters agree with the loadgen) and GET / (text/html, the
+#      dashboard) on the three admin ports; the images' healthchecks pass
+#      (`podman healthcheck run`); Prometheus has the three nodes up;
 #   6. SIGKILLs the worker holding most of a 300-item batch while the
 #      receiver is slow (300 ms a request): all 300 must be delivered by the
 #      survivor (duplicates: what was on the wire); restarts it, it rejoins;
@@ -49,7 +51,7 @@ for arg in "$@"; do
     --keep) keep=1 ;;
     --head) source_tree=head ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,35p' "$root/scripts/compose.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$root/scripts/compose.sh" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compose.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -72,7 +74,7 @@ run_start=$(now_ms)
 phase_start=$run_start
 timings=()
 phase_done() {
-  timings+=("$(printf '%-34s %8s' "$1" "$(secs "$phase_start")")")
+  timings+=("$(printf '%-40s %8s' "$1" "$(secs "$phase_start")")")
   say "$1 done in $(secs "$phase_start")"
   phase_start=$(now_ms)
 }
@@ -86,6 +88,14 @@ compose_up=0
 src_dir=
 dc() { DOCKER_HOST=unix://$sock docker-compose -p "$project" -f "$compose_file" "$@"; }
 
+print_timings() {
+  [ ${#timings[@]} -gt 0 ] || return 0
+  echo "== compose: timings"
+  printf '  %s\n' "${timings[@]}"
+  echo "  $(printf '%-40s %8s' total "$(secs "$run_start")")"
+  timings=()
+}
+
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
@@ -96,6 +106,7 @@ cleanup() {
       tail -n 40 "$work/logs.txt" >&2 || true
     fi
     if [ "$keep" = 1 ] && [ "$status" = 0 ]; then
+      print_timings
       cat <<EOF
 
 The stack is still up (--keep). Dashboard http://127.0.0.1:9091/ (token $admin_token),
@@ -117,11 +128,7 @@ EOF
   fi
   rm -f "$work/service.pid"
   [ -n "$src_dir" ] && rm -rf "$src_dir"
-  if [ ${#timings[@]} -gt 0 ]; then
-    echo "== compose: timings"
-    printf '  %s\n' "${timings[@]}"
-    echo "  $(printf '%-34s %8s' total "$(secs "$run_start")")"
-  fi
+  print_timings
   if [ "$status" = 0 ]; then say "PASSED"; else echo "compose.sh: exit status $status" >&2; fi
   exit "$status"
 }
@@ -321,6 +328,26 @@ for n in 1 2 3; do
   [ "$dcode" = 200 ] && [[ "$dtype" == text/html* ]] || fail "node$n: GET / (dashboard) answered $dcode ($dtype)"
   echo "  node$n: /metrics 200 ($lines herald_ lines), / 200 $dtype"
 done
+# What the last run of the loadgen service reported, per node's /metrics:
+# node1 accepted them all, node2 and node3 each delivered some, together all.
+metric() {  # metric PORT NAME TENANT: the value of NAME{tenant=TENANT,...} (0 if absent)
+  curl -sS --max-time 10 -H "Authorization: Bearer $admin_token" "http://127.0.0.1:$1/metrics" \
+    | awk -v n="$2" -v t="tenant=\"$3\"" 'index($0, n "{") == 1 && index($0, t) { s += $NF } END { printf "%d\n", s }'
+}
+accepted=$(sed -n 's/.* accepted=\([0-9]*\).*/\1/p' <<<"$result")
+m_accepted=$(metric 9091 herald_notifications_accepted_total demo)
+m_node2=$(metric 9092 herald_notifications_delivered_total demo)
+m_node3=$(metric 9093 herald_notifications_delivered_total demo)
+echo "  /metrics: node1 accepted $m_accepted (tenant demo); delivered: node2 $m_node2, node3 $m_node3"
+[ "$m_accepted" = "$accepted" ] || fail "node1's herald_notifications_accepted_total is $m_accepted, the loadgen had $accepted accepted"
+[ "$m_node2" -gt 0 ] && [ "$m_node3" -gt 0 ] && [ $((m_node2 + m_node3)) -ge "$accepted" ] \
+  || fail "herald_notifications_delivered_total of node2 ($m_node2) and node3 ($m_node3) do not cover the $accepted accepted"
+# The images' HEALTHCHECKs (podman runs them only on request without systemd).
+for s in postgres node1 node2 node3 fake-provider; do
+  id=$(dc ps -q "$s")
+  podman healthcheck run "$id" >/dev/null 2>&1 || fail "the healthcheck of $s fails"
+done
+echo "  healthchecks pass: postgres node1 node2 node3 fake-provider"
 deadline=$(( $(now_ms) + 30000 ))
 while :; do
   http GET http://127.0.0.1:9090/api/v1/targets ""
@@ -331,7 +358,7 @@ while :; do
 done
 http GET "http://127.0.0.1:9090/api/v1/query?query=count(%7B__name__%3D~%22herald_.%2A%22%7D)" ""
 echo "  Prometheus: 3 targets up, $(jq -r '.data.result[0].value[1] // 0' <<<"$body" 2>/dev/null) herald_ series"
-phase_done "metrics, dashboard, Prometheus"
+phase_done "metrics, dashboard, health, Prometheus"
 
 # --- 6. a worker is killed mid-batch ---------------------------------------------------------
 say "takeover: receiver at 300 ms a request, $takeover_count notifications, then SIGKILL of the busier worker"
