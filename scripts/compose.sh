@@ -78,6 +78,21 @@ phase_done() {
   say "$1 done in $(secs "$phase_start")"
   phase_start=$(now_ms)
 }
+# locked CMD...: runs CMD holding the build lock (builds never overlap with
+# another build on this machine) and notes how long it waited for it.
+lock_waited=0
+locked() {
+  local t=$(now_ms) stamp=$work/lock-acquired
+  rm -f "$stamp"
+  local rc=0
+  flock "$build_lock" sh -c 'date +%s%3N >"$0"; exec "$@"' "$stamp" "$@" || rc=$?
+  if [ -s "$stamp" ]; then
+    local w=$(( $(cat "$stamp") - t ))
+    lock_waited=$(( lock_waited + w ))
+    [ "$w" -lt 1000 ] || say "waited $((w / 1000)) s for $build_lock"
+  fi
+  return "$rc"
+}
 
 [ "$(id -u)" = 0 ] || fail "run as root (rootful podman): sudo bash scripts/compose.sh"
 mkdir -p "$work"
@@ -93,6 +108,7 @@ print_timings() {
   echo "== compose: timings"
   printf '  %s\n' "${timings[@]}"
   echo "  $(printf '%-40s %8s' total "$(secs "$run_start")")"
+  [ "$lock_waited" -lt 1000 ] || echo "  (of which $((lock_waited / 1000)) s waiting for $build_lock)"
   timings=()
 }
 
@@ -187,7 +203,7 @@ if ! podman image exists "$base_image"; then
   say "building $base_image with debootstrap from $mirror"
   rootfs=$work/rootfs
   rm -rf "$rootfs"
-  flock "$build_lock" debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+  locked debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
     || { tail -n 20 "$work/debootstrap.log" >&2; fail "debootstrap failed (log: $work/debootstrap.log)"; }
   rm -f "$rootfs"/etc/apt/sources.list "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin
   rm -rf "$rootfs"/var/lib/apt/lists/*
@@ -248,7 +264,7 @@ else
   # same build for node2 would send the context again and, if a source
   # changed meanwhile, compile it all again).
   say "docker-compose build postgres prometheus node1 (waits for $build_lock; log: $work/build.log)"
-  flock "$build_lock" env DOCKER_HOST="unix://$sock" docker-compose -p "$project" -f "$compose_file" \
+  locked env DOCKER_HOST="unix://$sock" docker-compose -p "$project" -f "$compose_file" \
     build postgres prometheus node1 >"$work/build.log" 2>&1 \
     || { tail -n 40 "$work/build.log" >&2; fail "build failed (log: $work/build.log)"; }
   phase_done "build images"
