@@ -36,6 +36,9 @@
 
 namespace herald {
 
+class template_cache; // actors/template_cache.hpp
+
+
 struct owner_table; // actors/owner_table.hpp
 
 /// Who owns which limiter and idempotency shard, and which workers take
@@ -345,6 +348,10 @@ using cluster_actor = inspectable_actor::extend<
   // Every node's figures; a node that does not answer in time is
   // {"node", "error"}.
   caf::replies_to<atom::list, atom::stats>::with<std::vector<std::string>>,
+  // A template's version was published or its code archived (tenant,
+  // code): forget it here and (forward = true: from this node's API) tell
+  // every member up.
+  caf::reacts_to<atom::invalidate, std::string, std::string, bool>,
   // INTERNAL: heartbeats out, silent members down, reconnections due.
   caf::reacts_to<atom::tick>,
   // INTERNAL: an address to connect to.
@@ -359,6 +366,8 @@ struct node_services {
   std::vector<ingest_actor> ingest; // empty without the ingest role
   std::vector<inspectable_actor> actors; // listed by GET /admin/actors
   cluster_actor cluster;           // invalid without herald.cluster.port
+  /// Parsed templates for the API server's rendering (shared, thread-safe).
+  std::shared_ptr<template_cache> templates;
 };
 
 /// The node supervisor: starts this node's services by role (config

@@ -14,6 +14,7 @@
 #include "core/log.hpp"
 #include "core/metric_catalog.hpp"
 #include "actors/node_stats.hpp"
+#include "actors/template_cache.hpp"
 
 namespace herald {
 
@@ -646,6 +647,17 @@ cluster(cluster_actor::stateful_pointer<cluster_state> self,
           out.push_back(std::move(x));
         },
         atom::actors_v);
+    },
+    [self](atom::invalidate, const std::string& tenant, const std::string& code,
+           bool forward) {
+      auto& st = self->state;
+      if (st.locals.templates)
+        st.locals.templates->erase(tenant, code);
+      if (!forward)
+        return;
+      for (auto& [name, m] : st.members)
+        if (m.up)
+          self->send(m.handle, atom::invalidate_v, tenant, code, false);
     },
     [self](atom::stats) -> std::string {
       auto& st = self->state;

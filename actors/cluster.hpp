@@ -68,6 +68,8 @@ struct cluster_locals {
   /// Opened on every tick; after a pause it stays closed until the
   /// dispatcher dropped what it held (actors/policy/liveness_gate.hpp).
   std::shared_ptr<liveness_gate> gate;
+  /// This node's template cache: emptied of what other nodes publish.
+  std::shared_ptr<template_cache> templates;
 };
 
 struct cluster_state {

@@ -1,5 +1,7 @@
 #include "actors/node_supervisor.hpp"
 
+#include "actors/template_cache.hpp"
+
 #include "actors/config.hpp"
 
 #include <algorithm>
@@ -138,6 +140,7 @@ void start_services(supervisor_ptr self) {
       commit_conns.push_back(self->spawn<caf::detached>(store_worker, ss));
   auto store = self->spawn(store_router, workers);
   svc.store = store;
+  svc.templates = std::make_shared<template_cache>();
   cluster_locals cl;
   cl.store = store;
   // In a cluster, senders deliver only while this node's heartbeats go out.
@@ -208,6 +211,7 @@ void start_services(supervisor_ptr self) {
     // nodes stop sending work here before the services go.
     cl.dispatcher = svc.dispatcher;
     cl.actors = svc.actors;
+    cl.templates = svc.templates;
     svc.cluster = self->spawn(cluster, cluster_settings_of(cfg), std::move(cl));
     adopt(self, "cluster", svc.cluster, false);
     std::rotate(st.children.begin(), st.children.end() - 1, st.children.end());

@@ -150,6 +150,14 @@ nlohmann::json to_json(const notification& n) {
   j["updated_at"] = format_rfc3339(n.updated_at_ms);
   if (!n.request_id.empty())
     j["request_id"] = n.request_id;
+  if (!n.template_code.empty()) {
+    j["template"] = n.template_code;
+    j["template_version"] = n.template_version;
+  }
+  if (!n.rendered.empty()) {
+    auto r = parse_json(n.rendered);
+    j["rendered"] = r.is_object() ? std::move(r) : json(n.rendered);
+  }
   return j;
 }
 

@@ -121,6 +121,25 @@ public:
 
 } // namespace
 
+template_locales locales_from_json(const std::string& text) {
+  template_locales out;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object())
+    return out;
+  for (auto& [locale, channels] : j.items()) {
+    if (!channels.is_object())
+      continue;
+    for (auto& [channel, parts] : channels.items()) {
+      if (!parts.is_object())
+        continue;
+      for (auto& [part, value] : parts.items())
+        if (value.is_string())
+          out[locale][channel][part] = value.get<std::string>();
+    }
+  }
+  return out;
+}
+
 std::optional<template_syntax_error> check_template(const template_locales& locales) {
   for (auto& [locale, channels] : locales)
     for (auto& [channel, parts] : channels)

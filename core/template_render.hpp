@@ -28,6 +28,10 @@ using template_parts = std::map<std::string, std::string>;
 /// Locale → channel → parts: the content of one template version.
 using template_locales = std::map<std::string, std::map<std::string, template_parts>>;
 
+/// The locales of a stored template (JSON text of locale → channel → part →
+/// string); entries that are not strings are left out.
+template_locales locales_from_json(const std::string& text);
+
 /// Where a template does not parse: the part (locale/channel/part), the
 /// 1-based line and column in it, and the parser's message.
 struct template_syntax_error {

@@ -230,6 +230,7 @@ void api_server::install_routes() {
   });
 
   install_dlq_routes();
+  install_template_routes();
 }
 
 namespace {
@@ -346,13 +347,27 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
                       "the notification has invalid fields", errors);
       };
     } else {
-      ingest_item item;
-      item.n = std::move(sub.n);
-      if (!key.empty()) {
-        item.key = key;
-        item.hash = request_hash(j);
+      render_refusal rr;
+      if (!sub.template_code.empty())
+        rr = render_submission(self, rq.api_key, sub);
+      if (rr.status != 0) {
+        refusal = [&res, rr] {
+          if (rr.status == 503)
+            res.set_header("Retry-After", "1");
+          reply_problem(res, rr.status, status_title(rr.status),
+                        rr.detail.empty() ? "the template cannot be rendered"
+                                          : rr.detail,
+                        rr.errors);
+        };
+      } else {
+        ingest_item item;
+        item.n = std::move(sub.n);
+        if (!key.empty()) {
+          item.key = key;
+          item.hash = request_hash(j);
+        }
+        rq.items.push_back(std::move(item));
       }
-      rq.items.push_back(std::move(item));
     }
   }
   auto channel = rq.items.empty() ? std::string{} : rq.items[0].n.channel;
@@ -500,6 +515,17 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
       if (!sub.errors.empty()) {
         reject(i, 422, "the notification has invalid fields", sub.errors);
         continue;
+      }
+      if (!sub.template_code.empty()) {
+        auto rr = render_submission(self, rq.api_key, sub);
+        if (rr.status != 0) {
+          for (auto& e : rr.errors)
+            e.field = prefix + e.field;
+          reject(i, rr.status,
+                 rr.detail.empty() ? "the template cannot be rendered" : rr.detail,
+                 rr.errors);
+          continue;
+        }
       }
       ingest_item x;
       x.n = std::move(sub.n);

@@ -11,6 +11,7 @@
 
 #include "actors/actors.hpp"
 #include "http/bridge.hpp"
+#include "http/codec.hpp"
 #include "http/raw_header_server.hpp"
 
 namespace herald {
@@ -28,6 +29,7 @@ struct api_context {
   size_t max_batch_bytes = 16 << 20;
   size_t max_batch_items = 1000;
   int32_t replay_rate = 100;     // herald.dlq.replay-rate: default pace of a replay
+  std::shared_ptr<template_cache> templates; // parsed templates (may be null)
 };
 
 /// The REST ingestion API (API.md) on cpp-httplib, in its own thread pool.
@@ -50,6 +52,18 @@ private:
   void install_routes();
   /// DELETE /v1/notifications/{id} and /v1/dlq/... (http/dlq_routes.cpp).
   void install_dlq_routes();
+  /// /v1/templates (http/template_routes.cpp).
+  void install_template_routes();
+
+  /// Why a template submission cannot be rendered: status 0 = it was
+  /// rendered into `sub.n` (or the key is bad: the ingest actor answers).
+  struct render_refusal {
+    int status = 0;
+    std::string detail;
+    std::vector<field_error> errors;
+  };
+  render_refusal render_submission(pooled_actor& self, const std::string& api_key,
+                                   submission& sub);
   std::optional<tenant> authenticate(pooled_actor& self,
                                      const httplib::Request& req,
                                      httplib::Response& res);

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <exception>
+#include <map>
 
 #include "core/json_text.hpp"
+#include "core/template_render.hpp"
 #include "core/text.hpp"
 #include "core/time.hpp"
 
@@ -193,7 +195,8 @@ bool is_one_of(std::string_view s, std::initializer_list<std::string_view> xs) {
 
 bool is_known_field(std::string_view k) {
   return is_one_of(k, {"channel", "to", "subject", "body", "data", "priority",
-                       "send_at", "provider"});
+                       "send_at", "provider", "template", "locale",
+                       "variables"});
 }
 
 // -- validation ---------------------------------------------------------------
@@ -217,6 +220,7 @@ public:
     auto& n = out_.n;
     channel();
     to();
+    template_fields();
     if (auto v = get("subject"); v != nullptr)
       if (auto s = string_of("subject", *v))
         subject(*s);
@@ -347,9 +351,50 @@ private:
     out_.n.subject = s;
   }
 
+  /// template, locale, variables: instead of subject and body.
+  void template_fields() {
+    auto v = get("template");
+    if (v == nullptr) {
+      for (auto name : {"locale", "variables"})
+        if (get(name) != nullptr)
+          fail(name, "only allowed with template");
+      return;
+    }
+    if (auto s = string_of("template", *v)) {
+      if (valid_template_code(*s))
+        out_.template_code = *s;
+      else
+        fail("template", "must be 1 to 100 characters of A-Z, a-z, 0-9, '.', "
+                         "'_' or '-'");
+    }
+    for (auto name : {"subject", "body"})
+      if (get(name) != nullptr)
+        fail(name, "not allowed with template (the template renders it)");
+    if (auto l = get("locale"); l != nullptr)
+      if (auto s = string_of("locale", *l)) {
+        if (valid_locale(*s))
+          out_.locale = *s;
+        else
+          fail("locale", "must be a locale tag such as en or pt-BR");
+      }
+    if (auto vars = get("variables"); vars != nullptr) {
+      if (!vars->is_object())
+        fail("variables", "must be a JSON object");
+      else if (!json_depth_within(*vars, max_data_depth))
+        fail("variables", "must not nest deeper than "
+                            + std::to_string(max_data_depth) + " levels");
+      else if (vars->dump().size() > max_data_bytes)
+        fail("variables", "must be at most " + std::to_string(max_data_bytes)
+                            + " bytes as compact JSON");
+      else
+        out_.variables = *vars;
+    }
+  }
+
   void body() {
     const auto& channel = out_.n.channel;
-    bool required = !channel.empty() && channel != "webhook";
+    bool required = !channel.empty() && channel != "webhook"
+                    && out_.template_code.empty() && get("template") == nullptr;
     auto v = get("body");
     if (v == nullptr) {
       if (required)
@@ -529,6 +574,128 @@ json dead_letter_json(const dead_letter& d) {
       events.push_back(status_event_json(e));
     j["events"] = std::move(events);
   }
+  return j;
+}
+
+bool valid_template_code(std::string_view code) {
+  return !code.empty() && code.size() <= 100
+         && std::all_of(code.begin(), code.end(), [](char c) {
+              return text::is_ascii_alnum(c) || c == '.' || c == '_' || c == '-';
+            });
+}
+
+bool valid_locale(std::string_view locale) {
+  return locale.size() >= 2 && locale.size() <= 35
+         && std::all_of(locale.begin(), locale.end(), [](char c) {
+              return text::is_ascii_alnum(c) || c == '-' || c == '_';
+            });
+}
+
+namespace {
+
+/// The parts each channel's template may have.
+const std::map<std::string, std::vector<std::string>>& template_channel_parts() {
+  static const std::map<std::string, std::vector<std::string>> xs{
+    {"email", {"subject", "text", "html"}},
+    {"sms", {"text"}},
+    {"push", {"title", "body", "data"}},
+    {"webhook", {"body"}},
+  };
+  return xs;
+}
+
+constexpr size_t max_template_part_bytes = 64 * 1024;
+
+} // namespace
+
+notification_template parse_template_body(const json& j, bool with_code,
+                                          std::vector<field_error>& errors) {
+  notification_template t;
+  if (!j.is_object()) {
+    errors.push_back({"", "the body must be a JSON object"});
+    return t;
+  }
+  for (auto& [k, v] : j.items())
+    if (k != "default_locale" && k != "locales" && !(with_code && k == "code"))
+      errors.push_back({printable_excerpt(k, max_echoed_name_bytes), "unknown field"});
+  if (with_code) {
+    auto c = j.find("code");
+    if (c == j.end() || !c->is_string() || !valid_template_code(c->get<std::string>()))
+      errors.push_back({"code", "is required: 1 to 100 characters of A-Z, a-z, "
+                                "0-9, '.', '_' or '-'"});
+    else
+      t.code = c->get<std::string>();
+  }
+  auto d = j.find("default_locale");
+  if (d == j.end() || !d->is_string() || !valid_locale(d->get<std::string>()))
+    errors.push_back({"default_locale", "is required: a locale tag such as en"});
+  else
+    t.default_locale = d->get<std::string>();
+  auto l = j.find("locales");
+  if (l == j.end() || !l->is_object() || l->empty()) {
+    errors.push_back({"locales", "is required: an object of locale → channel → parts"});
+    return t;
+  }
+  template_locales parsed;
+  for (auto& [locale, channels] : l->items()) {
+    auto at = "locales." + printable_excerpt(locale, max_echoed_name_bytes);
+    if (!valid_locale(locale)) {
+      errors.push_back({at, "is not a locale tag such as en or pt-BR"});
+      continue;
+    }
+    if (!channels.is_object() || channels.empty()) {
+      errors.push_back({at, "must be an object of channel → parts"});
+      continue;
+    }
+    for (auto& [channel, parts] : channels.items()) {
+      auto cat = at + "." + printable_excerpt(channel, max_echoed_name_bytes);
+      auto known = template_channel_parts().find(channel);
+      if (known == template_channel_parts().end()) {
+        errors.push_back({cat, "is not a channel (email, sms, push, webhook)"});
+        continue;
+      }
+      if (!parts.is_object() || parts.empty()) {
+        errors.push_back({cat, "must be an object of part → template text"});
+        continue;
+      }
+      for (auto& [part, text] : parts.items()) {
+        auto pat = cat + "." + printable_excerpt(part, max_echoed_name_bytes);
+        if (std::find(known->second.begin(), known->second.end(), part)
+            == known->second.end()) {
+          std::string names;
+          for (auto& p : known->second)
+            names += (names.empty() ? "" : ", ") + p;
+          errors.push_back({pat, "is not a part of " + channel + " (" + names + ")"});
+        } else if (!text.is_string()) {
+          errors.push_back({pat, "must be a string"});
+        } else if (text.get_ref<const std::string&>().size() > max_template_part_bytes) {
+          errors.push_back({pat, "must be at most "
+                                   + std::to_string(max_template_part_bytes) + " bytes"});
+        } else {
+          parsed[locale][channel][part] = text.get<std::string>();
+        }
+      }
+    }
+  }
+  if (!t.default_locale.empty() && l->find(t.default_locale) == l->end())
+    errors.push_back({"default_locale", "must be one of the locales"});
+  if (auto e = check_template(parsed))
+    errors.push_back({"locales." + e->part,
+                      "does not parse: line " + std::to_string(e->line)
+                        + ", column " + std::to_string(e->column) + ": "
+                        + e->message});
+  t.locales = l->dump();
+  return t;
+}
+
+json template_json(const notification_template& t) {
+  json j{{"code", t.code},
+         {"version", t.version},
+         {"latest_version", t.latest},
+         {"default_locale", t.default_locale},
+         {"created_at", format_rfc3339(t.created_at_ms)}};
+  auto locales = parse_json(t.locales);
+  j["locales"] = locales.is_object() ? locales : json::object();
   return j;
 }
 

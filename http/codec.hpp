@@ -32,7 +32,29 @@ struct submission {
                                    // priority, send_at_ms, provider filled
   std::string malformed;           // non-empty: not JSON / not an object (400)
   std::vector<field_error> errors; // non-empty: invalid fields (422)
+  // A template submission (API.md): its code, locale ("" = the template's
+  // default) and variables (an object); rendered by the API server.
+  std::string template_code;
+  std::string locale;
+  nlohmann::json variables = nlohmann::json::object();
 };
+
+/// A template code: 1 to 100 characters of A-Z, a-z, 0-9, '.', '_', '-'.
+bool valid_template_code(std::string_view code);
+
+/// A locale tag: 2 to 35 characters of A-Z, a-z, 0-9, '-', '_'.
+bool valid_locale(std::string_view locale);
+
+/// The body of POST /v1/templates (with_code) or of
+/// POST /v1/templates/{code}/versions: code (with_code), default_locale and
+/// locales, each part checked (known channels and parts, strings, Mustache
+/// syntax with line and column). Errors name the field, e.g.
+/// "locales.en.email.text".
+notification_template parse_template_body(const nlohmann::json& j, bool with_code,
+                                          std::vector<field_error>& errors);
+
+/// A template as GET /v1/templates shows it.
+nlohmann::json template_json(const notification_template& t);
 
 /// Validates one submission per API.md. Never throws. An explicit `null`
 /// counts as an absent field. `send_at` in the past is accepted (deliver now).

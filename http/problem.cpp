@@ -156,6 +156,11 @@ void read_page_params(const httplib::Request& req, std::string& channel,
   cursor = req.get_param_value("cursor");
   if (!cursor.empty() && !is_uuid(cursor))
     errors.push_back({"cursor", "not a cursor returned by this API"});
+  read_limit_param(req, limit, errors);
+}
+
+void read_limit_param(const httplib::Request& req, int32_t& limit,
+                      std::vector<field_error>& errors) {
   if (req.has_param("limit")) {
     auto text = req.get_param_value("limit");
     auto valid = !text.empty() && text.size() <= 4

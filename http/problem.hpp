@@ -63,6 +63,10 @@ void read_page_params(const httplib::Request& req, std::string& channel,
                       std::string& cursor, int32_t& limit,
                       std::vector<field_error>& errors);
 
+/// The `limit` parameter alone (1..200), for listings with other cursors.
+void read_limit_param(const httplib::Request& req, int32_t& limit,
+                      std::vector<field_error>& errors);
+
 /// True if `x` is one of `xs`.
 template <size_t N>
 bool one_of(const std::string& x, const char* const (&xs)[N]) {
