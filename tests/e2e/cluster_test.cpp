@@ -1288,3 +1288,58 @@ CAF_TEST(a tenant rate limit holds across three ingest nodes and after its owner
     CAF_MESSAGE(drain.error());
   CAF_CHECK_EQUAL(rc, 0);
 }
+
+// -- templates ------------------------------------------------------------------------
+
+CAF_TEST(a template version published on one node is rendered by the others at once) {
+  fake_provider fp;
+  CAF_REQUIRE(fp.ok());
+  cluster c{{ingest_only, ingest_only}};
+  c.start_all();
+  c.await_mesh();
+  auto t = new_tenant(c[0], 1000, 1000);
+  auto a = c[0].api();
+  auto b = c[1].api();
+  auto version_body = [](int v) {
+    return json{{"default_locale", "en"},
+                {"locales", {{"en", {{"webhook", {{"body", "v" + std::to_string(v)
+                                                             + " {{name}}"}}}}}}}};
+  };
+  auto create = version_body(1);
+  create["code"] = "greeting";
+  auto r = request(*a, "POST", "/v1/templates", t.key, create);
+  CAF_REQUIRE_EQUAL(r.status, 201);
+  auto submit_on_b = [&] {
+    auto s = request(*b, "POST", "/v1/notifications", t.key,
+                     {{"channel", "webhook"}, {"to", fp.url("/hooks/tmpl")},
+                      {"template", "greeting"}, {"variables", {{"name", "Ann"}}}});
+    CAF_REQUIRE_EQUAL(s.status, 202);
+    auto g = request(*b, "GET", "/v1/notifications/" + s.field("id"), t.key);
+    return g.body.value("body", "");
+  };
+  // node2 renders (and caches) version 1.
+  CAF_CHECK_EQUAL(submit_on_b(), "v1 Ann");
+  CAF_CHECK_EQUAL(submit_on_b(), "v1 Ann");
+  // Version 2 published on node1: node2 drops its copy when node1's
+  // cluster actor tells it, well before the cache's 5 s TTL.
+  auto p = request(*a, "POST", "/v1/templates/greeting/versions", t.key,
+                   version_body(2));
+  CAF_REQUIRE_EQUAL(p.status, 201);
+  CAF_CHECK_EQUAL(p.body.value("version", 0), 2);
+  auto t0 = steady_clock::now();
+  std::string seen;
+  CAF_CHECK(eventually([&] { return (seen = submit_on_b()) == "v2 Ann"; }, 3s, 20ms));
+  CAF_MESSAGE("node2 rendered version 2 " << seconds_since(t0)
+                                         << " s after node1 published it");
+  CAF_CHECK_LESS(seconds_since(t0), 2.0);
+  // Archived on node1: node2 refuses it too.
+  CAF_CHECK_EQUAL(request(*a, "DELETE", "/v1/templates/greeting", t.key).status, 200);
+  CAF_CHECK(eventually(
+    [&] {
+      auto s = request(*b, "POST", "/v1/notifications", t.key,
+                       {{"channel", "webhook"}, {"to", fp.url("/hooks/tmpl")},
+                        {"template", "greeting"}, {"variables", {{"name", "A"}}}});
+      return s.status == 422;
+    },
+    3s, 20ms));
+}

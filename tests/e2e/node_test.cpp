@@ -1549,3 +1549,218 @@ CAF_TEST(logs are JSON lines that carry the correlation id and never a secret) {
       CAF_MESSAGE("the " << what << " appears in the log");
   }
 }
+
+// -- 9. templates ------------------------------------------------------------------
+
+namespace {
+
+json welcome_template(const std::string& code) {
+  json locales{
+    {"en", {{"email", {{"subject", "Welcome, {{name}}!"},
+                       {"text", "Hi {{name}}{{#vip}} (VIP){{/vip}}"},
+                       {"html", "<p>Hi {{name}}</p>"}}},
+            {"webhook", {{"body", "Hi {{name}}"}}}}},
+    {"pt", {{"webhook", {{"body", "Olá {{name}}"}}}}}};
+  json j{{"default_locale", "en"}, {"locales", locales}};
+  if (!code.empty())
+    j["code"] = code;
+  return j;
+}
+
+httplib::Result post_json(httplib::Client& c, const std::string& key,
+                          const std::string& path, const json& body) {
+  return c.Post(path, bearer(key), body.dump(), "application/json");
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(templates, node_fixture)
+
+CAF_TEST(templates are created versioned listed read and archived) {
+  auto code = "welcome-" + random_suffix().substr(0, 8);
+  auto r = post_json(*api, t.key, "/v1/templates", welcome_template(code));
+  CAF_REQUIRE(r);
+  CAF_CHECK_EQUAL(r->status, 201);
+  CAF_CHECK_EQUAL(body_of(*r).value("version", 0), 1);
+  CAF_CHECK_EQUAL(r->get_header_value("Location"), "/v1/templates/" + code + "?version=1");
+  // The same code again: 409; a new version is published instead.
+  check_problem(post_json(*api, t.key, "/v1/templates", welcome_template(code)), 409,
+                "duplicate code");
+  auto v2 = welcome_template("");
+  v2["locales"]["en"]["webhook"]["body"] = "Hello {{name}}";
+  auto p = post_json(*api, t.key, "/v1/templates/" + code + "/versions", v2);
+  CAF_REQUIRE(p);
+  CAF_CHECK_EQUAL(p->status, 201);
+  CAF_CHECK_EQUAL(body_of(*p).value("version", 0), 2);
+  auto latest = body_of(*api->Get("/v1/templates/" + code, bearer(t.key)));
+  CAF_CHECK_EQUAL(latest.value("version", 0), 2);
+  CAF_CHECK_EQUAL(latest["locales"]["en"]["webhook"]["body"], "Hello {{name}}");
+  auto first = body_of(*api->Get("/v1/templates/" + code + "?version=1", bearer(t.key)));
+  CAF_CHECK_EQUAL(first.value("version", 0), 1);
+  CAF_CHECK_EQUAL(first["locales"]["en"]["webhook"]["body"], "Hi {{name}}");
+  CAF_CHECK_EQUAL(first.value("latest_version", 0), 2);
+  check_problem(api->Get("/v1/templates/" + code + "?version=9", bearer(t.key)), 404,
+                "unknown version");
+  check_problem(api->Get("/v1/templates/" + code + "?version=x", bearer(t.key)), 422,
+                "bad version");
+  auto list = body_of(*api->Get("/v1/templates?limit=200", bearer(t.key)));
+  bool listed = false;
+  for (auto& x : list.value("items", json::array()))
+    listed = listed || (x.value("code", "") == code && x.value("version", 0) == 2);
+  CAF_CHECK(listed);
+  // Another tenant sees none of it.
+  auto other = create_tenant(node);
+  check_problem(api->Get("/v1/templates/" + code, bearer(other.key)), 404,
+                "another tenant's template");
+  check_problem(post_json(*api, other.key, "/v1/templates/" + code + "/versions", v2),
+                404, "publishing another tenant's template");
+  check_problem(api->Delete("/v1/templates/" + code, bearer(other.key)), 404,
+                "archiving another tenant's template");
+  auto as_other = submit(*api, other.key,
+                         json{{"channel", "webhook"}, {"to", receiver.url()},
+                              {"template", code}, {"variables", {{"name", "x"}}}}
+                           .dump());
+  auto doc = check_problem(as_other, 422, "another tenant's template at submit");
+  CAF_CHECK_EQUAL(join(error_fields(doc)), "template");
+  // Archived: gone for reads and submissions.
+  auto del = api->Delete("/v1/templates/" + code, bearer(t.key));
+  CAF_REQUIRE(del);
+  CAF_CHECK_EQUAL(del->status, 200);
+  check_problem(api->Get("/v1/templates/" + code, bearer(t.key)), 404, "archived");
+  check_problem(api->Delete("/v1/templates/" + code, bearer(t.key)), 404,
+                "archived twice");
+}
+
+CAF_TEST(a template that does not parse is refused with the part line and column) {
+  auto bad = welcome_template("broken-" + random_suffix().substr(0, 8));
+  bad["locales"]["en"]["email"]["text"] = "line one\nHi {{#name}} there";
+  bad["locales"]["en"]["fax"] = {{"body", "x"}};
+  auto doc = check_problem(post_json(*api, t.key, "/v1/templates", bad), 422,
+                           "unparsable template");
+  CAF_CHECK_EQUAL(join(error_fields(doc)), "locales.en.email.text,locales.en.fax");
+  bool located = false;
+  for (auto& e : doc.value("errors", json::array()))
+    located = located
+              || e.value("message", "").find("line 2, column 4") != std::string::npos;
+  CAF_CHECK(located);
+  auto no_default = welcome_template("nodefault-" + random_suffix().substr(0, 8));
+  no_default["default_locale"] = "de";
+  doc = check_problem(post_json(*api, t.key, "/v1/templates", no_default), 422,
+                      "default locale without parts");
+  CAF_CHECK_EQUAL(join(error_fields(doc)), "default_locale");
+}
+
+CAF_TEST(template submissions are rendered at submit or refused naming what is missing) {
+  auto code = "render-" + random_suffix().substr(0, 8);
+  CAF_REQUIRE_EQUAL(post_json(*api, t.key, "/v1/templates", welcome_template(code))->status,
+                    201);
+  auto send = [&](json extra) {
+    json j{{"channel", "webhook"}, {"to", receiver.url()}, {"template", code}};
+    for (auto& [k, v] : extra.items())
+      j[k] = v;
+    return submit(*api, t.key, j.dump());
+  };
+  // Locale fallback pt-BR → pt, delivered with the rendered body.
+  auto ok = send({{"locale", "pt-BR"}, {"variables", {{"name", "Ana & <Bo>"}}}});
+  CAF_REQUIRE(ok);
+  CAF_REQUIRE_EQUAL(ok->status, 202);
+  auto n = await_status(*api, t.key, text_field(body_of(*ok), "id"), {"delivered"});
+  CAF_CHECK_EQUAL(text_field(n, "body"), "Olá Ana & <Bo>");
+  CAF_CHECK_EQUAL(text_field(n, "template"), code);
+  CAF_CHECK_EQUAL(int_field(n, "template_version"), 1);
+  CAF_CHECK_EQUAL(n.value("rendered", json::object()).value("body", ""), "Olá Ana & <Bo>");
+  // Email: only the HTML part is escaped (no provider here: dead-lettered,
+  // but rendered and stored as accepted).
+  auto mail = submit(*api, t.key,
+                     json{{"channel", "email"}, {"to", "ann@example.com"},
+                          {"template", code},
+                          {"variables", {{"name", "A&B"}, {"vip", true}}}}
+                       .dump());
+  CAF_REQUIRE(mail);
+  CAF_REQUIRE_EQUAL(mail->status, 202);
+  auto m = get_notification(*api, t.key, text_field(body_of(*mail), "id"));
+  CAF_CHECK_EQUAL(text_field(m, "subject"), "Welcome, A&B!");
+  CAF_CHECK_EQUAL(text_field(m, "body"), "Hi A&B (VIP)");
+  CAF_CHECK_EQUAL(m.value("rendered", json::object()).value("html", ""),
+                  "<p>Hi A&amp;B</p>");
+  // What cannot be rendered is a 422 naming it; nothing is stored.
+  auto fields = [&](json extra) {
+    auto doc = check_problem(send(std::move(extra)), 422, "unrenderable");
+    return join(error_fields(doc));
+  };
+  CAF_CHECK_EQUAL(fields({{"variables", json::object()}}), "variables.name");
+  CAF_CHECK_EQUAL(fields({{"template", "no-such-code"}}), "template");
+  CAF_CHECK_EQUAL(fields({{"channel", "sms"}, {"to", "+15551234567"},
+                          {"variables", {{"name", "x"}}}}),
+                  "template");
+  CAF_CHECK_EQUAL(fields({{"body", "x"}, {"variables", {{"name", "x"}}}}), "body");
+  CAF_CHECK_EQUAL(fields({{"variables", "text"}}), "variables");
+  CAF_CHECK_EQUAL(fields({{"locale", "not a locale!"}, {"variables", {{"name", "x"}}}}),
+                  "locale");
+  // Variables beyond the body limit (4 KiB here): 413.
+  check_problem(send({{"variables", {{"name", std::string(5000, 'x')}}}}), 413,
+                "large variables");
+}
+
+CAF_TEST(an accepted notification keeps the version it was rendered with) {
+  auto code = "pinned-" + random_suffix().substr(0, 8);
+  auto version = [](int v) {
+    return json{{"default_locale", "en"},
+                {"locales", {{"en", {{"webhook", {{"body", "v" + std::to_string(v)
+                                                             + " {{name}}"}}}}}}}};
+  };
+  auto create = version(1);
+  create["code"] = code;
+  CAF_REQUIRE_EQUAL(post_json(*api, t.key, "/v1/templates", create)->status, 201);
+  // Submissions from four threads while versions 2..6 are published.
+  std::atomic<bool> done{false};
+  std::mutex mtx;
+  std::vector<std::string> ids;
+  std::vector<std::thread> senders;
+  for (int k = 0; k < 4; ++k)
+    senders.emplace_back([&] {
+      auto c = node.api();
+      while (!done) {
+        auto r = submit(*c, t.key,
+                        json{{"channel", "webhook"}, {"to", receiver.url()},
+                             {"template", code}, {"variables", {{"name", "N"}}}}
+                          .dump());
+        if (r && r->status == 202) {
+          std::lock_guard<std::mutex> guard{mtx};
+          ids.push_back(text_field(body_of(*r), "id"));
+        }
+      }
+    });
+  auto admin_api = node.api();
+  for (int v = 2; v <= 6; ++v) {
+    std::this_thread::sleep_for(30ms); // let submissions run between publishes
+    auto p = post_json(*admin_api, t.key, "/v1/templates/" + code + "/versions",
+                       version(v));
+    CAF_CHECK(p && p->status == 201);
+  }
+  std::this_thread::sleep_for(30ms);
+  done = true;
+  for (auto& s : senders)
+    s.join();
+  CAF_MESSAGE(ids.size() << " submissions while 5 versions were published");
+  CAF_REQUIRE_GREATER(ids.size(), 10u);
+  std::set<int> versions;
+  size_t mismatched = 0;
+  for (auto& id : ids) {
+    auto n = get_notification(*api, t.key, id);
+    auto v = static_cast<int>(int_field(n, "template_version"));
+    versions.insert(v);
+    if (text_field(n, "body") != "v" + std::to_string(v) + " N" && ++mismatched <= 3)
+      CAF_MESSAGE("notification " << id << " of version " << v << " has body "
+                                  << text_field(n, "body"));
+  }
+  CAF_CHECK_EQUAL(mismatched, 0u);
+  CAF_MESSAGE("versions rendered: " << versions.size());
+  CAF_CHECK_GREATER(versions.size(), 1u);
+  // Publishing never rewrites what was accepted: the first one still says v1.
+  auto first = get_notification(*api, t.key, ids.front());
+  CAF_CHECK_EQUAL(text_field(first, "body"),
+                  "v" + std::to_string(int_field(first, "template_version")) + " N");
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
