@@ -256,6 +256,17 @@ if [ "$source_tree" = head ]; then
   compose_file=$src_dir/docker/docker-compose.yml
   say "building git HEAD ($(git -C "$root" rev-parse --short HEAD)) from $src_dir"
 fi
+# The Dockerfile's build stage lists the build and library packages of
+# scripts/setup.sh (those before its "# test servers" line) by hand: a
+# package added there and not here fails in seconds instead of mid-compile.
+tree=$(dirname "$compose_file")/..
+missing=()
+for p in $(sed -n '/^packages=(/,/^)/p' "$tree/scripts/setup.sh" | sed '/# test servers/,$d' \
+           | sed -e 's/#.*//' -e 's/packages=(//' -e 's/)//'); do
+  [ "$p" = ccache ] || grep -qFw -- "$p" "$tree/docker/Dockerfile" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] \
+  || fail "docker/Dockerfile does not install ${missing[*]} (in scripts/setup.sh): add them to its build stage"
 images=(herald-demo/herald:latest herald-demo/postgres:latest herald-demo/prometheus:latest)
 if [ "$build" = 0 ]; then
   for i in "${images[@]}"; do podman image exists "$i" || fail "--no-build: there is no image $i yet"; done
