@@ -2,9 +2,9 @@
 # Entrypoint of the demo's PostgreSQL image. On the first start (an empty
 # $PGDATA) it creates the cluster with trust authentication for every
 # address (only the compose network reaches the container: the port is not
-# published) and the database $POSTGRES_DB; then it runs postgres in the
-# foreground as PID 1's child-free replacement (exec), so stop signals reach
-# it: SIGINT = fast shutdown, SIGTERM = smart shutdown.
+# published) and the database $POSTGRES_DB; then it execs postgres, which
+# thus gets the stop signal itself (STOPSIGNAL SIGINT: fast shutdown;
+# SIGTERM would wait for every client to disconnect).
 #   postgres-entrypoint [extra postgres options, e.g. -c log_statement=all]
 set -eu
 
