@@ -142,6 +142,20 @@ using template_store_actor = caf::typed_actor<
   // Archives a live code (tenant, code); false if there is none.
   caf::replies_to<atom::archive, std::string, std::string>::with<bool>>;
 
+/// The store's recipients (persistence/recipient_store.hpp).
+using recipient_store_actor = caf::typed_actor<
+  // Creates or replaces a profile; answers it (created: new).
+  caf::replies_to<atom::put, recipient>::with<recipient>,
+  // One recipient (tenant, id).
+  caf::replies_to<atom::get, atom::recip, std::string, std::string>::with<recipient>,
+  // Deletes a recipient (tenant, id); false if there was none.
+  caf::replies_to<atom::remove, atom::recip, std::string, std::string>::with<bool>,
+  // Adds or replaces a device (tenant, id, device JSON object text).
+  caf::replies_to<atom::device, std::string, std::string, std::string>::with<recipient>,
+  // Removes a device (tenant, id, device id); ec::not_found without it.
+  caf::replies_to<atom::remove, atom::device, std::string, std::string,
+                  std::string>::with<recipient>>;
+
 /// PostgreSQL access. Implemented by a store worker (a detached actor owning
 /// one connection) and by the store router in front of a pool of workers.
 /// Connectivity problems answer ec::db_unavailable, missing rows ec::not_found.
@@ -149,7 +163,8 @@ using template_store_actor = caf::typed_actor<
 /// one aggregate can hold just that part (a store_actor converts to each).
 using store_actor = inspectable_actor::extend_with<
   notification_store_actor, delivery_store_actor, dead_letter_store_actor,
-  tenant_store_actor, idempotency_store_actor, template_store_actor>::extend<
+  tenant_store_actor, idempotency_store_actor, template_store_actor,
+  recipient_store_actor>::extend<
   // True if the database answers.
   caf::replies_to<atom::ping>::with<bool>>;
 

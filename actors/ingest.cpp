@@ -467,7 +467,10 @@ delivery_job make_job(notification n, const tenant& t, int64_t now) {
   job.n = std::move(n);
   job.n.id = new_notification_id();
   job.n.tenant_id = t.id;
-  job.n.status = notification_status::accepted;
+  // Skipped (its recipient opted out or has no address) is decided by the
+  // HTTP layer and stored as it is; everything else starts as accepted.
+  if (job.n.status != notification_status::skipped)
+    job.n.status = notification_status::accepted;
   job.n.created_at_ms = now;
   job.n.updated_at_ms = now;
   job.signing_secret = t.webhook_secret;

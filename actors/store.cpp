@@ -262,6 +262,32 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
       return guarded(
         st, [&] { return st.db->templates().archive(tenant_id, code); });
     },
+    // -- recipient_store_actor
+    [&st](atom::put, const recipient& x) -> caf::result<recipient> {
+      return guarded(st, [&] { return st.db->recipients().put(x); });
+    },
+    [&st](atom::get, atom::recip, const std::string& tenant_id,
+          const std::string& id) -> caf::result<recipient> {
+      return guarded(st, [&] { return st.db->recipients().get(tenant_id, id); },
+                     "no such recipient");
+    },
+    [&st](atom::remove, atom::recip, const std::string& tenant_id,
+          const std::string& id) -> caf::result<bool> {
+      return guarded(st, [&] { return st.db->recipients().remove(tenant_id, id); });
+    },
+    [&st](atom::device, const std::string& tenant_id, const std::string& id,
+          const std::string& device) -> caf::result<recipient> {
+      return guarded(
+        st, [&] { return st.db->recipients().add_device(tenant_id, id, device); },
+        "no such recipient");
+    },
+    [&st](atom::remove, atom::device, const std::string& tenant_id,
+          const std::string& id, const std::string& device_id) -> caf::result<recipient> {
+      return guarded(
+        st,
+        [&] { return st.db->recipients().remove_device(tenant_id, id, device_id); },
+        "no such device");
+    },
     [&st](atom::purge) -> caf::result<int64_t> {
       // At most 50 batches per call: a backlog must not hold a worker for long;
       // the janitor comes back at its next interval.
@@ -368,6 +394,30 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
                             std::move(tenant_id), std::move(key));
     },
     [self, next](atom::purge) { return self->delegate(next(), atom::purge_v); },
+    // -- recipient_store_actor
+    [self, next](atom::put, recipient& x) {
+      return self->delegate(next(), atom::put_v, std::move(x));
+    },
+    [self, next](atom::get, atom::recip, std::string& tenant_id, std::string& id) {
+      return self->delegate(next(), atom::get_v, atom::recip_v,
+                            std::move(tenant_id), std::move(id));
+    },
+    [self, next](atom::remove, atom::recip, std::string& tenant_id,
+                 std::string& id) {
+      return self->delegate(next(), atom::remove_v, atom::recip_v,
+                            std::move(tenant_id), std::move(id));
+    },
+    [self, next](atom::device, std::string& tenant_id, std::string& id,
+                 std::string& device) {
+      return self->delegate(next(), atom::device_v, std::move(tenant_id),
+                            std::move(id), std::move(device));
+    },
+    [self, next](atom::remove, atom::device, std::string& tenant_id,
+                 std::string& id, std::string& device_id) {
+      return self->delegate(next(), atom::remove_v, atom::device_v,
+                            std::move(tenant_id), std::move(id),
+                            std::move(device_id));
+    },
     // -- template_store_actor
     [self, next](atom::create, notification_template& x) {
       return self->delegate(next(), atom::create_v, std::move(x));

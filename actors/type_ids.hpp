@@ -58,6 +58,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(herald, (std::vector<herald::member_status>))
   CAF_ADD_TYPE_ID(herald, (herald::notification_template))
   CAF_ADD_TYPE_ID(herald, (herald::template_page))
+  CAF_ADD_TYPE_ID(herald, (herald::recipient))
   CAF_ADD_TYPE_ID(herald, (std::vector<herald::notification_template>))
 
   // -- atoms (at most 10 characters) ------------------------------------------
@@ -114,5 +115,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_ATOM(herald, herald::atom, publish, "publish")
   CAF_ADD_ATOM(herald, herald::atom, archive, "archive")
   CAF_ADD_ATOM(herald, herald::atom, invalidate, "invalidate")
+  CAF_ADD_ATOM(herald, herald::atom, recip, "recip")
+  CAF_ADD_ATOM(herald, herald::atom, remove, "remove")
+  CAF_ADD_ATOM(herald, herald::atom, device, "device")
 
 CAF_END_TYPE_ID_BLOCK(herald)

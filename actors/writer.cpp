@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <tuple>
 
 #include <caf/typed_event_based_actor.hpp>
 
@@ -29,14 +30,16 @@ void answer(writer_state::pending& p, const caf::error& err) {
     p.rp.deliver(true);
 }
 
-/// How many notifications of each (tenant, channel) a batch holds.
-using accepted_count_map = std::map<std::pair<std::string, std::string>, uint64_t>;
+/// How many notifications of each (tenant, channel, skipped) a batch holds.
+using accepted_count_map
+  = std::map<std::tuple<std::string, std::string, bool>, uint64_t>;
 
 accepted_count_map accepted_counts(const std::vector<writer_state::pending>& batch) {
   accepted_count_map counts;
   for (auto& p : batch)
     for (auto& j : p.jobs)
-      ++counts[{j.n.tenant_id, j.n.channel}];
+      ++counts[{j.n.tenant_id, j.n.channel,
+                j.n.status == notification_status::skipped}];
   return counts;
 }
 
@@ -44,9 +47,12 @@ accepted_count_map accepted_counts(const std::vector<writer_state::pending>& bat
 void record_commit(const accepted_count_map& counts, size_t rows,
                    std::chrono::steady_clock::time_point started) {
   auto& m = metrics();
-  for (auto& [key, n] : counts)
-    m.counter(metric::accepted, {{"tenant", key.first}, {"channel", key.second}})
-      .inc(n);
+  for (auto& [key, n] : counts) {
+    metric_labels labels{{"tenant", std::get<0>(key)}, {"channel", std::get<1>(key)}};
+    m.counter(metric::accepted, labels).inc(n);
+    if (std::get<2>(key))
+      m.counter(metric::skipped, labels).inc(n);
+  }
   m.histogram(metric::commit_rows).observe(static_cast<double>(rows));
   m.histogram(metric::commit_duration)
     .observe(std::chrono::duration<double>(std::chrono::steady_clock::now()

@@ -150,6 +150,8 @@ nlohmann::json to_json(const notification& n) {
   j["updated_at"] = format_rfc3339(n.updated_at_ms);
   if (!n.request_id.empty())
     j["request_id"] = n.request_id;
+  if (!n.recipient_id.empty())
+    j["recipient"] = n.recipient_id;
   if (!n.template_code.empty()) {
     j["template"] = n.template_code;
     j["template_version"] = n.template_version;

@@ -26,6 +26,7 @@ constexpr const char* status_names[] = {
   "accepted",  "queued",          "sending",
   "delivered", "retry_scheduled", "failed",
   "dead_lettered", "cancelled",   "discarded",
+  "skipped",
 };
 
 } // namespace

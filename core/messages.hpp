@@ -28,6 +28,7 @@ enum class notification_status : uint8_t {
   dead_lettered,   // terminal until a DLQ retry
   cancelled,       // terminal
   discarded,       // terminal
+  skipped,         // terminal: its recipient opted out or has no address
 };
 
 /// The status's text ("accepted", "retry_scheduled", ...).
@@ -60,6 +61,7 @@ struct notification {
   std::string template_code;   // rendered from this template ("" = none)
   int32_t template_version = 0; // ... pinned at this version
   std::string rendered;        // JSON object text of the rendered parts, "" = none
+  std::string recipient_id;    // addressed to this recipient ("" = by `to`)
 };
 
 template <class Inspector>
@@ -69,7 +71,7 @@ typename Inspector::result_type inspect(Inspector& f, notification& x) {
            x.provider, x.status, x.attempts, x.last_error, x.created_at_ms,
            x.updated_at_ms, x.idempotency_key, x.idempotency_hash,
            x.next_attempt_at_ms, x.request_id, x.template_code,
-           x.template_version, x.rendered);
+           x.template_version, x.rendered, x.recipient_id);
 }
 
 /// Whether a new notification is due by `ms` (epoch ms): it has no send_at
@@ -77,7 +79,8 @@ typename Inspector::result_type inspect(Inspector& f, notification& x) {
 /// due within its retry horizon: the writer decides with this test, and
 /// notification_store::insert applies the same test to the same bound.
 inline bool due_by(const notification& n, int64_t ms) {
-  return n.send_at_ms == 0 || n.send_at_ms <= ms;
+  return n.status != notification_status::skipped
+         && (n.send_at_ms == 0 || n.send_at_ms <= ms);
 }
 
 /// A tenant and its settings (admin API).
@@ -478,6 +481,28 @@ typename Inspector::result_type inspect(Inspector& f, notification_template& x) 
   return f(caf::meta::type_name("notification_template"), x.tenant_id, x.code,
            x.version, x.latest, x.default_locale, x.locales, x.created_at_ms,
            x.archived);
+}
+
+/// A tenant's recipient (API.md "Templates and recipients").
+struct recipient {
+  std::string tenant_id;
+  std::string id;
+  std::string email;    // "" = none
+  std::string phone;    // E.164, "" = none
+  std::string locale;   // "" = none
+  std::string timezone; // IANA name, "" = none
+  std::vector<std::string> opt_out; // channels the recipient opted out of
+  std::string devices;  // JSON array text: [{"id", "kind", "token" | "subscription", "added_at"}]
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  bool created = false; // the answer of a put: created just now
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, recipient& x) {
+  return f(caf::meta::type_name("recipient"), x.tenant_id, x.id, x.email,
+           x.phone, x.locale, x.timezone, x.opt_out, x.devices,
+           x.created_at_ms, x.updated_at_ms, x.created);
 }
 
 /// One page of a tenant's templates (their latest versions), by code.

@@ -231,6 +231,7 @@ void api_server::install_routes() {
 
   install_dlq_routes();
   install_template_routes();
+  install_recipient_routes();
 }
 
 namespace {
@@ -347,15 +348,13 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
                       "the notification has invalid fields", errors);
       };
     } else {
-      render_refusal rr;
-      if (!sub.template_code.empty())
-        rr = render_submission(self, rq.api_key, sub);
+      auto rr = prepare_submission(self, rq.api_key, sub);
       if (rr.status != 0) {
         refusal = [&res, rr] {
           if (rr.status == 503)
             res.set_header("Retry-After", "1");
           reply_problem(res, rr.status, status_title(rr.status),
-                        rr.detail.empty() ? "the template cannot be rendered"
+                        rr.detail.empty() ? "the notification cannot be addressed or rendered"
                                           : rr.detail,
                         rr.errors);
         };
@@ -516,13 +515,13 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
         reject(i, 422, "the notification has invalid fields", sub.errors);
         continue;
       }
-      if (!sub.template_code.empty()) {
-        auto rr = render_submission(self, rq.api_key, sub);
+      if (!sub.template_code.empty() || !sub.recipient_id.empty()) {
+        auto rr = prepare_submission(self, rq.api_key, sub);
         if (rr.status != 0) {
           for (auto& e : rr.errors)
             e.field = prefix + e.field;
           reject(i, rr.status,
-                 rr.detail.empty() ? "the template cannot be rendered" : rr.detail,
+                 rr.detail.empty() ? "the notification cannot be addressed or rendered" : rr.detail,
                  rr.errors);
           continue;
         }

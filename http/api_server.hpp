@@ -54,16 +54,26 @@ private:
   void install_dlq_routes();
   /// /v1/templates (http/template_routes.cpp).
   void install_template_routes();
+  /// /v1/recipients (http/recipient_routes.cpp).
+  void install_recipient_routes();
 
-  /// Why a template submission cannot be rendered: status 0 = it was
-  /// rendered into `sub.n` (or the key is bad: the ingest actor answers).
+  /// Why a template or recipient submission cannot be taken: status 0 = it
+  /// was rendered and addressed into `sub.n` (or the key is bad: the ingest
+  /// actor answers that).
   struct render_refusal {
     int status = 0;
     std::string detail;
     std::vector<field_error> errors;
   };
-  render_refusal render_submission(pooled_actor& self, const std::string& api_key,
-                                   submission& sub);
+  /// Resolves the recipient (address, locale; `skipped` when it opted out
+  /// or has no address for the channel) and renders the template, on the
+  /// ingesting node, before anything is stored.
+  render_refusal prepare_submission(pooled_actor& self, const std::string& api_key,
+                                    submission& sub);
+  render_refusal render_into(pooled_actor& self, const std::string& tenant_id,
+                             submission& sub);
+  render_refusal resolve_recipient(pooled_actor& self, const std::string& tenant_id,
+                                   submission& sub, std::string& skip_reason);
   std::optional<tenant> authenticate(pooled_actor& self,
                                      const httplib::Request& req,
                                      httplib::Response& res);

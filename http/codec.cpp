@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <map>
+#include <set>
 
 #include "core/json_text.hpp"
 #include "core/template_render.hpp"
@@ -196,7 +197,7 @@ bool is_one_of(std::string_view s, std::initializer_list<std::string_view> xs) {
 bool is_known_field(std::string_view k) {
   return is_one_of(k, {"channel", "to", "subject", "body", "data", "priority",
                        "send_at", "provider", "template", "locale",
-                       "variables"});
+                       "variables", "recipient"});
 }
 
 // -- validation ---------------------------------------------------------------
@@ -307,6 +308,18 @@ private:
   // invalid: its own error says enough.
   void to() {
     auto v = get("to");
+    if (auto r = get("recipient"); r != nullptr) {
+      if (v != nullptr)
+        fail("to", "not allowed with recipient (the recipient's address is used)");
+      if (auto s = string_of("recipient", *r)) {
+        if (valid_recipient_id(*s))
+          out_.recipient_id = *s;
+        else
+          fail("recipient", "must be 1 to 100 characters of A-Z, a-z, 0-9, "
+                            "'.', '_' or '-'");
+      }
+      return;
+    }
     if (v == nullptr) {
       fail("to", "is required");
       return;
@@ -686,6 +699,167 @@ notification_template parse_template_body(const json& j, bool with_code,
                         + e->message});
   t.locales = l->dump();
   return t;
+}
+
+bool valid_recipient_id(std::string_view id) {
+  return valid_template_code(id);
+}
+
+json parse_device(const json& j, const std::string& prefix,
+                  std::vector<field_error>& errors, int64_t now_ms) {
+  auto before = errors.size();
+  auto fail = [&](const std::string& field, std::string message) {
+    errors.push_back({prefix + field, std::move(message)});
+  };
+  if (!j.is_object()) {
+    errors.push_back({prefix.empty() ? "device" : prefix.substr(0, prefix.size() - 1),
+                      "must be a device object"});
+    return nullptr;
+  }
+  for (auto& [k, v] : j.items())
+    if (k != "id" && k != "kind" && k != "token" && k != "subscription")
+      fail(printable_excerpt(k, max_echoed_name_bytes), "unknown field");
+  json out = json::object();
+  auto id = j.find("id");
+  if (id == j.end() || !id->is_string() || !valid_template_code(id->get<std::string>()))
+    fail("id", "is required: 1 to 100 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
+  else
+    out["id"] = *id;
+  auto kind = j.find("kind");
+  std::string k = kind != j.end() && kind->is_string() ? kind->get<std::string>() : "";
+  if (k == "fcm") {
+    auto t = j.find("token");
+    if (t == j.end() || !t->is_string())
+      fail("token", "is required for kind fcm");
+    else if (auto msg = check_device_token(t->get<std::string>()); !msg.empty())
+      fail("token", msg);
+    else
+      out["token"] = *t;
+    if (j.contains("subscription"))
+      fail("subscription", "only for kind webpush");
+  } else if (k == "webpush") {
+    auto s = j.find("subscription");
+    bool ok = s != j.end() && s->is_object() && s->contains("endpoint")
+              && (*s)["endpoint"].is_string()
+              && (*s)["endpoint"].get<std::string>().rfind("https://", 0) == 0
+              && check_webhook_url((*s)["endpoint"].get<std::string>()).empty()
+              && s->contains("keys") && (*s)["keys"].is_object()
+              && (*s)["keys"].value("p256dh", json()).is_string()
+              && (*s)["keys"].value("auth", json()).is_string();
+    if (!ok)
+      fail("subscription", "is required for kind webpush: {\"endpoint\": an https "
+                           "URL, \"keys\": {\"p256dh\", \"auth\"}}");
+    else
+      out["subscription"] = {{"endpoint", (*s)["endpoint"]},
+                             {"keys", {{"p256dh", (*s)["keys"]["p256dh"]},
+                                       {"auth", (*s)["keys"]["auth"]}}}};
+    if (j.contains("token"))
+      fail("token", "only for kind fcm");
+  } else {
+    fail("kind", "must be fcm or webpush");
+  }
+  if (errors.size() != before)
+    return nullptr;
+  out["kind"] = k;
+  out["added_at"] = format_rfc3339(now_ms);
+  return out;
+}
+
+recipient parse_recipient_body(const json& j, std::vector<field_error>& errors) {
+  recipient r;
+  if (!j.is_object()) {
+    errors.push_back({"", "the body must be a JSON object"});
+    return r;
+  }
+  auto text = [&](const char* name) -> const std::string* {
+    auto i = j.find(name);
+    if (i == j.end() || i->is_null())
+      return nullptr;
+    if (!i->is_string()) {
+      errors.push_back({name, "must be a string"});
+      return nullptr;
+    }
+    return &i->get_ref<const std::string&>();
+  };
+  for (auto& [k, v] : j.items())
+    if (k != "email" && k != "phone" && k != "locale" && k != "timezone"
+        && k != "opt_out" && k != "devices")
+      errors.push_back({printable_excerpt(k, max_echoed_name_bytes), "unknown field"});
+  if (auto s = text("email")) {
+    if (auto msg = check_email(*s); !msg.empty())
+      errors.push_back({"email", msg});
+    else
+      r.email = *s;
+  }
+  if (auto s = text("phone")) {
+    if (auto msg = check_e164(*s); !msg.empty())
+      errors.push_back({"phone", msg});
+    else
+      r.phone = *s;
+  }
+  if (auto s = text("locale")) {
+    if (!valid_locale(*s))
+      errors.push_back({"locale", "must be a locale tag such as en or pt-BR"});
+    else
+      r.locale = *s;
+  }
+  if (auto s = text("timezone")) {
+    bool ok = !s->empty() && s->size() <= 64
+              && std::all_of(s->begin(), s->end(), [](char c) {
+                   return text::is_ascii_alnum(c) || c == '/' || c == '_'
+                          || c == '-' || c == '+';
+                 });
+    if (!ok)
+      errors.push_back({"timezone", "must be an IANA time zone such as Europe/Lisbon"});
+    else
+      r.timezone = *s;
+  }
+  if (auto o = j.find("opt_out"); o != j.end() && !o->is_null()) {
+    bool ok = o->is_array();
+    if (ok)
+      for (auto& c : *o)
+        ok = ok && c.is_string()
+             && is_one_of(c.get<std::string>(), {"email", "sms", "push", "webhook"});
+    if (!ok)
+      errors.push_back({"opt_out", "must be a list of email, sms, push and webhook"});
+    else
+      for (auto& c : *o)
+        r.opt_out.push_back(c.get<std::string>());
+  }
+  json devices = json::array();
+  if (auto d = j.find("devices"); d != j.end() && !d->is_null()) {
+    if (!d->is_array() || d->size() > 20) {
+      errors.push_back({"devices", "must be a list of at most 20 devices"});
+    } else {
+      std::set<std::string> ids;
+      for (size_t i = 0; i < d->size(); ++i) {
+        auto dev = parse_device((*d)[i], "devices[" + std::to_string(i) + "].",
+                                errors, 0);
+        if (dev.is_null())
+          continue;
+        if (!ids.insert(dev["id"].get<std::string>()).second)
+          errors.push_back({"devices[" + std::to_string(i) + "].id", "is given twice"});
+        dev.erase("added_at");
+        devices.push_back(std::move(dev));
+      }
+    }
+  }
+  r.devices = devices.dump();
+  return r;
+}
+
+json recipient_json(const recipient& r) {
+  auto opt = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+  auto devices = parse_json(r.devices);
+  return {{"id", r.id},
+          {"email", opt(r.email)},
+          {"phone", opt(r.phone)},
+          {"locale", opt(r.locale)},
+          {"timezone", opt(r.timezone)},
+          {"opt_out", r.opt_out},
+          {"devices", devices.is_array() ? devices : json::array()},
+          {"created_at", format_rfc3339(r.created_at_ms)},
+          {"updated_at", format_rfc3339(r.updated_at_ms)}};
 }
 
 json template_json(const notification_template& t) {

@@ -37,6 +37,8 @@ struct submission {
   std::string template_code;
   std::string locale;
   nlohmann::json variables = nlohmann::json::object();
+  // A recipient submission: the recipient's id instead of `to`.
+  std::string recipient_id;
 };
 
 /// A template code: 1 to 100 characters of A-Z, a-z, 0-9, '.', '_', '-'.
@@ -52,6 +54,25 @@ bool valid_locale(std::string_view locale);
 /// "locales.en.email.text".
 notification_template parse_template_body(const nlohmann::json& j, bool with_code,
                                           std::vector<field_error>& errors);
+
+/// A recipient id: as a template code (1 to 100 of A-Z, a-z, 0-9, '.', '_',
+/// '-').
+bool valid_recipient_id(std::string_view id);
+
+/// The body of PUT /v1/recipients/{id}: email, phone, locale, timezone,
+/// opt_out (channels), devices (see parse_device). Every field optional.
+recipient parse_recipient_body(const nlohmann::json& j,
+                               std::vector<field_error>& errors);
+
+/// A device of POST /v1/recipients/{id}/devices (or of `devices[i]` with
+/// `prefix`): {"id", "kind": "fcm", "token"} or {"id", "kind": "webpush",
+/// "subscription": {"endpoint": https URL, "keys": {"p256dh", "auth"}}}.
+/// Returns the device's JSON object (with "added_at") or null.
+nlohmann::json parse_device(const nlohmann::json& j, const std::string& prefix,
+                            std::vector<field_error>& errors, int64_t now_ms);
+
+/// A recipient as GET /v1/recipients/{id} shows it.
+nlohmann::json recipient_json(const recipient& r);
 
 /// A template as GET /v1/templates shows it.
 nlohmann::json template_json(const notification_template& t);

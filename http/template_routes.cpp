@@ -72,18 +72,44 @@ std::vector<field_error> apply_parts(const template_parts& parts, notification& 
 } // namespace
 
 api_server::render_refusal
-api_server::render_submission(pooled_actor& self, const std::string& api_key,
-                              submission& sub) {
+api_server::prepare_submission(pooled_actor& self, const std::string& api_key,
+                               submission& sub) {
   render_refusal out;
+  if (sub.template_code.empty() && sub.recipient_id.empty())
+    return out;
   auto t = call<tenant>(self, ctx_.timeout, ctx_.auth, atom::auth_v, api_key);
   if (!t) // the ingest actor answers 401 (or 503) for the same key
     return out;
+  std::string skip;
+  if (!sub.recipient_id.empty()) {
+    out = resolve_recipient(self, t->id, sub, skip);
+    if (out.status != 0)
+      return out;
+  }
+  // Rendered even when skipped: a submission that cannot be rendered is
+  // the client's error either way.
+  if (!sub.template_code.empty()) {
+    out = render_into(self, t->id, sub);
+    if (out.status != 0)
+      return out;
+  }
+  if (!skip.empty()) {
+    sub.n.status = notification_status::skipped;
+    sub.n.last_error = "skipped: " + skip;
+  }
+  return out;
+}
+
+api_server::render_refusal
+api_server::render_into(pooled_actor& self, const std::string& tenant_id,
+                        submission& sub) {
+  render_refusal out;
   std::shared_ptr<const compiled_template> tmpl;
   if (ctx_.templates)
-    tmpl = ctx_.templates->find(t->id, sub.template_code);
+    tmpl = ctx_.templates->find(tenant_id, sub.template_code);
   if (!tmpl) {
     auto x = call<notification_template>(self, ctx_.timeout, ctx_.store,
-                                         atom::get_v, atom::tmpl_v, t->id,
+                                         atom::get_v, atom::tmpl_v, tenant_id,
                                          sub.template_code, int32_t{0});
     if (!x) {
       if (has_code(x.error(), ec::not_found)) {

@@ -110,7 +110,10 @@ void copy_notifications(pqxx::work& tx, const std::vector<notification>& xs,
       w.null();
     text_or_null(x.provider);
     const bool leased = owner && due_by(x, due_by_ms);
-    w.text(leased ? std::string_view{"queued"} : std::string_view{"accepted"});
+    if (x.status == notification_status::skipped)
+      w.text("skipped"); // terminal at once: never leased or claimed
+    else
+      w.text(leased ? std::string_view{"queued"} : std::string_view{"accepted"});
     w.int4(0); // attempts
     w.timestamptz_ms(x.created_at_ms != 0 ? x.created_at_ms : now_ms);
     w.timestamptz_ms(now_ms); // updated_at
@@ -138,6 +141,8 @@ void copy_notifications(pqxx::work& tx, const std::vector<notification>& xs,
       w.null();
     else
       w.jsonb(x.rendered);
+    text_or_null(x.recipient_id);
+    text_or_null(x.last_error); // a skipped notification's reason
     // Pieces of ~256 KiB keep the buffer small for large batches.
     if (w.size() >= 256 * 1024)
       put(w.take());

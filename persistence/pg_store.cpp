@@ -16,6 +16,7 @@
 #include "persistence/sql/schema.hpp"
 #include "persistence/sql/tenants.hpp"
 #include "persistence/sql/templates.hpp"
+#include "persistence/sql/recipients.hpp"
 
 namespace herald {
 
@@ -62,6 +63,11 @@ const std::pair<const char*, const std::string*> k_prepared[] = {
   {"get_template", &sql::k_get_template},
   {"list_templates", &sql::k_list_templates},
   {"archive_template", &sql::k_archive_template},
+  {"put_recipient", &sql::k_put_recipient},
+  {"get_recipient", &sql::k_get_recipient},
+  {"delete_recipient", &sql::k_delete_recipient},
+  {"add_device", &sql::k_add_device},
+  {"remove_device", &sql::k_remove_device},
   {"applied_versions", &sql::k_applied_versions},
   {"record_migration", &sql::k_record_migration},
 };

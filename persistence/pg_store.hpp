@@ -17,6 +17,7 @@
 #include "persistence/idempotency_store.hpp"
 #include "persistence/notification_store.hpp"
 #include "persistence/store_types.hpp"
+#include "persistence/recipient_store.hpp"
 #include "persistence/template_store.hpp"
 #include "persistence/tenant_store.hpp"
 
@@ -73,6 +74,10 @@ public:
     return templates_;
   }
 
+  recipient_store& recipients() {
+    return recipients_;
+  }
+
 private:
   friend class notification_store;
   friend class delivery_store;
@@ -80,6 +85,7 @@ private:
   friend class tenant_store;
   friend class idempotency_store;
   friend class template_store;
+  friend class recipient_store;
 
   pqxx::connection& conn();
 
@@ -109,6 +115,7 @@ private:
   tenant_store tenants_{*this};
   idempotency_store idempotency_{*this};
   template_store templates_{*this};
+  recipient_store recipients_{*this};
 };
 
 } // namespace herald

@@ -62,6 +62,6 @@ inline const std::vector<std::string> k_copy_columns{
   "send_at",    "provider",   "status",          "attempts",
   "created_at", "updated_at", "idempotency_key", "idempotency_hash",
   "lease_owner", "lease_until", "fence", "request_id", "template_code",
-  "template_version", "rendered"};
+  "template_version", "rendered", "recipient_id", "last_error"};
 
 } // namespace herald::sql

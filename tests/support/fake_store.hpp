@@ -156,7 +156,25 @@ fake_store(store_actor::stateful_pointer<fake_store_state> self) {
       return make_error(ec::not_found);
     },
     [](atom::replay, const replay_request&) -> replay_result { return {}; },
-    // Templates: not used by the unit tests of single actors.
+    // Recipients and templates: not used by the unit tests of single actors.
+    [](atom::put, const recipient&) -> caf::result<recipient> {
+      return make_error(ec::not_found);
+    },
+    [](atom::get, atom::recip, const std::string&,
+       const std::string&) -> caf::result<recipient> {
+      return make_error(ec::not_found);
+    },
+    [](atom::remove, atom::recip, const std::string&, const std::string&) {
+      return false;
+    },
+    [](atom::device, const std::string&, const std::string&,
+       const std::string&) -> caf::result<recipient> {
+      return make_error(ec::not_found);
+    },
+    [](atom::remove, atom::device, const std::string&, const std::string&,
+       const std::string&) -> caf::result<recipient> {
+      return make_error(ec::not_found);
+    },
     [](atom::create, const notification_template&)
       -> caf::result<notification_template> {
       return make_error(ec::conflict);
