@@ -1763,4 +1763,127 @@ CAF_TEST(an accepted notification keeps the version it was rendered with) {
                   "v" + std::to_string(int_field(first, "template_version")) + " N");
 }
 
+CAF_TEST(recipients are stored replaced and isolated per tenant) {
+  auto id = "u-" + random_suffix().substr(0, 8);
+  json profile{{"email", "ann@example.com"},
+               {"locale", "pt-BR"},
+               {"timezone", "America/Sao_Paulo"},
+               {"opt_out", {"sms"}},
+               {"devices", {{{"id", "phone1"}, {"kind", "fcm"}, {"token", "fcm-token-1"}}}}};
+  auto put = api->Put("/v1/recipients/" + id, bearer(t.key), profile.dump(),
+                      "application/json");
+  CAF_REQUIRE(put);
+  CAF_CHECK_EQUAL(put->status, 201);
+  auto r = body_of(*put);
+  CAF_CHECK_EQUAL(text_field(r, "email"), "ann@example.com");
+  CAF_CHECK_EQUAL(r["devices"].size(), 1u);
+  profile["phone"] = "+15551230000";
+  auto again = api->Put("/v1/recipients/" + id, bearer(t.key), profile.dump(),
+                        "application/json");
+  CAF_REQUIRE(again);
+  CAF_CHECK_EQUAL(again->status, 200);
+  CAF_CHECK_EQUAL(text_field(body_of(*again), "phone"), "+15551230000");
+  // A device added, replaced by id, removed.
+  json web{{"id", "laptop"},
+           {"kind", "webpush"},
+           {"subscription", {{"endpoint", "https://push.example.com/abc"},
+                             {"keys", {{"p256dh", "BPk"}, {"auth", "au"}}}}}};
+  auto add = post_json(*api, t.key, "/v1/recipients/" + id + "/devices", web);
+  CAF_REQUIRE(add);
+  CAF_CHECK_EQUAL(add->status, 201);
+  CAF_CHECK_EQUAL(body_of(*add)["devices"].size(), 2u);
+  auto add2 = post_json(*api, t.key, "/v1/recipients/" + id + "/devices", web);
+  CAF_CHECK_EQUAL(body_of(*add2)["devices"].size(), 2u);
+  auto rm = api->Delete("/v1/recipients/" + id + "/devices/laptop", bearer(t.key));
+  CAF_REQUIRE(rm);
+  CAF_CHECK_EQUAL(rm->status, 200);
+  CAF_CHECK_EQUAL(body_of(*rm)["devices"].size(), 1u);
+  check_problem(api->Delete("/v1/recipients/" + id + "/devices/laptop", bearer(t.key)),
+                404, "a device removed twice");
+  // Bad fields are named.
+  auto bad = api->Put("/v1/recipients/" + id, bearer(t.key),
+                      json{{"email", "nope"}, {"opt_out", {"fax"}}, {"colour", "red"},
+                           {"devices", {{{"id", "x"}, {"kind", "apns"}}}}}
+                        .dump(),
+                      "application/json");
+  auto doc = check_problem(bad, 422, "invalid recipient");
+  CAF_CHECK_EQUAL(join(error_fields(doc)), "colour,devices[0].kind,email,opt_out");
+  check_problem(post_json(*api, t.key, "/v1/recipients/" + id + "/devices",
+                          {{"id", "d"}, {"kind", "fcm"}}),
+                422, "device without token");
+  // Another tenant: 404 for all of it.
+  auto other = create_tenant(node);
+  check_problem(api->Get("/v1/recipients/" + id, bearer(other.key)), 404, "other tenant");
+  check_problem(api->Delete("/v1/recipients/" + id, bearer(other.key)), 404,
+                "other tenant delete");
+  check_problem(post_json(*api, other.key, "/v1/recipients/" + id + "/devices", web),
+                404, "other tenant device");
+  // Deleted: gone.
+  auto del = api->Delete("/v1/recipients/" + id, bearer(t.key));
+  CAF_REQUIRE(del);
+  CAF_CHECK_EQUAL(del->status, 200);
+  check_problem(api->Get("/v1/recipients/" + id, bearer(t.key)), 404, "deleted");
+}
+
+CAF_TEST(recipient submissions are addressed rendered or skipped with the reason) {
+  auto id = "u-" + random_suffix().substr(0, 8);
+  json profile{{"email", "ana@example.com"},
+               {"locale", "pt-BR"},
+               {"opt_out", {"sms"}},
+               {"phone", "+15551239999"},
+               {"devices", {{{"id", "p1"}, {"kind", "fcm"}, {"token", "fcm-token-9"}}}}};
+  CAF_REQUIRE_EQUAL(api->Put("/v1/recipients/" + id, bearer(t.key), profile.dump(),
+                             "application/json")->status, 201);
+  auto code = "greet-" + random_suffix().substr(0, 8);
+  json tmpl{{"code", code},
+            {"default_locale", "en"},
+            {"locales", {{"en", {{"email", {{"subject", "Hi {{name}}"},
+                                            {"text", "Hello {{name}}"}}}}},
+                         {"pt", {{"email", {{"subject", "Oi {{name}}"},
+                                            {"text", "Olá {{name}}"}}},
+                                 {"push", {{"title", "Oi"}, {"body", "{{name}}"}}}}}}}};
+  CAF_REQUIRE_EQUAL(post_json(*api, t.key, "/v1/templates", tmpl)->status, 201);
+  auto send = [&](json j) {
+    j["recipient"] = id;
+    auto r = submit(*api, t.key, j.dump());
+    CAF_REQUIRE(r);
+    CAF_REQUIRE_EQUAL(r->status, 202);
+    return get_notification(*api, t.key, text_field(body_of(*r), "id"));
+  };
+  // Email: the recipient's address and locale (pt-BR → pt), rendered.
+  auto mail = send({{"channel", "email"}, {"template", code}, {"variables", {{"name", "Ana"}}}});
+  CAF_CHECK_EQUAL(text_field(mail, "to"), "ana@example.com");
+  CAF_CHECK_EQUAL(text_field(mail, "subject"), "Oi Ana");
+  CAF_CHECK_EQUAL(text_field(mail, "recipient"), id);
+  // Push: the device's token.
+  auto push = send({{"channel", "push"}, {"template", code}, {"variables", {{"name", "Ana"}}}});
+  CAF_CHECK_EQUAL(text_field(push, "to"), "fcm-token-9");
+  CAF_CHECK_EQUAL(text_field(push, "body"), "Ana");
+  // Opted out of SMS: skipped, terminal, with the reason; never attempted.
+  auto sms = send({{"channel", "sms"}, {"body", "code 1234"}});
+  CAF_CHECK_EQUAL(text_field(sms, "status"), "skipped");
+  CAF_CHECK_EQUAL(text_field(sms, "last_error"), "skipped: the recipient opted out of sms");
+  CAF_CHECK_EQUAL(int_field(sms, "attempts"), 0);
+  // No webhook address: skipped too.
+  auto hook = send({{"channel", "webhook"}, {"body", "x"}});
+  CAF_CHECK_EQUAL(text_field(hook, "status"), "skipped");
+  CAF_CHECK(text_field(hook, "last_error").find("no address for channel webhook")
+            != std::string::npos);
+  // Listed by status; nothing was sent for them.
+  bool ok = false;
+  auto skipped = list_all(*api, t.key, "status=skipped", ok);
+  CAF_CHECK(ok);
+  CAF_CHECK_EQUAL(skipped.size(), 2u);
+  CAF_CHECK_EQUAL(int_field(stats_of(receiver), "received"), 0);
+  // An unknown recipient, or `to` beside it: 422.
+  auto none = submit(*api, t.key,
+                     json{{"channel", "email"}, {"recipient", "nobody"}, {"body", "x"}}.dump());
+  CAF_CHECK_EQUAL(join(error_fields(check_problem(none, 422, "unknown recipient"))),
+                  "recipient");
+  auto both = submit(*api, t.key, json{{"channel", "email"}, {"recipient", id},
+                                       {"to", "a@b.example"}, {"body", "x"}}
+                                    .dump());
+  CAF_CHECK_EQUAL(join(error_fields(check_problem(both, 422, "to and recipient"))), "to");
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
