@@ -8,6 +8,8 @@
 #
 # Modes (wrk, $CONNS connections, closed loop, $DURATION each, bench/submit.lua):
 #   ahead      send_at an hour ahead: acceptance alone (durable, not delivered)
+#   template   as ahead, each body rendered from a template (Mustache) with
+#              variables: what rendering at submit costs (issue 18)
 #   delivered  delivered at once to the fake provider: accepted/s and
 #              delivered/s (the provider's count over the same window)
 # CPU: bench/cpu.sh over the run less its first and last second; per request
@@ -84,6 +86,12 @@ start_node "${builds[0]}" "$LOGS/node-setup.log"
 admin PUT /admin/tenants/bench '{"name":"bench","rate_per_sec":1000000,"burst":1000000}' >/dev/null
 KEY=$(admin POST /admin/tenants/bench/keys '{}' | sed -n 's/.*"key" *: *"\([^"]*\)".*/\1/p')
 [ -n "$KEY" ] || { log "could not create an API key"; exit 1; }
+# The template of mode "template" (kept across runs with the tenant).
+case " $MODES " in *" template "*)
+  curl -sS -o /dev/null -X POST "http://127.0.0.1:$API_PORT/v1/templates" \
+    -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+    -d '{"code":"bench-welcome","default_locale":"en","locales":{"en":{"webhook":{"body":"Hello {{name}}, this is notification {{n}} of the benchmark.{{#vip}} (VIP){{/vip}}"}}}}' ;;
+esac
 stop_node
 
 say "bench/cost.sh $STAMP"

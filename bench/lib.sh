@@ -146,13 +146,15 @@ us_per() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", c * 1e6 / 
 # ones for ahead, delivered ones for delivered) and CPU_FILE.
 cost_run() {
   local name=$1 mode=$2 port=$3 send_at="" window=$((DURATION - 2)) cpu_pid out
-  [ "$mode" = ahead ] && send_at=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+  local template=""
+  [ "$mode" = template ] && template=bench-welcome
+  [ "$mode" = ahead ] || [ "$mode" = template ] && send_at=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
   CPU_FILE=$LOGS/$name-cpu.txt
   delivered_now() { curl -sS "$STATS" | sed -n 's/.*"delivered" *: *\([0-9]*\).*/\1/p'; }
   (sleep 1; d0=$(delivered_now); bash "$ROOT/bench/cpu.sh" "$window" >"$CPU_FILE"; d1=$(delivered_now)
    echo $((d1 - d0)) >"$LOGS/$name-delivered.txt") &
   cpu_pid=$!
-  HERALD_KEY=$KEY HERALD_TARGET=$TARGET HERALD_SEND_AT=$send_at \
+  HERALD_KEY=$KEY HERALD_TARGET=$TARGET HERALD_SEND_AT=$send_at HERALD_TEMPLATE=$template \
     wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/submit.lua" \
     "http://127.0.0.1:$port/v1/notifications" >"$LOGS/$name-wrk.txt" 2>&1 || true
   wait "$cpu_pid" || true
@@ -160,7 +162,7 @@ cost_run() {
   ACC=$(field accepted_per_s "$out")
   P99=$(field p99_ms "$out")
   DLV=$(cat "$LOGS/$name-delivered.txt" 2>/dev/null || echo 0)
-  if [ "$mode" = ahead ]; then N=$(awk -v a="$ACC" -v w="$window" 'BEGIN { printf "%.0f", a * w }')
+  if [ "$mode" = ahead ] || [ "$mode" = template ]; then N=$(awk -v a="$ACC" -v w="$window" 'BEGIN { printf "%.0f", a * w }')
   else N=$DLV; fi
 }
 

@@ -16,7 +16,16 @@ wrk.headers["Authorization"] = "Bearer " .. key
 local send_at = os.getenv("HERALD_SEND_AT")
 if send_at == "" then send_at = nil end
 local extra = send_at and (',"send_at":"' .. send_at .. '"') or ""
-wrk.body = '{"channel":"webhook","to":"' .. target .. '","body":"benchmark","data":{"n":1}' .. extra .. '}'
+-- HERALD_TEMPLATE (optional): a template code; the body is then rendered by
+-- the node from the template and these variables (bench/cost.sh "template").
+local template = os.getenv("HERALD_TEMPLATE")
+if template == "" then template = nil end
+if template then
+  wrk.body = '{"channel":"webhook","to":"' .. target .. '","template":"' .. template
+    .. '","variables":{"name":"benchmark","n":1,"vip":true},"data":{"n":1}' .. extra .. '}'
+else
+  wrk.body = '{"channel":"webhook","to":"' .. target .. '","body":"benchmark","data":{"n":1}' .. extra .. '}'
+end
 
 -- Per-thread counters (each wrk thread has its own Lua state); done() reads
 -- them through the thread handles collected in setup().

@@ -533,36 +533,14 @@ void admin_server::install_dashboard_routes() {
     dlq_query q;
     q.tenant_id = req.get_param_value("tenant");
     std::vector<field_error> errors;
-    read_page_params(req, q.channel, q.cursor, q.limit, errors);
-    q.provider = req.get_param_value("provider");
-    if (req.has_param("state")) {
-      static const char* const states[] = {"parked", "retried", "discarded",
-                                           "any"};
-      q.state = req.get_param_value("state");
-      if (!one_of(q.state, states))
-        errors.push_back({"state", "must be parked, retried, discarded or any"});
-      if (q.state == "any")
-        q.state.clear();
-    }
+    read_dlq_params(req, q, errors);
     if (!errors.empty()) {
       reply_problem(res, 422, status_title(422), "invalid query parameters",
                     errors);
       return;
     }
     ask<dlq_page>(*ctx_.sys, ctx_.timeout, res, ctx_.store,
-        [&](dlq_page& page) {
-          auto items = nlohmann::json::array();
-          for (auto& d : page.items) {
-            auto j = dead_letter_json(d);
-            j["tenant"] = d.n.tenant_id;
-            items.push_back(std::move(j));
-          }
-          nlohmann::json body{{"items", items}};
-          body["next_cursor"] = page.next_cursor.empty()
-                                  ? nlohmann::json(nullptr)
-                                  : nlohmann::json(page.next_cursor);
-          reply_json(res, 200, body);
-        },
+        [&](dlq_page& page) { reply_json(res, 200, dlq_page_json(page, true)); },
         atom::list_v, q);
   });
   auto change = [this](auto op, const char* doing, int ok_status,

@@ -43,8 +43,6 @@ bool is_conflict(const caf::error& err) {
          && err.code() == static_cast<uint8_t>(ec::conflict);
 }
 
-const char* const dlq_states[] = {"parked", "retried", "discarded", "any"};
-
 } // namespace
 
 void api_server::install_dlq_routes() {
@@ -56,31 +54,14 @@ void api_server::install_dlq_routes() {
     dlq_query q;
     q.tenant_id = t->id;
     std::vector<field_error> errors;
-    read_page_params(req, q.channel, q.cursor, q.limit, errors);
-    q.provider = req.get_param_value("provider");
-    if (req.has_param("state")) {
-      q.state = req.get_param_value("state");
-      if (!one_of(q.state, dlq_states))
-        errors.push_back({"state", "must be parked, retried, discarded or any"});
-      if (q.state == "any")
-        q.state.clear();
-    }
+    read_dlq_params(req, q, errors);
     if (!errors.empty()) {
       reply_problem(res, 422, status_title(422), "invalid query parameters",
                     errors);
       return;
     }
     ask<dlq_page>(self, ctx_.timeout, res, ctx_.store,
-        [&](dlq_page& page) {
-          auto items = json::array();
-          for (auto& d : page.items)
-            items.push_back(dead_letter_json(d));
-          json body{{"items", items}};
-          body["next_cursor"] = page.next_cursor.empty()
-                                  ? json(nullptr)
-                                  : json(page.next_cursor);
-          reply_json(res, 200, body);
-        },
+        [&](dlq_page& page) { reply_json(res, 200, dlq_page_json(page, false)); },
         atom::list_v, q);
   });
 

@@ -1,5 +1,7 @@
 #include "http/problem.hpp"
 
+#include "core/json_text.hpp"
+
 #include <algorithm>
 
 #include <memory>
@@ -171,6 +173,55 @@ void read_limit_param(const httplib::Request& req, int32_t& limit,
     else
       limit = n;
   }
+}
+
+void read_dlq_params(const httplib::Request& req, dlq_query& q,
+                     std::vector<field_error>& errors) {
+  read_page_params(req, q.channel, q.cursor, q.limit, errors);
+  q.provider = req.get_param_value("provider");
+  if (req.has_param("state")) {
+    static const char* const states[] = {"parked", "retried", "discarded", "any"};
+    q.state = req.get_param_value("state");
+    if (!one_of(q.state, states))
+      errors.push_back({"state", "must be parked, retried, discarded or any"});
+    if (q.state == "any")
+      q.state.clear();
+  }
+}
+
+nlohmann::json dlq_page_json(const dlq_page& page, bool with_tenant) {
+  auto items = nlohmann::json::array();
+  for (auto& d : page.items) {
+    auto j = dead_letter_json(d);
+    if (with_tenant)
+      j["tenant"] = d.n.tenant_id;
+    items.push_back(std::move(j));
+  }
+  nlohmann::json body{{"items", items}};
+  body["next_cursor"] = page.next_cursor.empty() ? nlohmann::json(nullptr)
+                                                 : nlohmann::json(page.next_cursor);
+  return body;
+}
+
+bool read_json_body(const httplib::Request& req, httplib::Response& res,
+                    size_t max_bytes, nlohmann::json& out) {
+  if (req.body.size() > max_bytes) {
+    reply_problem(res, 413, status_title(413),
+                  "the request body exceeds herald.api.max-body-bytes ("
+                    + std::to_string(max_bytes) + " bytes)");
+    return false;
+  }
+  if (!is_json_content_type(req.get_header_value("Content-Type"))) {
+    reply_problem(res, 415, status_title(415), "the body must be application/json");
+    return false;
+  }
+  std::string err;
+  out = parse_json(req.body, &err);
+  if (out.is_discarded()) {
+    reply_problem(res, 400, status_title(400), err);
+    return false;
+  }
+  return true;
 }
 
 } // namespace herald

@@ -63,6 +63,21 @@ void read_page_params(const httplib::Request& req, std::string& channel,
                       std::string& cursor, int32_t& limit,
                       std::vector<field_error>& errors);
 
+/// The parameters of a dead-letter listing (GET /v1/dlq, GET /admin/dlq):
+/// those of read_page_params plus provider and state (parked, retried,
+/// discarded, any). The tenant is the caller's business.
+void read_dlq_params(const httplib::Request& req, dlq_query& q,
+                     std::vector<field_error>& errors);
+
+/// A page of dead letters as the DLQ listings answer it; with_tenant: each
+/// item names its tenant (the admin view).
+nlohmann::json dlq_page_json(const dlq_page& page, bool with_tenant);
+
+/// Reads a JSON request body of at most `max_bytes`; otherwise answers
+/// 413, 415 or 400 and returns false.
+bool read_json_body(const httplib::Request& req, httplib::Response& res,
+                    size_t max_bytes, nlohmann::json& out);
+
 /// The `limit` parameter alone (1..200), for listings with other cursors.
 void read_limit_param(const httplib::Request& req, int32_t& limit,
                       std::vector<field_error>& errors);

@@ -83,23 +83,7 @@ void api_server::install_recipient_routes() {
   // The JSON body of a recipient route, or an answer (413, 415, 400).
   auto body_of = [this](const httplib::Request& req, httplib::Response& res,
                         json& out) {
-    if (req.body.size() > ctx_.max_body_bytes) {
-      reply_problem(res, 413, status_title(413),
-                    "the request body exceeds herald.api.max-body-bytes ("
-                      + std::to_string(ctx_.max_body_bytes) + " bytes)");
-      return false;
-    }
-    if (!is_json_content_type(req.get_header_value("Content-Type"))) {
-      reply_problem(res, 415, status_title(415), "the body must be application/json");
-      return false;
-    }
-    std::string err;
-    out = parse_json(req.body, &err);
-    if (out.is_discarded()) {
-      reply_problem(res, 400, status_title(400), err);
-      return false;
-    }
-    return true;
+    return read_json_body(req, res, ctx_.max_body_bytes, out);
   };
   auto bad_id = [](httplib::Response& res, const std::string& id) {
     if (valid_recipient_id(id))
