@@ -139,6 +139,31 @@ void recorded(dispatcher_ptr self, std::vector<delivery_decision>& batch) {
       .inc(n);
 }
 
+/// The metric cells of one (channel, provider, outcome), looked up in the
+/// registry once (its lock and label text are not for every attempt).
+dispatcher_state::attempt_metric_cells&
+attempt_cells(dispatcher_state& st, const std::string& channel,
+              const std::string& provider, attempt_result outcome) {
+  auto key = channel;
+  key += '\n';
+  key += provider;
+  key += '\n';
+  key += static_cast<char>('0' + static_cast<int>(outcome));
+  auto i = st.attempt_metrics.find(key);
+  if (i != st.attempt_metrics.end())
+    return i->second;
+  if (st.attempt_metrics.size() > 10000)
+    st.attempt_metrics.clear(); // endpoints come and go; the registry caps too
+  auto& m = metrics();
+  dispatcher_state::attempt_metric_cells cells;
+  cells.attempts = &m.counter(metric::attempts, {{"channel", channel},
+                                                 {"provider", provider},
+                                                 {"outcome", to_string(outcome)}});
+  cells.duration = &m.histogram(metric::attempt_duration,
+                                {{"channel", channel}, {"provider", provider}});
+  return st.attempt_metrics.emplace(std::move(key), cells).first->second;
+}
+
 /// The pools' gauges: jobs in each pool and when the oldest went in.
 void update_pool_metrics(dispatcher_ptr self) {
   auto& st = self->state;
@@ -434,15 +459,10 @@ dispatcher(dispatcher_actor::stateful_pointer<dispatcher_state> self,
         channel = i->second.job.n.channel;
         i->second.pooled_at_ms = 0;
       }
-      auto& m = metrics();
-      m.counter(metric::attempts, {{"channel", channel},
-                                   {"provider", report.provider},
-                                   {"outcome", to_string(report.outcome)}})
-        .inc();
+      auto& cells = attempt_cells(st, channel, report.provider, report.outcome);
+      cells.attempts->inc();
       if (report.outcome != attempt_result::deferred)
-        m.histogram(metric::attempt_duration,
-                    {{"channel", channel}, {"provider", report.provider}})
-          .observe(static_cast<double>(report.duration_us) / 1e6);
+        cells.duration->observe(static_cast<double>(report.duration_us) / 1e6);
       // Permanent failures at info; the rest (thousands a second under
       // load) at debug.
       auto permanent = report.outcome == attempt_result::failed

@@ -11,6 +11,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "core/metrics.hpp"
 #include "actors/actors.hpp"
 #include "actors/policy/outcome_policy.hpp"
 
@@ -43,6 +44,13 @@ struct held_job {
 
 struct dispatcher_state {
   static inline const char* name = "dispatcher";
+
+  /// Metric cells per (channel, provider, outcome) of attempts.
+  struct attempt_metric_cells {
+    metric_counter* attempts = nullptr;
+    metric_histogram* duration = nullptr;
+  };
+  std::unordered_map<std::string, attempt_metric_cells> attempt_metrics;
 
   store_actor store;
   std::map<std::string, sender_pool_actor> pools; // channel → pool
