@@ -154,9 +154,17 @@ CAF_TEST(every rule violated once names its field) {
   json big_data = json::object();
   big_data["blob"] = std::string(256 * 1024, 'd');
   std::vector<violation> cases{
-    {"unknown field", with(valid_sms(), "recipient", "x"), "recipient",
+    {"unknown field", with(valid_sms(), "recipients", "x"), "recipients",
      "unknown field"},
     {"typo", with(valid_sms(), "Body", "x"), "Body", "unknown field"},
+    {"locale without template", with(valid_sms(), "locale", "en"), "locale",
+     "only allowed with template"},
+    {"variables without template", with(valid_sms(), "variables", json::object()),
+     "variables", "only allowed with template"},
+    {"to beside recipient", with(valid_sms(), "recipient", "u1"), "to",
+     "not allowed with recipient"},
+    {"template with body", with(valid_sms(), "template", "welcome"), "body",
+     "not allowed with template"},
     {"channel missing", without(valid_webhook(), "channel"), "channel",
      "required"},
     {"channel unknown", with(valid_sms(), "channel", "fax"), "channel",
