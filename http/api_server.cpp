@@ -89,7 +89,12 @@ void reply_rate_limited(httplib::Response& res, const rate_decision& d) {
                 "Retry-After seconds");
 }
 
-nlohmann::json accepted_body(const std::string& id) {
+/// The 202 body: a notification to a recipient who opted out or has no
+/// address for the channel is stored as skipped, and says so.
+nlohmann::json accepted_body(const std::string& id,
+                             const std::string& skipped = {}) {
+  if (!skipped.empty())
+    return {{"id", id}, {"status", "skipped"}, {"reason", skipped}};
   return {{"id", id}, {"status", "accepted"}};
 }
 
@@ -238,7 +243,8 @@ namespace {
 
 /// One item's answer in a batch (its status and problem, or its id).
 void answer_item(nlohmann::json& answer, const std::string& prefix,
-                 const item_result& r, const std::string& channel) {
+                 const item_result& r, const std::string& channel,
+                 const std::string& skipped) {
   auto problem = [&](int status, const std::string& detail,
                      const std::vector<field_error>& errors = {}) {
     answer["status"] = status;
@@ -248,6 +254,8 @@ void answer_item(nlohmann::json& answer, const std::string& prefix,
     case submit_status::accepted:
       answer["status"] = 202;
       answer["id"] = r.id;
+      if (!skipped.empty())
+        answer["skipped"] = skipped;
       break;
     case submit_status::replayed:
       answer["status"] = 202;
@@ -305,6 +313,7 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
   rq.api_key = std::move(api_key);
   rq.batch = false;
   std::function<void()> refusal;
+  std::string skipped; // why the notification is stored as skipped ("" = not)
   auto key = req.get_header_value("Idempotency-Key");
   nlohmann::json j;
   if (req.body.size() > ctx_.max_body_bytes) {
@@ -360,6 +369,8 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
         };
       } else {
         ingest_item item;
+        if (sub.n.status == notification_status::skipped)
+          skipped = sub.n.last_error;
         item.n = std::move(sub.n);
         if (!key.empty()) {
           item.key = key;
@@ -392,7 +403,7 @@ void api_server::submit_one(const httplib::Request& req, httplib::Response& res)
   }
   auto accepted = [&](const std::string& id) {
     res.set_header("Location", "/v1/notifications/" + id);
-    reply_json(res, 202, accepted_body(id));
+    reply_json(res, 202, accepted_body(id, skipped));
   };
   const auto& r = result->items[0];
   switch (r.status) {
@@ -471,6 +482,7 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
   auto answers = nlohmann::json::array();
   std::vector<size_t> sent;
   std::vector<std::string> channels;
+  std::vector<std::string> skips; // per item sent: why it is skipped ("" = not)
   size_t rejected = 0;
   if (!refusal) {
     auto& items = j["items"];
@@ -533,6 +545,8 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
         x.hash = request_hash(item);
       }
       channels.push_back(x.n.channel);
+      skips.push_back(x.n.status == notification_status::skipped ? x.n.last_error
+                                                                  : std::string{});
       rq.items.push_back(std::move(x));
       sent.push_back(i);
     }
@@ -556,7 +570,8 @@ void api_server::submit_batch(const httplib::Request& req, httplib::Response& re
   for (size_t k = 0; k < sent.size(); ++k) {
     const auto& r = result->items[k];
     auto i = sent[k];
-    answer_item(answers[i], "items[" + std::to_string(i) + "].", r, channels[k]);
+    answer_item(answers[i], "items[" + std::to_string(i) + "].", r, channels[k],
+                skips[k]);
     if (r.status != submit_status::accepted && r.status != submit_status::replayed)
       ++rejected;
     limited = limited || r.status == submit_status::rate_limited;

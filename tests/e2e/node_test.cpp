@@ -1860,6 +1860,28 @@ CAF_TEST(recipient submissions are addressed rendered or skipped with the reason
   CAF_CHECK_EQUAL(text_field(push, "to"), "fcm-token-9");
   CAF_CHECK_EQUAL(text_field(push, "body"), "Ana");
   // Opted out of SMS: skipped, terminal, with the reason; never attempted.
+  // The 202 says so (and a batch item too).
+  auto direct = submit(*api, t.key, json{{"channel", "sms"}, {"recipient", id},
+                                         {"body", "hi"}}
+                                      .dump());
+  CAF_REQUIRE(direct);
+  CAF_CHECK_EQUAL(direct->status, 202);
+  CAF_CHECK_EQUAL(text_field(body_of(*direct), "status"), "skipped");
+  CAF_CHECK_EQUAL(text_field(body_of(*direct), "reason"),
+                  "skipped: the recipient opted out of sms");
+  auto batch = api->Post("/v1/notifications/batch", bearer(t.key),
+                         json{{"items", {{{"channel", "sms"}, {"recipient", id},
+                                          {"body", "b"}},
+                                         {{"channel", "email"}, {"recipient", id},
+                                          {"body", "b"}}}}}
+                           .dump(),
+                         "application/json");
+  CAF_REQUIRE(batch);
+  CAF_CHECK_EQUAL(batch->status, 202);
+  auto items = body_of(*batch).value("items", json::array());
+  CAF_REQUIRE_EQUAL(items.size(), 2u);
+  CAF_CHECK_EQUAL(text_field(items[0], "skipped"), "skipped: the recipient opted out of sms");
+  CAF_CHECK(!items[1].contains("skipped"));
   auto sms = send({{"channel", "sms"}, {"body", "code 1234"}});
   CAF_CHECK_EQUAL(text_field(sms, "status"), "skipped");
   CAF_CHECK_EQUAL(text_field(sms, "last_error"), "skipped: the recipient opted out of sms");
@@ -1873,7 +1895,7 @@ CAF_TEST(recipient submissions are addressed rendered or skipped with the reason
   bool ok = false;
   auto skipped = list_all(*api, t.key, "status=skipped", ok);
   CAF_CHECK(ok);
-  CAF_CHECK_EQUAL(skipped.size(), 2u);
+  CAF_CHECK_EQUAL(skipped.size(), 4u); // two above, one direct, one batched
   CAF_CHECK_EQUAL(int_field(stats_of(receiver), "received"), 0);
   // An unknown recipient, or `to` beside it: 422.
   auto none = submit(*api, t.key,
