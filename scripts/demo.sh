@@ -501,6 +501,9 @@ Admin:
   curl -sS $admin/admin/tenants/demo -H 'Authorization: Bearer $admin_token'
   curl -sS $admin/admin/cluster -H 'Authorization: Bearer $admin_token'
   curl -sS '$admin/admin/actors?scope=cluster' -H 'Authorization: Bearer $admin_token'
+Dashboard and metrics (the dashboard asks for the admin token once):
+  $admin/   (in a browser; token $admin_token)
+  curl -sS $admin/metrics -H 'Authorization: Bearer $admin_token'
 
 EOF
 
