@@ -130,6 +130,20 @@ std::vector<field_error> parse_tenant(const nlohmann::json& j, tenant& t) {
   return errors;
 }
 
+/// ?scope=node (default) or cluster; answers 422 and returns false for
+/// anything else.
+bool read_scope(const httplib::Request& req, httplib::Response& res,
+                bool& cluster_wide) {
+  auto scope = req.get_param_value("scope");
+  if (!scope.empty() && scope != "node" && scope != "cluster") {
+    reply_problem(res, 422, status_title(422), "invalid scope",
+                  {{"scope", "node (default) or cluster"}});
+    return false;
+  }
+  cluster_wide = scope == "cluster";
+  return true;
+}
+
 } // namespace
 
 admin_server::admin_server(admin_context ctx) : ctx_(std::move(ctx)) {
@@ -307,14 +321,11 @@ void admin_server::install_routes() {
                                    httplib::Response& res) {
     if (!authorized(req, res))
       return;
-    auto scope = req.get_param_value("scope");
-    if (!scope.empty() && scope != "node" && scope != "cluster") {
-      reply_problem(res, 422, status_title(422), "invalid scope",
-                    {{"scope", "node (default) or cluster"}});
+    bool cluster_wide = false;
+    if (!read_scope(req, res, cluster_wide))
       return;
-    }
     auto items = nlohmann::json::array();
-    for (auto& info : actors_of(scope == "cluster"))
+    for (auto& info : actors_of(cluster_wide))
       items.push_back(actor_json(info));
     reply_json(res, 200, {{"items", items}});
   });
@@ -493,12 +504,9 @@ void admin_server::install_dashboard_routes() {
                                   httplib::Response& res) {
     if (!authorized(req, res))
       return;
-    auto scope = req.get_param_value("scope");
-    if (!scope.empty() && scope != "node" && scope != "cluster") {
-      reply_problem(res, 422, status_title(422), "invalid scope",
-                    {{"scope", "node (default) or cluster"}});
+    bool cluster_wide = false;
+    if (!read_scope(req, res, cluster_wide))
       return;
-    }
     auto items = nlohmann::json::array();
     auto add = [&items](const std::string& text) {
       auto j = parse_json(text);
@@ -507,7 +515,7 @@ void admin_server::install_dashboard_routes() {
     };
     if (!ctx_.cluster) {
       add(node_stats_json(ctx_.node, ctx_.roles, now_ms()));
-    } else if (scope == "cluster") {
+    } else if (cluster_wide) {
       if (!ask<std::vector<std::string>>(
             *ctx_.sys, ctx_.timeout * 2, res, ctx_.cluster,
             [&](std::vector<std::string>& xs) {

@@ -1702,6 +1702,41 @@ CAF_TEST(template submissions are rendered at submit or refused naming what is m
                 "large variables");
 }
 
+CAF_TEST(an idempotency key holds for template submissions across a publish) {
+  auto code = "idem-" + random_suffix().substr(0, 8);
+  auto body = welcome_template(code);
+  CAF_REQUIRE_EQUAL(post_json(*api, t.key, "/v1/templates", body)->status, 201);
+  json sub{{"channel", "webhook"}, {"to", receiver.url()}, {"template", code},
+           {"variables", {{"name", "Ann"}}}};
+  auto key = "idem-" + random_suffix();
+  auto send = [&](const json& j) {
+    auto h = bearer(t.key);
+    h.emplace("Idempotency-Key", key);
+    return api->Post("/v1/notifications", h, j.dump(), "application/json");
+  };
+  auto first = send(sub);
+  CAF_REQUIRE(first);
+  CAF_REQUIRE_EQUAL(first->status, 202);
+  auto id = text_field(body_of(*first), "id");
+  // A new version in between: the repeat is the same request, so it gets
+  // the original answer and nothing is rendered or stored again.
+  auto v2 = welcome_template("");
+  v2["locales"]["en"]["webhook"]["body"] = "Changed {{name}}";
+  CAF_REQUIRE_EQUAL(post_json(*api, t.key, "/v1/templates/" + code + "/versions",
+                              v2)->status, 201);
+  auto again = send(sub);
+  CAF_REQUIRE(again);
+  CAF_CHECK_EQUAL(again->status, 202);
+  CAF_CHECK_EQUAL(text_field(body_of(*again), "id"), id);
+  CAF_CHECK_EQUAL(again->get_header_value("Idempotent-Replayed"), "true");
+  auto n = await_status(*api, t.key, id, {"delivered"});
+  CAF_CHECK_EQUAL(text_field(n, "body"), "Hi Ann");
+  CAF_CHECK_EQUAL(int_field(n, "template_version"), 1);
+  // Other variables under the same key: another request, 422.
+  sub["variables"]["name"] = "Bob";
+  check_problem(send(sub), 422, "same key, other variables");
+}
+
 CAF_TEST(an accepted notification keeps the version it was rendered with) {
   auto code = "pinned-" + random_suffix().substr(0, 8);
   auto version = [](int v) {
