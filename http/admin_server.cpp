@@ -570,13 +570,7 @@ void admin_server::install_dashboard_routes() {
         .receive([&](notification& x) { n = std::move(x); },
                  [&](caf::error& err) { failed = std::move(err); });
       if (failed) {
-        if (failed.category() == ec_category
-            && failed.code() == static_cast<uint8_t>(ec::conflict))
-          reply_problem(res, 409, status_title(409),
-                        std::string{"cannot "} + doing
-                          + ": the notification is " + error_detail(failed));
-        else
-          reply_error(res, failed);
+        reply_change_error(res, failed, doing);
         return;
       }
       reply_json(res, ok_status, to_json(n));

@@ -30,19 +30,6 @@ bool check_id(const std::string& id, httplib::Response& res, const char* what) {
   return false;
 }
 
-/// Answers a conflict of a state change with the current status in words.
-void reply_conflict(httplib::Response& res, const caf::error& err,
-                    const std::string& doing) {
-  auto status = error_detail(err);
-  reply_problem(res, 409, status_title(409),
-                "cannot " + doing + ": the notification is " + status);
-}
-
-bool is_conflict(const caf::error& err) {
-  return err.category() == ec_category
-         && err.code() == static_cast<uint8_t>(ec::conflict);
-}
-
 } // namespace
 
 void api_server::install_dlq_routes() {
@@ -94,10 +81,7 @@ void api_server::install_dlq_routes() {
       auto n = call<notification>(self, ctx_.timeout, ctx_.store, op, t->id,
                                   id, std::string{reason});
       if (!n) {
-        if (is_conflict(n.error()))
-          reply_conflict(res, n.error(), doing);
-        else
-          reply_error(res, n.error());
+        reply_change_error(res, n.error(), doing);
         return;
       }
       // A cancelled retry waiting on this node's timer is dropped at once;

@@ -224,4 +224,13 @@ bool read_json_body(const httplib::Request& req, httplib::Response& res,
   return true;
 }
 
+void reply_change_error(httplib::Response& res, const caf::error& err,
+                        const std::string& doing) {
+  if (is(err, ec::conflict))
+    reply_problem(res, 409, status_title(409),
+                  "cannot " + doing + ": the notification is " + error_detail(err));
+  else
+    reply_error(res, err);
+}
+
 } // namespace herald

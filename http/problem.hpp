@@ -28,6 +28,12 @@ void reply_json(httplib::Response& res, int status, const nlohmann::json& body);
 /// too (a client never sees a 500 for what it sent).
 void reply_error(httplib::Response& res, const caf::error& err);
 
+/// Answers a failed state change (cancel, DLQ retry or discard): a conflict
+/// is a 409 naming the current status ("cannot retry: the notification is
+/// delivered"), anything else as reply_error.
+void reply_change_error(httplib::Response& res, const caf::error& err,
+                        const std::string& doing);
+
 /// The standard title of a status code.
 std::string status_title(int status);
 

@@ -60,8 +60,7 @@ api_server::resolve_recipient(pooled_actor& self, const std::string& tenant_id,
   auto r = call<recipient>(self, ctx_.timeout, ctx_.store, atom::get_v,
                            atom::recip_v, tenant_id, sub.recipient_id);
   if (!r) {
-    if (r.error().category() == ec_category
-        && r.error().code() == static_cast<uint8_t>(ec::not_found)) {
+    if (is(r.error(), ec::not_found)) {
       out.status = 422;
       out.errors.push_back({"recipient", "no recipient " + sub.recipient_id});
     } else {

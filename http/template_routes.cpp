@@ -23,11 +23,6 @@ namespace {
 
 using json = nlohmann::json;
 
-bool has_code(const caf::error& err, ec code) {
-  return err.category() == ec_category
-         && err.code() == static_cast<uint8_t>(code);
-}
-
 /// The parts of a rendered template as the notification's fields: email
 /// subject/text, SMS text, push title/body/data, webhook body; every part
 /// is also kept in `rendered` (the HTML of an email only there).
@@ -112,7 +107,7 @@ api_server::render_into(pooled_actor& self, const std::string& tenant_id,
                                          atom::get_v, atom::tmpl_v, tenant_id,
                                          sub.template_code, int32_t{0});
     if (!x) {
-      if (has_code(x.error(), ec::not_found)) {
+      if (is(x.error(), ec::not_found)) {
         out.status = 422;
         out.errors.push_back({"template", "no template " + sub.template_code});
       } else {
@@ -188,7 +183,7 @@ void api_server::install_template_routes() {
     auto r = call<notification_template>(self, ctx_.timeout, ctx_.store,
                                          atom::create_v, x);
     if (!r) {
-      if (has_code(r.error(), ec::conflict))
+      if (is(r.error(), ec::conflict))
         reply_problem(res, 409, status_title(409),
                       "template " + x.code + " exists; publish a new version "
                       "with POST /v1/templates/" + x.code + "/versions");
