@@ -48,6 +48,8 @@ void decide(dispatcher_ptr self, delivery_decision out, bool decided = false) {
                                              hj.job.budget_used, wall_ms(self));
       if (counted)
         ++hj.job.n.attempts;
+      if (out.address_gone)
+        out.address = hj.job.n.to; // removed from the recipients' devices
       if (hj.cancelled)
         out.keep_lease = false; // the row is cancelled: never retry it
     } else {

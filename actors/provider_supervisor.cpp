@@ -107,6 +107,19 @@ void pump_queue(sup_ptr self) {
     }
     if (st.idle.empty() && st.senders->size() >= max_senders)
       return;
+    if (st.quota) {
+      // Out of quota: wake up when the next token is there.
+      auto d = st.quota->take(1, now);
+      if (!d.allowed) {
+        ++st.throttled;
+        if (!st.quota_wait) {
+          st.quota_wait = true;
+          self->delayed_send(self, std::max(d.retry_after, token_bucket::duration{1000000}),
+                             atom::probe_v);
+        }
+        return;
+      }
+    }
     if (!st.breaker.try_acquire(now))
       return; // half-open with every probe out: wait for a probe's result
     sender_actor sender;
@@ -268,6 +281,11 @@ std::string state_json(provider_supervisor_state& st, time_point now) {
   j["requeued"] = st.requeued;
   j["restarts"] = st.restarts;
   j["draining"] = st.draining;
+  if (st.quota) {
+    j["quota_per_sec"] = st.settings.rate_per_sec;
+    j["quota_burst"] = st.quota->burst();
+    j["throttled"] = st.throttled;
+  }
   return j.dump();
 }
 
@@ -285,6 +303,9 @@ provider_supervisor(provider_actor::stateful_pointer<provider_supervisor_state> 
                                       {{"channel", settings.channel},
                                        {"provider", settings.provider}});
   st.intensity = restart_intensity{settings.restarts};
+  if (settings.rate_per_sec > 0)
+    st.quota.emplace(settings.rate_per_sec,
+                     settings.burst > 0 ? settings.burst : settings.rate_per_sec);
   st.settings = std::move(settings);
   st.senders = std::make_shared<std::vector<sender_actor>>();
   // Stops the senders with the supervisor. Must not touch self->state (gone
@@ -337,7 +358,10 @@ provider_supervisor(provider_actor::stateful_pointer<provider_supervisor_state> 
       maybe_finish_drain(self);
       return rp;
     },
-    [self](atom::probe) { pump(self); },
+    [self](atom::probe) {
+      self->state.quota_wait = false;
+      pump(self);
+    },
     [self](atom::idle) {
       auto& st = self->state;
       auto quiet = !st.active && st.queue.empty() && st.busy.empty()

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/policy/circuit_breaker.hpp"
+#include "actors/policy/token_bucket.hpp"
 #include "core/metrics.hpp"
 #include "actors/policy/restart_intensity.hpp"
 
@@ -44,6 +46,11 @@ struct provider_settings {
   /// Stops after this long with nothing queued or in flight and the breaker
   /// not open, so one-off endpoints do not keep threads. Zero: never.
   caf::timespan idle_timeout = std::chrono::minutes(5);
+  /// Outbound quota: at most this many calls per second (a token bucket of
+  /// `burst` tokens, 0 = rate_per_sec), so Herald never exceeds what the
+  /// provider allows. 0 = none.
+  int rate_per_sec = 0;
+  int burst = 0;
 };
 
 struct provider_supervisor_state {
@@ -59,6 +66,9 @@ struct provider_supervisor_state {
   sender_pool_actor pool;
   sender_factory factory;
   circuit_breaker breaker;
+  std::optional<token_bucket> quota; // settings.rate_per_sec > 0
+  bool quota_wait = false;           // a wake-up for the next token is due
+  uint64_t throttled = 0;            // times a job waited for the quota
   metric_gauge* breaker_gauge = nullptr; // the breaker's state in the metrics
   restart_intensity intensity;
   std::deque<delivery_job> queue; // waiting for a sender (or for the probe)

@@ -3,6 +3,7 @@
 #include "actors/config.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,14 @@ std::string provider_key(const delivery_job& job) {
   if (!job.n.provider.empty())
     return job.n.provider;
   return job.n.channel;
+}
+
+bool provider_accepts(const std::string& kind, const delivery_job& job) {
+  if (kind == "webpush")
+    return !job.n.to.empty() && job.n.to.front() == '{';
+  if (kind == "fcm")
+    return job.n.to.empty() || job.n.to.front() != '{';
+  return true;
 }
 
 provider_settings provider_settings_of(const sender_pool_settings& s,
@@ -49,13 +58,24 @@ void maybe_finish_drain(pool_ptr self) {
   }
 }
 
+const named_provider* named_at(const sender_pool_state& st,
+                               const std::string& key) {
+  for (auto& p : st.settings.named)
+    if (p.name == key)
+      return &p;
+  return nullptr;
+}
+
 /// Spawns the supervisor of `key` (monitored) with the jobs it is to hold.
 void spawn_provider(pool_ptr self, const std::string& key,
                     std::map<std::string, delivery_job> held = {}) {
   auto& st = self->state;
+  auto* np = named_at(st, key);
   auto hdl = self->spawn(provider_supervisor,
-                         caf::actor_cast<sender_pool_actor>(self), st.factory,
-                         provider_settings_of(st.settings, key));
+                         caf::actor_cast<sender_pool_actor>(self),
+                         np != nullptr ? np->factory : st.factory,
+                         np != nullptr ? np->settings
+                                       : provider_settings_of(st.settings, key));
   self->monitor(hdl);
   ++st.spawned;
   st.keys.emplace(hdl.address(), key);
@@ -65,15 +85,91 @@ void spawn_provider(pool_ptr self, const std::string& key,
   st.providers[key] = sender_pool_state::child{hdl, std::move(held)};
 }
 
+/// An outcome the pool makes itself, without a call.
+attempt_report pool_outcome(pool_ptr self, const delivery_job& job,
+                            attempt_result outcome, std::string error) {
+  attempt_report out;
+  out.id = job.n.id;
+  out.tenant_id = job.n.tenant_id;
+  out.fence = job.fence;
+  out.outcome = outcome;
+  out.error = std::move(error);
+  out.node = self->state.settings.node;
+  out.started_at_ms = wall_ms(self);
+  return out;
+}
+
+void send_to(pool_ptr self, const std::string& key, delivery_job job);
+
+/// Named providers: the first that accepts the job, has not deferred it in
+/// this routing and is not known to be open; else `deferred` to the
+/// dispatcher with the shortest remaining cool-down (no call anywhere).
+void route_named(pool_ptr self, delivery_job job) {
+  auto& st = self->state;
+  std::vector<const named_provider*> candidates;
+  for (auto& p : st.settings.named)
+    if ((job.n.provider.empty() || job.n.provider == p.name)
+        && provider_accepts(p.kind, job))
+      candidates.push_back(&p);
+  if (candidates.empty()) {
+    st.deferred_by.erase(job.n.id);
+    auto why = job.n.provider.empty()
+                 ? "no provider of channel " + st.settings.channel
+                     + " can deliver to this address"
+                 : "provider " + job.n.provider + " does not serve channel "
+                     + st.settings.channel + " on this node";
+    auto out = pool_outcome(self, job, attempt_result::failed, std::move(why));
+    out.retryable = false;
+    ++st.outcomes;
+    self->send(st.dispatcher, atom::outcome_v, std::move(out));
+    return;
+  }
+  auto now = self->clock().now();
+  auto& tried = st.deferred_by[job.n.id];
+  auto wait = caf::timespan::max();
+  for (auto* p : candidates) {
+    auto was_tried = std::find(tried.begin(), tried.end(), p->name)
+                     != tried.end();
+    auto i = st.open_until.find(p->name);
+    auto open = i != st.open_until.end() && i->second > now;
+    if (!was_tried && !open) {
+      if (!tried.empty())
+        ++st.failovers;
+      send_to(self, p->name, std::move(job));
+      return;
+    }
+    wait = std::min(wait, open ? caf::timespan{i->second - now}
+                               : caf::timespan::zero());
+  }
+  st.deferred_by.erase(job.n.id);
+  auto out = pool_outcome(self, job, attempt_result::deferred,
+                          "every provider of channel " + st.settings.channel
+                            + " has its breaker open");
+  out.retryable = true;
+  out.retry_after_ms = std::max<int64_t>(
+    std::chrono::ceil<std::chrono::milliseconds>(wait).count(), 1);
+  ++st.outcomes;
+  self->send(st.dispatcher, atom::outcome_v, std::move(out));
+}
+
 void route(pool_ptr self, delivery_job job) {
   auto& st = self->state;
-  auto key = provider_key(job);
+  if (!st.settings.named.empty()) {
+    ++st.routed;
+    route_named(self, std::move(job));
+    return;
+  }
+  ++st.routed;
+  send_to(self, provider_key(job), std::move(job));
+}
+
+void send_to(pool_ptr self, const std::string& key, delivery_job job) {
+  auto& st = self->state;
   auto i = st.providers.find(key);
   if (i == st.providers.end()) {
     spawn_provider(self, key);
     i = st.providers.find(key);
   }
-  ++st.routed;
   i->second.held[job.n.id] = job;
   self->send(i->second.hdl, atom::deliver_v, std::move(job));
 }
@@ -222,6 +318,13 @@ std::string state_json(const sender_pool_state& st) {
   j["stopped"] = st.stopped;
   j["restarts"] = st.restarts;
   j["draining"] = st.draining;
+  if (!st.settings.named.empty()) {
+    auto order = nlohmann::json::array();
+    for (auto& p : st.settings.named)
+      order.push_back(p.name);
+    j["failover_order"] = order;
+    j["failovers"] = st.failovers;
+  }
   return j.dump();
 }
 
@@ -261,11 +364,30 @@ sender_pool(sender_pool_actor::stateful_pointer<sender_pool_state> self,
     },
     [self](atom::outcome, attempt_report& out) {
       auto& st = self->state;
+      std::optional<delivery_job> job;
       if (auto& from = self->current_sender()) {
         auto k = st.keys.find(from->address());
         if (k != st.keys.end())
-          if (auto* c = child_at(st, k->second, from->address()))
-            c->held.erase(out.id);
+          if (auto* c = child_at(st, k->second, from->address())) {
+            if (auto i = c->held.find(out.id); i != c->held.end()) {
+              job = std::move(i->second);
+              c->held.erase(i);
+            }
+          }
+      }
+      if (!st.settings.named.empty()) {
+        if (out.outcome == attempt_result::deferred && job && !st.draining
+            && named_at(st, out.provider) != nullptr) {
+          // Its breaker is open: remember for how long, try the next one.
+          auto& tried = st.deferred_by[out.id];
+          tried.push_back(out.provider);
+          st.open_until[out.provider]
+            = self->clock().now()
+              + std::chrono::milliseconds{std::max<int64_t>(out.retry_after_ms, 0)};
+          route_named(self, std::move(*job));
+          return;
+        }
+        st.deferred_by.erase(out.id);
       }
       ++st.outcomes;
       self->send(st.dispatcher, atom::outcome_v, std::move(out));

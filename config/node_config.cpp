@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <unistd.h>
@@ -770,16 +771,479 @@ const std::vector<option_def>& options() {
   return xs;
 }
 
-const option_def* find_option(const std::string& name) {
+// -- provider and channel options ------------------------------------------------
+
+// One option of a named provider (S = provider_config) or of a provider
+// channel (S = channel_config), relative to its prefix.
+template <class S>
+struct sub_option {
+  std::string key;   // e.g. "url", "breaker.failure-threshold"
+  std::string type;
+  std::string help;
+  std::string fallback;
+  std::vector<std::string> kinds; // provider kinds it applies to; empty = all
+  std::function<std::string(S&, const std::string& text, bool in_file)> assign;
+};
+
+template <class S>
+sub_option<S> sub_string(std::string key, std::string S::*field,
+                         std::function<std::string(const std::string&)> valid,
+                         std::vector<std::string> kinds, std::string fallback,
+                         std::string help) {
+  sub_option<S> o{std::move(key), "string", std::move(help),
+                  std::move(fallback), std::move(kinds), {}};
+  o.assign = [=](S& x, const std::string& text, bool in_file) {
+    std::string v;
+    if (auto err = detail::parse_string(text, in_file, v); !err.empty())
+      return err;
+    if (auto err = valid(v); !err.empty())
+      return err;
+    x.*field = std::move(v);
+    return std::string{};
+  };
+  return o;
+}
+
+template <class S>
+sub_option<S> sub_bool(std::string key, bool S::*field,
+                       std::vector<std::string> kinds, std::string fallback,
+                       std::string help) {
+  sub_option<S> o{std::move(key), "bool", std::move(help), std::move(fallback),
+                  std::move(kinds), {}};
+  o.assign = [=](S& x, const std::string& text, bool) {
+    bool v = false;
+    if (auto err = detail::parse_bool(text, v); !err.empty())
+      return err;
+    x.*field = v;
+    return std::string{};
+  };
+  return o;
+}
+
+template <class S>
+sub_option<S> sub_int(std::string key, int S::*field, int64_t lo, int64_t hi,
+                      std::vector<std::string> kinds, std::string fallback,
+                      std::string help) {
+  sub_option<S> o{std::move(key), "int",
+                  std::move(help) + " (" + range_text(lo, hi) + ")",
+                  std::move(fallback), std::move(kinds), {}};
+  o.assign = [=](S& x, const std::string& text, bool) {
+    int64_t v = 0;
+    if (auto err = detail::parse_int(text, v); !err.empty())
+      return err;
+    if (v < lo || v > hi)
+      return std::to_string(v) + " is out of range (" + range_text(lo, hi)
+             + ")";
+    x.*field = static_cast<int>(v);
+    return std::string{};
+  };
+  return o;
+}
+
+// `zero_inherits`: 0 is allowed and means "inherit".
+template <class S>
+sub_option<S> sub_duration(std::string key, millis S::*field,
+                           bool zero_inherits, std::vector<std::string> kinds,
+                           std::string fallback, std::string help) {
+  sub_option<S> o{std::move(key), "duration", std::move(help),
+                  std::move(fallback), std::move(kinds), {}};
+  o.assign = [=](S& x, const std::string& text, bool) {
+    millis v{0};
+    if (zero_inherits && text == "0") {
+      x.*field = v;
+      return std::string{};
+    }
+    if (auto err = detail::parse_duration(text, v); !err.empty())
+      return err;
+    if (v.count() == 0 && zero_inherits) {
+      x.*field = v;
+      return std::string{};
+    }
+    if (v.count() <= 0)
+      return std::string{"must be greater than zero"};
+    if (v > max_duration)
+      return format_duration(v) + " is longer than the maximum ("
+             + format_duration(max_duration) + ")";
+    x.*field = v;
+    return std::string{};
+  };
+  return o;
+}
+
+std::string valid_kind(const std::string& s) {
+  if (s == "smtp" || s == "twilio" || s == "fcm" || s == "webpush")
+    return {};
+  return "unknown provider kind " + quote(s)
+         + " (use smtp, twilio, fcm or webpush)";
+}
+
+std::string valid_smtp_url(const std::string& s) {
+  if (s.rfind("smtp://", 0) == 0 || s.rfind("smtps://", 0) == 0)
+    return s.find_first_of(" \t\r\n") == std::string::npos
+             ? std::string{}
+             : "must not contain white space";
+  return quote(s) + " is not an smtp:// or smtps:// URL";
+}
+
+std::string valid_http_url(const std::string& s) {
+  if (s.empty() || s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0)
+    return s.find_first_of(" \t\r\n") == std::string::npos
+             ? std::string{}
+             : "must not contain white space";
+  return quote(s) + " is not an http:// or https:// URL";
+}
+
+std::string valid_vapid_subject(const std::string& s) {
+  if (s.empty() || s.rfind("mailto:", 0) == 0 || s.rfind("https://", 0) == 0)
+    return {};
+  return quote(s) + " is neither a mailto: nor an https: URL (RFC 8292)";
+}
+
+const std::vector<sub_option<provider_config>>& provider_options() {
+  using p = provider_config;
+  static const std::vector<sub_option<provider_config>> xs = [] {
+    std::vector<sub_option<provider_config>> v;
+    const std::vector<std::string> all;
+    const std::vector<std::string> smtp{"smtp"};
+    const std::vector<std::string> twilio{"twilio"};
+    const std::vector<std::string> fcm{"fcm"};
+    const std::vector<std::string> webpush{"webpush"};
+    const std::vector<std::string> http{"twilio", "fcm"};
+    v.push_back(sub_string<p>("kind", &p::kind, valid_kind, all, "none (required)",
+                              "smtp, twilio, fcm or webpush"));
+    v.push_back(sub_string<p>("url", &p::url, valid_smtp_url, smtp, "none (required)",
+                              "SMTP server: smtp://host:port, smtps:// = implicit TLS"));
+    v.push_back(sub_bool<p>("starttls", &p::starttls, smtp, "false",
+                            "require STARTTLS before AUTH and MAIL"));
+    v.push_back(sub_string<p>("username", &p::username, any_string, smtp, "\"\"",
+                              "SMTP AUTH user (\"\" = no AUTH)"));
+    v.push_back(sub_string<p>("password", &p::password, any_string, smtp, "\"\"",
+                              "SMTP AUTH password"));
+    v.push_back(sub_string<p>("from", &p::from, any_string,
+                              {"smtp", "twilio"}, "none (required)",
+                              "sender: email From (tenants may override) or the "
+                              "SMS number"));
+    v.push_back(sub_string<p>("reply-to", &p::reply_to, any_string, smtp, "\"\"",
+                              "email Reply-To (tenants may override)"));
+    v.push_back(sub_bool<p>("tls-verify", &p::tls_verify, smtp, "true",
+                            "check the SMTP server's certificate"));
+    v.push_back(sub_string<p>("ca-file", &p::ca_file, any_string, smtp, "\"\"",
+                              "CA bundle for the SMTP server (\"\" = system)"));
+    v.push_back(sub_string<p>("base-url", &p::base_url, valid_http_url, http,
+                              "the real service",
+                              "API base URL (https://api.twilio.com, "
+                              "https://fcm.googleapis.com)"));
+    v.push_back(sub_string<p>("account-sid", &p::account_sid, any_string, twilio,
+                              "none (required)", "Twilio account SID"));
+    v.push_back(sub_string<p>("auth-token", &p::auth_token, any_string, twilio,
+                              "none (required)",
+                              "Twilio auth token (basic auth, callback signatures)"));
+    v.push_back(sub_string<p>("status-callback", &p::status_callback,
+                              valid_http_url, twilio, "\"\"",
+                              "public URL of POST /v1/receipts/twilio/NAME "
+                              "(\"\" = no delivery receipts)"));
+    v.push_back(sub_string<p>("project", &p::project, any_string, fcm,
+                              "none (required)", "FCM project id"));
+    v.push_back(sub_string<p>("token", &p::token, any_string, fcm,
+                              "none (required)", "FCM OAuth 2 bearer token"));
+    v.push_back(sub_string<p>("vapid-private-key-file", &p::vapid_private_key_file,
+                              any_string, webpush, "none (required)",
+                              "PEM file of the VAPID P-256 private key"));
+    v.push_back(sub_string<p>("vapid-subject", &p::vapid_subject,
+                              valid_vapid_subject, webpush, "none (required)",
+                              "VAPID contact: mailto: or https: URL"));
+    v.push_back(sub_duration<p>("ttl", &p::ttl, false, webpush, "24h",
+                                "Web Push TTL: how long the push service keeps "
+                                "an undelivered message"));
+    v.push_back(sub_int<p>("rate-per-sec", &p::rate_per_sec, 0, 10000000, all,
+                           "0", "outbound quota in calls per second, 0 = none"));
+    v.push_back(sub_int<p>("burst", &p::burst, 0, 10000000, all, "0",
+                           "quota bucket size, 0 = rate-per-sec"));
+    v.push_back(sub_int<p>("pool-size", &p::pool_size, 1, 4096, all, "8",
+                           "concurrent senders (connections) to the provider"));
+    v.push_back(sub_duration<p>("timeout", &p::timeout, false, all, "10s",
+                                "time limit of one call"));
+    v.push_back(sub_string<p>("receipt-secret", &p::receipt_secret, any_string,
+                              {"smtp", "fcm", "webpush"}, "\"\"",
+                              "shared secret of POST /v1/receipts/ses/NAME "
+                              "(\"\" = receipts refused)"));
+    v.push_back(sub_int<p>("breaker.failure-threshold",
+                           &p::breaker_failure_threshold, 0, 1000000, all, "0",
+                           "override of herald.breaker.failure-threshold, 0 = inherit"));
+    v.push_back(sub_duration<p>("breaker.open-timeout", &p::breaker_open_timeout,
+                                true, all, "0",
+                                "override of herald.breaker.open-timeout, 0 = inherit"));
+    v.push_back(sub_int<p>("breaker.half-open-probes",
+                           &p::breaker_half_open_probes, 0, 1000, all, "0",
+                           "override of herald.breaker.half-open-probes, 0 = inherit"));
+    v.push_back(sub_int<p>("breaker.failure-rate", &p::breaker_failure_rate, 0,
+                           100, all, "0",
+                           "override of herald.breaker.failure-rate, 0 = inherit"));
+    v.push_back(sub_int<p>("breaker.min-calls", &p::breaker_min_calls, 0,
+                           1000000, all, "0",
+                           "override of herald.breaker.min-calls, 0 = inherit"));
+    v.push_back(sub_duration<p>("retry.base-delay", &p::retry_base_delay, true,
+                                all, "0",
+                                "override of the channel's retry base delay, "
+                                "0 = inherit"));
+    v.push_back(sub_duration<p>("retry.max-delay", &p::retry_max_delay, true,
+                                all, "0",
+                                "override of the channel's retry max delay, "
+                                "0 = inherit"));
+    v.push_back(sub_int<p>("retry.max-attempts", &p::retry_max_attempts, 0,
+                           1000, all, "0",
+                           "override of the channel's max attempts, 0 = inherit"));
+    return v;
+  }();
+  return xs;
+}
+
+const std::vector<sub_option<channel_config>>& channel_options() {
+  using ch = channel_config;
+  static const std::vector<sub_option<channel_config>> xs = [] {
+    std::vector<sub_option<channel_config>> v;
+    sub_option<ch> list{"providers", "string-list",
+                        "named providers of the channel, in fail-over order",
+                        "[]", {}, {}};
+    list.assign = [](ch& x, const std::string& text, bool in_file) {
+      std::vector<std::string> names;
+      if (auto err = detail::parse_string_list(text, in_file, names);
+          !err.empty())
+        return err;
+      x.providers = std::move(names);
+      return std::string{};
+    };
+    v.push_back(std::move(list));
+    v.push_back(sub_duration<ch>("retry.base-delay", &ch::retry_base_delay,
+                                 true, {}, "0",
+                                 "override of herald.retry.base-delay, 0 = inherit"));
+    v.push_back(sub_duration<ch>("retry.max-delay", &ch::retry_max_delay, true,
+                                 {}, "0",
+                                 "override of herald.retry.max-delay, 0 = inherit"));
+    v.push_back(sub_int<ch>("retry.max-attempts", &ch::retry_max_attempts, 0,
+                            1000, {}, "0",
+                            "override of herald.retry.max-attempts, 0 = inherit"));
+    return v;
+  }();
+  return xs;
+}
+
+// A provider's name: letters, digits, '-' and '_' (it is a path segment of
+// the receipt routes and a metric label).
+bool is_provider_name(const std::string& s) {
+  return !s.empty() && s.size() <= 64
+         && std::all_of(s.begin(), s.end(), [](char c) {
+              return is_alnum(c) || c == '-' || c == '_';
+            });
+}
+
+// herald.providers.NAME.KEY and herald.channels.{email,sms,push}.KEY as an
+// option_def of their own; nullopt for any other name. Which keys a provider
+// set is recorded, so validate() can refuse options of another kind.
+std::optional<option_def> dynamic_option(const std::string& name) {
+  static const std::string providers = "herald.providers.";
+  static const std::string channels = "herald.channels.";
+  auto split = [&](const std::string& prefix, std::string& head,
+                   std::string& key) {
+    if (name.compare(0, prefix.size(), prefix) != 0)
+      return false;
+    auto rest = name.substr(prefix.size());
+    auto dot = rest.find('.');
+    if (dot == std::string::npos)
+      return false;
+    head = rest.substr(0, dot);
+    key = rest.substr(dot + 1);
+    return true;
+  };
+  std::string head;
+  std::string key;
+  if (split(providers, head, key) && is_provider_name(head)) {
+    for (auto& o : provider_options()) {
+      if (o.key != key)
+        continue;
+      option_def d;
+      d.name = name;
+      d.type = o.type;
+      d.help = o.help;
+      auto assign = o.assign;
+      d.assign = [head, key, assign](node_config& cfg, const std::string& text,
+                                     bool in_file) {
+        auto& pc = cfg.providers[head];
+        pc.name = head;
+        if (auto err = assign(pc, text, in_file); !err.empty())
+          return err;
+        if (std::find(pc.keys_set.begin(), pc.keys_set.end(), key)
+            == pc.keys_set.end())
+          pc.keys_set.push_back(key);
+        return std::string{};
+      };
+      d.check = [](const node_config&) { return std::string{}; };
+      d.show = [](const node_config&) { return std::string{}; };
+      return d;
+    }
+    return std::nullopt;
+  }
+  auto& served = provider_channels();
+  if (split(channels, head, key)
+      && std::find(served.begin(), served.end(), head) != served.end()) {
+    for (auto& o : channel_options()) {
+      if (o.key != key)
+        continue;
+      option_def d;
+      d.name = name;
+      d.type = o.type;
+      d.help = o.help;
+      auto assign = o.assign;
+      d.assign = [head, assign](node_config& cfg, const std::string& text,
+                                bool in_file) {
+        return assign(cfg.channels[head], text, in_file);
+      };
+      d.check = [](const node_config&) { return std::string{}; };
+      d.show = [](const node_config&) { return std::string{}; };
+      return d;
+    }
+  }
+  return std::nullopt;
+}
+
+// The option named `name`: one of the table or of a provider or channel.
+std::optional<option_def> find_option(const std::string& name) {
   for (auto& d : options())
     if (d.name == name)
-      return &d;
-  return nullptr;
+      return d;
+  return dynamic_option(name);
+}
+
+// Problems of the providers and provider channels, one line each, naming the
+// option.
+void validate_providers(const node_config& cfg,
+                        std::vector<std::string>& errors) {
+  auto opt = [](const std::string& provider, const std::string& key) {
+    return "herald.providers." + provider + "." + key;
+  };
+  std::map<std::string, std::string> used_by; // provider → channel
+  for (auto& [channel, cc] : cfg.channels) {
+    auto list = "herald.channels." + channel + ".providers";
+    for (size_t i = 0; i < cc.providers.size(); ++i) {
+      auto& name = cc.providers[i];
+      if (std::find(cc.providers.begin(), cc.providers.begin() + i, name)
+          != cc.providers.begin() + i) {
+        errors.push_back(list + ": provider " + quote(name) + " is listed twice");
+        continue;
+      }
+      auto i_p = cfg.providers.find(name);
+      if (i_p == cfg.providers.end()) {
+        errors.push_back(list + ": unknown provider " + quote(name)
+                         + " (define it under [herald.providers." + name + "])");
+        continue;
+      }
+      if (!i_p->second.kind.empty() && !kind_serves(i_p->second.kind, channel))
+        errors.push_back(list + ": provider " + quote(name) + " is of kind "
+                         + i_p->second.kind + ", which cannot deliver "
+                         + channel);
+      if (auto j = used_by.find(name); j != used_by.end() && j->second != channel)
+        errors.push_back(list + ": provider " + quote(name)
+                         + " already serves channel " + j->second);
+      used_by.emplace(name, channel);
+    }
+  }
+  for (auto& [name, pc] : cfg.providers) {
+    if (pc.kind.empty()) {
+      errors.push_back(opt(name, "kind")
+                       + ": missing (smtp, twilio, fcm or webpush)");
+      continue;
+    }
+    for (auto& key : pc.keys_set) {
+      for (auto& o : provider_options()) {
+        if (o.key != key || o.kinds.empty())
+          continue;
+        if (std::find(o.kinds.begin(), o.kinds.end(), pc.kind) == o.kinds.end())
+          errors.push_back(opt(name, key) + ": not an option of a " + pc.kind
+                           + " provider");
+      }
+    }
+    auto need = [&](const std::string& key, const std::string& value) {
+      if (value.empty())
+        errors.push_back(opt(name, key) + ": missing, but required for a "
+                         + pc.kind + " provider");
+    };
+    if (pc.kind == "smtp") {
+      need("url", pc.url);
+      need("from", pc.from);
+      if (pc.starttls && pc.url.rfind("smtps://", 0) == 0)
+        errors.push_back(opt(name, "starttls")
+                         + ": an smtps:// URL is TLS from the start; "
+                           "STARTTLS is for smtp:// URLs");
+      if (!pc.password.empty() && pc.username.empty())
+        errors.push_back(opt(name, "username")
+                         + ": missing, but a password is set");
+    } else if (pc.kind == "twilio") {
+      need("account-sid", pc.account_sid);
+      need("auth-token", pc.auth_token);
+      need("from", pc.from);
+    } else if (pc.kind == "fcm") {
+      need("project", pc.project);
+      need("token", pc.token);
+    } else if (pc.kind == "webpush") {
+      need("vapid-private-key-file", pc.vapid_private_key_file);
+      need("vapid-subject", pc.vapid_subject);
+    }
+    if (pc.retry_base_delay.count() > 0 && pc.retry_max_delay.count() > 0
+        && pc.retry_base_delay > pc.retry_max_delay)
+      errors.push_back(opt(name, "retry.base-delay")
+                       + " must not exceed " + opt(name, "retry.max-delay"));
+    if (used_by.count(name) == 0)
+      errors.push_back("herald.providers." + name
+                       + ": no channel lists this provider (add it to "
+                         "herald.channels.CHANNEL.providers)");
+  }
 }
 
 // "unknown option X (did you mean Y?)": the closest name within three edits,
 // else the only option whose last component matches (`[db] url` → herald.db.url).
 std::string unknown_option(const std::string& name, const std::string& prefix) {
+  // Under a provider or provider channel: the closest key of its kind.
+  for (auto [head, keys] :
+       {std::pair{std::string{"herald.providers."}, 0},
+        std::pair{std::string{"herald.channels."}, 1}}) {
+    if (name.compare(0, head.size(), head) != 0)
+      continue;
+    auto rest = name.substr(head.size());
+    auto dot = rest.find('.');
+    if (dot == std::string::npos)
+      break;
+    auto owner = rest.substr(0, dot);
+    auto key = rest.substr(dot + 1);
+    if (keys == 0 && !is_provider_name(owner))
+      return "unknown option " + prefix + name + " (a provider name has only "
+             "letters, digits, - and _)";
+    if (keys == 1 && owner == "webhook")
+      break;
+    std::vector<std::string> known;
+    if (keys == 0)
+      for (auto& o : provider_options())
+        known.push_back(o.key);
+    else
+      for (auto& o : channel_options())
+        known.push_back(o.key);
+    if (keys == 1) {
+      auto& served = provider_channels();
+      if (std::find(served.begin(), served.end(), owner) == served.end())
+        return "unknown option " + prefix + name
+               + " (channels are email, sms, push and webhook)";
+    }
+    std::string best;
+    size_t best_distance = 4;
+    for (auto& k : known)
+      if (auto dist = edit_distance(key, k); dist < best_distance) {
+        best = k;
+        best_distance = dist;
+      }
+    auto out = "unknown option " + prefix + name;
+    if (!best.empty())
+      return out + " (did you mean " + prefix + head + owner + "." + best + "?)";
+    return out + " (see herald --help: Channels and providers)";
+  }
   const option_def* best = nullptr;
   size_t best_distance = 4;
   for (auto& d : options()) {
@@ -1029,7 +1493,7 @@ private:
 
   void apply(int line, const std::string& name, const std::string& raw) {
     auto d = find_option(name);
-    if (d == nullptr) {
+    if (!d) {
       fail(line, unknown_option(name, ""));
       return;
     }
@@ -1070,6 +1534,39 @@ const std::vector<option_spec>& option_specs() {
     return xs;
   }();
   return specs;
+}
+
+const std::vector<option_spec>& provider_option_specs() {
+  static const auto specs = [] {
+    std::vector<option_spec> xs;
+    for (auto& o : channel_options())
+      xs.push_back(option_spec{"herald.channels.CHANNEL." + o.key, o.type,
+                               o.fallback, o.help});
+    for (auto& o : provider_options()) {
+      auto help = o.help;
+      if (!o.kinds.empty()) {
+        help += " [";
+        for (size_t i = 0; i < o.kinds.size(); ++i)
+          help += (i > 0 ? ", " : "") + o.kinds[i];
+        help += "]";
+      }
+      xs.push_back(option_spec{"herald.providers.NAME." + o.key, o.type,
+                               o.fallback, help});
+    }
+    return xs;
+  }();
+  return specs;
+}
+
+const std::vector<std::string>& provider_channels() {
+  static const std::vector<std::string> xs{"email", "sms", "push"};
+  return xs;
+}
+
+bool kind_serves(const std::string& kind, const std::string& channel) {
+  return (channel == "email" && kind == "smtp")
+         || (channel == "sms" && kind == "twilio")
+         || (channel == "push" && (kind == "fcm" || kind == "webpush"));
 }
 
 std::string apply_ini(node_config& cfg, const std::string& text,
@@ -1121,6 +1618,7 @@ std::string validate(const node_config& cfg) {
       if (ports[i].second != 0 && ports[i].second == ports[j].second)
         errors.push_back(std::string{ports[i].first} + " and " + ports[j].first
                          + " are both " + std::to_string(ports[i].second));
+  validate_providers(cfg, errors);
   return join_lines(errors);
 }
 
@@ -1130,7 +1628,7 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
   // Reported after the file's errors, in the order the user reads them.
   std::vector<std::string> cli_errors;
   // Options given on the command line, in order, applied after the file.
-  std::vector<std::pair<const option_def*, std::string>> overrides;
+  std::vector<std::pair<option_def, std::string>> overrides;
   bool have_config_file = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i] != nullptr ? argv[i] : "";
@@ -1157,7 +1655,7 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
       continue;
     }
     auto d = find_option(name);
-    if (d == nullptr) {
+    if (!d) {
       cli_errors.push_back("command line: " + unknown_option(name, "--"));
       continue;
     }
@@ -1169,12 +1667,12 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
       }
       value = "true";
     }
-    auto same = [&](auto& o) { return o.first == d; };
+    auto same = [&](auto& o) { return o.first.name == d->name; };
     if (std::any_of(overrides.begin(), overrides.end(), same)) {
       cli_errors.push_back("command line: --" + name + " is given twice");
       continue;
     }
-    overrides.emplace_back(d, value);
+    overrides.emplace_back(*d, value);
   }
   if (result.help) {
     // Help must work before anything is configured.
@@ -1206,9 +1704,9 @@ parse_outcome parse_command_line(int argc, const char* const* argv) {
   errors.insert(errors.end(), cli_errors.begin(), cli_errors.end());
   bool name_given = false;
   for (auto& [d, value] : overrides) {
-    if (auto err = d->assign(result.cfg, value, false); !err.empty())
-      errors.push_back("command line: --" + d->name + ": " + err);
-    name_given = name_given || d->name == "herald.node.name";
+    if (auto err = d.assign(result.cfg, value, false); !err.empty())
+      errors.push_back("command line: --" + d.name + ": " + err);
+    name_given = name_given || d.name == "herald.node.name";
   }
   if (result.cfg.node_name.empty() && !name_given)
     result.cfg.node_name = host_name();
@@ -1259,6 +1757,13 @@ std::string help_text() {
   row("OPTION", "TYPE", "DEFAULT", "MEANING");
   for (auto& s : specs)
     row(s.name, s.type, s.fallback, s.help);
+  out << "\n"
+         "Channels and providers: CHANNEL is email, sms or push; NAME is a\n"
+         "provider's name (letters, digits, - and _), listed by one channel.\n"
+         "[kinds] marks options of some provider kinds only.\n";
+  for (auto& s : provider_option_specs())
+    out << "  " << s.name << "  " << s.type << "  " << s.fallback << "  "
+        << s.help << '\n';
   return out.str();
 }
 

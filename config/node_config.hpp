@@ -7,12 +7,71 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 namespace herald {
 
 using millis = std::chrono::milliseconds;
+
+/// One named provider: herald.providers.NAME.* (API.md, "Providers"). Zero
+/// in an override means "the channel's or the herald.* default".
+struct provider_config {
+  std::string name;
+  std::string kind;                // smtp | twilio | fcm | webpush (required)
+  // smtp
+  std::string url;                 // smtp://host:port, smtps:// = implicit TLS
+  bool starttls = false;           // require STARTTLS
+  std::string username;            // AUTH when set
+  std::string password;
+  std::string from;                // smtp, twilio: the sender
+  std::string reply_to;            // smtp
+  bool tls_verify = true;          // smtp: check the server certificate
+  std::string ca_file;             // smtp: extra CA bundle ("" = system)
+  // twilio, fcm
+  std::string base_url;            // "" = the real service
+  std::string account_sid;         // twilio
+  std::string auth_token;          // twilio
+  std::string status_callback;     // twilio: public URL of the receipt route
+  std::string project;             // fcm
+  std::string token;               // fcm: OAuth bearer token
+  // webpush
+  std::string vapid_private_key_file;
+  std::string vapid_subject;       // mailto: or https: contact
+  millis ttl{86400000};            // webpush: TTL header
+  // every kind
+  int rate_per_sec = 0;            // outbound quota, 0 = none
+  int burst = 0;                   // quota bucket size, 0 = rate-per-sec
+  int pool_size = 8;               // concurrent senders
+  millis timeout{10000};           // one call
+  std::string receipt_secret;      // shared secret of the receipt route
+  // overrides of herald.breaker.*
+  int breaker_failure_threshold = 0;
+  millis breaker_open_timeout{0};
+  int breaker_half_open_probes = 0;
+  int breaker_failure_rate = 0;
+  int breaker_min_calls = 0;
+  // overrides of the channel's retry policy
+  millis retry_base_delay{0};
+  millis retry_max_delay{0};
+  int retry_max_attempts = 0;
+  /// The keys given for it (file or command line), for kind checks.
+  std::vector<std::string> keys_set;
+};
+
+/// herald.channels.NAME.* of email, sms and push.
+struct channel_config {
+  std::vector<std::string> providers; // fail-over order
+  millis retry_base_delay{0};         // 0 = herald.retry.*
+  millis retry_max_delay{0};
+  int retry_max_attempts = 0;
+};
+
+/// The channels that deliver through named providers, and the provider kinds
+/// each accepts.
+const std::vector<std::string>& provider_channels();
+bool kind_serves(const std::string& kind, const std::string& channel);
 
 struct node_config {
   // herald.node.*
@@ -90,6 +149,9 @@ struct node_config {
   std::string log_format = "json";       // herald.log.format: json|text
   // herald.scheduler.*
   int scheduler_threads = 0;             // herald.scheduler.threads (0 = CAF default: cores, >= 4)
+  // herald.providers.NAME.* and herald.channels.{email,sms,push}.*
+  std::map<std::string, provider_config> providers;
+  std::map<std::string, channel_config> channels;
 };
 
 /// One documented option.
@@ -102,6 +164,11 @@ struct option_spec {
 
 /// Every option, in the order `herald --help` prints them.
 const std::vector<option_spec>& option_specs();
+
+/// The options of every named provider and of the provider channels, with
+/// NAME (provider) and CHANNEL (email, sms, push) as placeholders:
+/// "herald.providers.NAME.url", "herald.channels.CHANNEL.providers".
+const std::vector<option_spec>& provider_option_specs();
 
 /// What parsing the command line produced.
 struct parse_outcome {

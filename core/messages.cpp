@@ -27,6 +27,7 @@ constexpr const char* status_names[] = {
   "delivered", "retry_scheduled", "failed",
   "dead_lettered", "cancelled",   "discarded",
   "skipped",
+  "bounced",
 };
 
 } // namespace

@@ -24,11 +24,12 @@ enum class notification_status : uint8_t {
   sending,
   delivered,       // terminal
   retry_scheduled, // waits for its next attempt (next_attempt_at_ms)
-  failed,          // terminal (rows of older versions)
+  failed,          // terminal: delivered, then a receipt said it failed
   dead_lettered,   // terminal until a DLQ retry
   cancelled,       // terminal
   discarded,       // terminal
   skipped,         // terminal: its recipient opted out or has no address
+  bounced,         // terminal: delivered, then a receipt said it bounced
 };
 
 /// The status's text ("accepted", "retry_scheduled", ...).
@@ -62,6 +63,7 @@ struct notification {
   int32_t template_version = 0; // ... pinned at this version
   std::string rendered;        // JSON object text of the rendered parts, "" = none
   std::string recipient_id;    // addressed to this recipient ("" = by `to`)
+  std::string provider_message_id; // delivered: the provider's message id
 };
 
 template <class Inspector>
@@ -71,7 +73,8 @@ typename Inspector::result_type inspect(Inspector& f, notification& x) {
            x.provider, x.status, x.attempts, x.last_error, x.created_at_ms,
            x.updated_at_ms, x.idempotency_key, x.idempotency_hash,
            x.next_attempt_at_ms, x.request_id, x.template_code,
-           x.template_version, x.rendered, x.recipient_id);
+           x.template_version, x.rendered, x.recipient_id,
+           x.provider_message_id);
 }
 
 /// Whether a new notification is due by `ms` (epoch ms): it has no send_at
@@ -136,12 +139,15 @@ struct delivery_job {
   /// Attempts made within the current budget: n.attempts minus the attempts
   /// made before a DLQ retry gave the notification a fresh budget.
   int32_t budget_used = 0;
+  /// The tenant's email From and Reply-To ("" = the provider's).
+  std::string email_from;
+  std::string email_reply_to;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delivery_job& x) {
   return f(caf::meta::type_name("delivery_job"), x.n, x.fence,
-           x.signing_secret, x.budget_used);
+           x.signing_secret, x.budget_used, x.email_from, x.email_reply_to);
 }
 
 /// `job` alone in a vector, moved in. `std::vector<delivery_job>{std::move(
@@ -181,13 +187,20 @@ struct attempt_report {
   /// failed: the provider's Retry-After in ms, -1 = none. deferred: how long
   /// until the provider may be called again (the breaker's cool-down).
   int64_t retry_after_ms = -1;
+  /// delivered: the provider's id of the message (Twilio's SID, FCM's
+  /// message name, the SMTP Message-ID), which delivery receipts refer to.
+  std::string provider_message_id;
+  /// failed: the address no longer exists (FCM UNREGISTERED, Web Push 404 or
+  /// 410): the device is removed from the recipient's profile.
+  bool address_gone = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, attempt_report& x) {
   return f(caf::meta::type_name("attempt_report"), x.id, x.tenant_id, x.fence,
            x.outcome, x.http_status, x.error, x.node, x.provider,
-           x.started_at_ms, x.duration_us, x.retryable, x.retry_after_ms);
+           x.started_at_ms, x.duration_us, x.retryable, x.retry_after_ms,
+           x.provider_message_id, x.address_gone);
 }
 
 /// The dispatcher's decision on a report, which the store records: the
@@ -208,6 +221,8 @@ struct delivery_decision : attempt_report {
   /// Why the status changed, for the transition log and the dead letter:
   /// e.g. "permanent: HTTP 400", "exhausted: 8 attempts", "breaker open".
   std::string reason;
+  /// address_gone: the address that is gone (the notification's `to`).
+  std::string address;
 
   delivery_decision() = default;
 
@@ -221,7 +236,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delivery_decision& x) {
   return f(caf::meta::type_name("delivery_decision"),
            static_cast<attempt_report&>(x), x.attempt_key, x.status,
-           x.next_attempt_ms, x.keep_lease, x.reason);
+           x.next_attempt_ms, x.keep_lease, x.reason, x.address);
 }
 
 /// One row of delivery_attempts.

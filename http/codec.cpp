@@ -195,8 +195,8 @@ bool is_one_of(std::string_view s, std::initializer_list<std::string_view> xs) {
 }
 
 bool is_known_field(std::string_view k) {
-  return is_one_of(k, {"channel", "to", "subject", "body", "data", "priority",
-                       "send_at", "provider", "template", "locale",
+  return is_one_of(k, {"channel", "to", "subject", "body", "html", "data",
+                       "priority", "send_at", "provider", "template", "locale",
                        "variables", "recipient"});
 }
 
@@ -226,6 +226,7 @@ public:
       if (auto s = string_of("subject", *v))
         subject(*s);
     body();
+    html();
     if (auto v = get("data"); v != nullptr)
       data(*v);
     n.priority = "normal";
@@ -407,7 +408,8 @@ private:
   void body() {
     const auto& channel = out_.n.channel;
     bool required = !channel.empty() && channel != "webhook"
-                    && out_.template_code.empty() && get("template") == nullptr;
+                    && out_.template_code.empty() && get("template") == nullptr
+                    && !(channel == "email" && get("html") != nullptr);
     auto v = get("body");
     if (v == nullptr) {
       if (required)
@@ -426,6 +428,33 @@ private:
       fail("body", "must not be empty");
     else
       out_.n.body = *s;
+  }
+
+  /// An email's HTML part beside its text `body`; kept in `rendered` as
+  /// {"html": …}, where a template's HTML part goes too.
+  void html() {
+    auto v = get("html");
+    if (v == nullptr)
+      return;
+    const auto& channel = out_.n.channel;
+    if (!channel.empty() && channel != "email") {
+      fail("html", "only allowed for channel email");
+      return;
+    }
+    if (get("template") != nullptr) {
+      fail("html", "not allowed with template (the template renders it)");
+      return;
+    }
+    auto s = string_of("html", *v);
+    if (s == nullptr)
+      return;
+    if (s->size() > max_body_bytes)
+      fail("html", "must be at most " + std::to_string(max_body_bytes)
+                     + " bytes");
+    else if (s->find('\0') != std::string::npos)
+      fail("html", "must not contain NUL characters");
+    else if (!s->empty())
+      out_.n.rendered = json{{"html", *s}}.dump();
   }
 
   void data(const json& v) {

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include <pqxx/pqxx>
+#include <nlohmann/json.hpp>
 
 #include "core/ids.hpp"
 #include "persistence/detail/guarded.hpp"
@@ -51,6 +52,8 @@ std::vector<delivery_job> delivery_store::claim(const lease_spec& lease,
       job.fence = row[at].as<int64_t>();
       job.signing_secret = row[at + 1].as<std::string>();
       job.budget_used = row[at + 2].as<int32_t>();
+      job.email_from = row[at + 3].as<std::string>();
+      job.email_reply_to = row[at + 4].as<std::string>();
       jobs.push_back(std::move(job));
     }
     return jobs;
@@ -90,12 +93,28 @@ int64_t delivery_store::take_over(const std::string& owner) {
   });
 }
 
+namespace {
+
+/// The endpoint of a Web Push subscription given as JSON; "" for anything
+/// else (an FCM token).
+std::string webpush_endpoint_of(const std::string& address) {
+  if (address.empty() || address.front() != '{')
+    return {};
+  auto j = nlohmann::json::parse(address, nullptr, false);
+  if (!j.is_object() || !j.contains("endpoint") || !j["endpoint"].is_string())
+    return {};
+  return j["endpoint"].get<std::string>();
+}
+
+} // namespace
+
 int64_t
 delivery_store::record_outcomes(const std::vector<delivery_decision>& xs) {
   // Ids that are not UUIDs name no notification: they cannot be recorded,
   // and must not fail the rest of the batch with a cast error.
   std::vector<std::string> ids, tenants, outcomes, errors, nodes, providers,
-    statuses, reasons, attempt_keys;
+    statuses, reasons, attempt_keys, message_ids;
+  std::vector<std::pair<std::string, std::string>> gone; // tenant, address
   std::vector<int64_t> fences, started, durations, next_attempts;
   std::vector<int32_t> http_statuses, keep_leases;
   for (const auto& x : xs) {
@@ -126,6 +145,9 @@ delivery_store::record_outcomes(const std::vector<delivery_decision>& xs) {
     keep_leases.push_back(x.keep_lease ? 1 : 0);
     reasons.push_back(x.reason);
     attempt_keys.push_back(x.attempt_key);
+    message_ids.push_back(x.provider_message_id);
+    if (x.address_gone && !x.address.empty())
+      gone.emplace_back(x.tenant_id, x.address);
   }
   const auto total = static_cast<int64_t>(xs.size());
   if (ids.empty())
@@ -140,7 +162,10 @@ delivery_store::record_outcomes(const std::vector<delivery_decision>& xs) {
       text_array(nodes), text_array(providers), number_array(started),
       number_array(durations), text_array(statuses),
       number_array(next_attempts), number_array(keep_leases),
-      text_array(reasons), text_array(attempt_keys));
+      text_array(reasons), text_array(attempt_keys), text_array(message_ids));
+    for (auto& [tenant, address] : gone)
+      tx.exec_prepared("remove_dead_device", tenant, address,
+                       webpush_endpoint_of(address));
     tx.commit();
     return total - r[0][0].as<int64_t>();
   });

@@ -34,10 +34,24 @@ const retry_policy& outcome_policy::policy(const std::string& channel) const {
   return i != settings_.per_channel.end() ? i->second : settings_.fallback;
 }
 
-backoff& outcome_policy::schedule(const std::string& channel) {
-  auto i = schedules_.find(channel);
+const retry_policy& outcome_policy::policy(const std::string& channel,
+                                           const std::string& provider) const {
+  if (!provider.empty())
+    if (auto i = settings_.per_provider.find(provider);
+        i != settings_.per_provider.end())
+      return i->second;
+  return policy(channel);
+}
+
+backoff& outcome_policy::schedule(const std::string& channel,
+                                  const std::string& provider) {
+  auto key = !provider.empty() && settings_.per_provider.count(provider) > 0
+               ? "provider:" + provider
+               : channel;
+  auto i = schedules_.find(key);
   if (i == schedules_.end())
-    i = schedules_.emplace(channel, backoff{policy(channel), random_}).first;
+    i = schedules_.emplace(key, backoff{policy(channel, provider), random_})
+          .first;
   return i->second;
 }
 
@@ -69,7 +83,7 @@ int32_t outcome_policy::decide(delivery_decision& out, const std::string& channe
   std::optional<std::chrono::milliseconds> retry_after;
   if (out.retry_after_ms >= 0)
     retry_after = std::chrono::milliseconds{out.retry_after_ms};
-  auto d = schedule(channel).next(used, retry_after);
+  auto d = schedule(channel, out.provider).next(used, retry_after);
   if (d.give_up) {
     out.status = notification_status::dead_lettered;
     out.reason = "exhausted: " + std::to_string(used) + " attempts, last: "

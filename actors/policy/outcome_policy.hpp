@@ -30,6 +30,9 @@ namespace herald {
 struct outcome_policy_settings {
   retry_policy fallback;                     // herald.retry.*
   std::map<std::string, retry_policy> per_channel; // herald.channels.NAME.retry.*
+  /// herald.providers.NAME.retry.*: a failed call's provider (the report's
+  /// `provider`) wins over its channel.
+  std::map<std::string, retry_policy> per_provider;
   std::chrono::milliseconds horizon{10000};  // herald.retry.horizon
   /// A deferral without a cool-down (retry_after_ms < 0) waits this long.
   std::chrono::milliseconds min_defer{1000};
@@ -50,16 +53,21 @@ public:
   /// The retry policy of a channel.
   const retry_policy& policy(const std::string& channel) const;
 
+  /// The retry policy of a call to `provider` on `channel`.
+  const retry_policy& policy(const std::string& channel,
+                             const std::string& provider) const;
+
   const outcome_policy_settings& settings() const noexcept {
     return settings_;
   }
 
 private:
-  backoff& schedule(const std::string& channel);
+  backoff& schedule(const std::string& channel, const std::string& provider);
 
   outcome_policy_settings settings_;
   unit_random random_;
-  std::map<std::string, backoff> schedules_; // by channel, made on first use
+  /// By channel, or "provider:" + name, made on first use.
+  std::map<std::string, backoff> schedules_;
 };
 
 } // namespace herald

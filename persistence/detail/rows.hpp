@@ -67,6 +67,7 @@ inline notification row_to_notification(const pqxx::row& r) {
   n.template_version = r[20].as<int32_t>();
   n.rendered = r[21].as<std::string>();
   n.recipient_id = r[22].as<std::string>();
+  n.provider_message_id = r[23].as<std::string>();
   return n;
 }
 

@@ -21,10 +21,10 @@ inline const std::string k_notification_columns =
   "coalesce(n.idempotency_hash, ''), coalesce(" HERALD_MS("n.next_attempt_at")
   ", 0), coalesce(n.request_id, ''), coalesce(n.template_code, ''),"
   " coalesce(n.template_version, 0), coalesce(n.rendered::text, ''),"
-  " coalesce(n.recipient_id, '')";
+  " coalesce(n.recipient_id, ''), coalesce(n.provider_message_id, '')";
 
 // How many columns k_notification_columns has: statements that read more
 // after them start there. (unsigned int is libpqxx 6's pqxx::row::size_type.)
-inline constexpr unsigned int k_notification_column_count = 23;
+inline constexpr unsigned int k_notification_column_count = 24;
 
 } // namespace herald::sql

@@ -58,7 +58,8 @@ inline const std::string k_claim =
   "    FROM picked WHERE u.id = picked.id"
   "  RETURNING u.*"
   ") SELECT " + k_notification_columns
-  + ", n.fence, t.webhook_secret, n.attempts - n.attempts_base"
+  + ", n.fence, t.webhook_secret, n.attempts - n.attempts_base,"
+    " coalesce(t.email_from, ''), coalesce(t.email_reply_to, '')"
     " FROM c AS n JOIN tenants t ON t.id = n.tenant_id ORDER BY n.id";
 
 // Rows are locked in id order, as lock_outcome_rows does: two statements
@@ -122,18 +123,19 @@ inline const std::string k_record_outcomes =
   "                       $5::integer[], $6::text[], $7::text[], $8::text[],"
   "                       $9::bigint[], $10::bigint[], $11::text[],"
   "                       $12::bigint[], $13::integer[], $14::text[],"
-  "                       $15::text[])"
+  "                       $15::text[], $16::text[])"
   "    WITH ORDINALITY AS o(id, tenant_id, fence, outcome, http_status, error,"
   "                         node, provider, started_ms, duration_us, status,"
   "                         next_attempt_ms, keep_lease, reason, attempt_key,"
-  "                         seq)"
+  "                         message_id, seq)"
   "), known AS ("
   "  SELECT o.*, n.fence AS current_fence, n.status AS current_status"
   "    FROM o JOIN notifications n ON n.id = o.id AND n.tenant_id = o.tenant_id"
   "), ins AS ("
   "  INSERT INTO delivery_attempts (notification_id, number, at, node,"
   "                                 provider, outcome, http_status, error,"
-  "                                 duration_us, attempt_key)"
+  "                                 duration_us, attempt_key,"
+  "                                 provider_message_id)"
   "  SELECT k.id,"
   "         coalesce((SELECT max(d.number) FROM delivery_attempts d"
   "                    WHERE d.notification_id = k.id), 0)"
@@ -142,7 +144,8 @@ inline const std::string k_record_outcomes =
   "              THEN 'epoch'::timestamptz + k.started_ms * interval '1 millisecond'"
   "              ELSE now() END,"
   "         k.node, nullif(k.provider, ''), k.outcome, nullif(k.http_status, 0),"
-  "         nullif(k.error, ''), k.duration_us, nullif(k.attempt_key, '')"
+  "         nullif(k.error, ''), k.duration_us, nullif(k.attempt_key, ''),"
+  "         nullif(k.message_id, '')"
   "    FROM known k WHERE k.outcome <> 'deferred'"
   "  ON CONFLICT (attempt_key) WHERE attempt_key IS NOT NULL DO NOTHING"
   "  RETURNING attempt_key"
@@ -171,6 +174,9 @@ inline const std::string k_record_outcomes =
   "                                ELSE now() END,"
   "         delivered_at = CASE WHEN w.status = 'delivered' THEN now()"
   "                             ELSE n.delivered_at END,"
+  "         provider_message_id = CASE WHEN w.status = 'delivered'"
+  "                                    THEN nullif(w.message_id, '')"
+  "                                    ELSE n.provider_message_id END,"
   "         status_reason = nullif(w.reason, ''),"
   "         lease_owner = CASE WHEN " HERALD_KEEPS_LEASE " THEN n.lease_owner END,"
   "         lease_until = CASE WHEN " HERALD_KEEPS_LEASE " THEN n.lease_until END,"
@@ -191,6 +197,25 @@ inline const std::string k_record_outcomes =
   "         reason = excluded.reason, last_error = excluded.last_error,"
   "         attempts = excluded.attempts, dead_at = now(), updated_at = now()"
   ") SELECT coalesce(sum(u.applied), 0)::bigint FROM upd u";
+
+// A push address the provider reported gone (FCM UNREGISTERED, Web Push
+// 404/410): the device is removed from every recipient of the tenant that
+// holds it (an FCM token, or a Web Push subscription with that endpoint).
+// $1 tenant, $2 the notification's address.
+inline const std::string k_remove_dead_device =
+  "UPDATE recipients r"
+  "   SET devices = coalesce((SELECT jsonb_agg(d ORDER BY i)"
+  "                             FROM jsonb_array_elements(r.devices)"
+  "                                  WITH ORDINALITY AS x(d, i)"
+  "                            WHERE NOT (d->>'token' = $2"
+  "                                       OR d->'subscription'->>'endpoint'"
+  "                                          = $3)), '[]'::jsonb),"
+  "       updated_at = now()"
+  " WHERE r.tenant_id = $1"
+  "   AND (r.devices @> jsonb_build_array(jsonb_build_object('token', $2::text))"
+  "        OR ($3::text <> '' AND r.devices @> jsonb_build_array("
+  "              jsonb_build_object('subscription',"
+  "                jsonb_build_object('endpoint', $3::text)))))";
 
 #undef HERALD_KEEPS_LEASE
 #undef HERALD_CLAIM_WAITS
