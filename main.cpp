@@ -5,10 +5,12 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sstream>
 #include <unistd.h>
 #include <thread>
 
@@ -21,6 +23,7 @@
 #include "actors/cluster.hpp"
 #include "actors/config.hpp"
 #include "actors/node_supervisor.hpp"
+#include "channels/webpush.hpp"
 #include "core/log.hpp"
 #include "core/metric_catalog.hpp"
 #include "config/node_config.hpp"
@@ -88,6 +91,23 @@ int main(int argc, char** argv) {
     std::cerr << "herald: " << parsed.error << "\n"
               << "herald: see 'herald --help' for every option\n";
     return 2;
+  }
+  // Web Push providers: the VAPID key must load now, not at the first push.
+  for (auto& [name, p] : parsed.cfg.providers) {
+    if (p.kind != "webpush")
+      continue;
+    std::string error;
+    auto signer = webpush::vapid_signer::from_pem_file(p.vapid_private_key_file,
+                                                       error);
+    if (!signer) {
+      std::cerr << "herald: herald.providers." << name
+                << ".vapid-private-key-file: " << error << "\n";
+      return 2;
+    }
+    std::ifstream in{p.vapid_private_key_file, std::ios::binary};
+    std::ostringstream text;
+    text << in.rdbuf();
+    p.vapid_pem = text.str();
   }
   const auto& cfg = parsed.cfg;
   set_log_level(cfg.log_level);

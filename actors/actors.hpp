@@ -87,7 +87,13 @@ using delivery_store_actor = caf::typed_actor<
   caf::replies_to<atom::takeover, std::string>::with<int64_t>,
   // Records the dispatcher's decisions and their attempts; answers how many
   // were fenced out.
-  caf::replies_to<atom::outcome, std::vector<delivery_decision>>::with<int64_t>>;
+  caf::replies_to<atom::outcome, std::vector<delivery_decision>>::with<int64_t>,
+  // A delivery receipt (provider, the provider's message ids it names, new
+  // status bounced|failed, reason): moves the delivered notification that
+  // this provider delivered under one of the ids; answers the ids of the
+  // notifications it moved (none: unknown, or not delivered).
+  caf::replies_to<atom::receipt, std::string, std::vector<std::string>,
+                  std::string, std::string>::with<std::vector<std::string>>>;
 
 /// The store's dead letters (persistence/dead_letter_store.hpp).
 using dead_letter_store_actor = caf::typed_actor<

@@ -474,6 +474,8 @@ delivery_job make_job(notification n, const tenant& t, int64_t now) {
   job.n.created_at_ms = now;
   job.n.updated_at_ms = now;
   job.signing_secret = t.webhook_secret;
+  job.email_from = t.email_from;
+  job.email_reply_to = t.email_reply_to;
   return job;
 }
 

@@ -18,6 +18,8 @@
 #include "actors/rate_limiter.hpp"
 #include "actors/sender_pool.hpp"
 #include "actors/store.hpp"
+#include "actors/api_sender.hpp"
+#include "actors/email_sender.hpp"
 #include "actors/webhook_sender.hpp"
 #include "actors/writer.hpp"
 #include "core/log.hpp"
@@ -51,6 +53,29 @@ Handle adopt(supervisor_ptr self, std::string kind, Handle hdl,
   return hdl;
 }
 
+/// herald.breaker.* with a provider's overrides (0 = inherit).
+breaker_settings breaker_of(const node_config& cfg, const provider_config* p,
+                            millis call_timeout) {
+  breaker_settings b;
+  auto pick = [](auto own, auto fallback) {
+    return own > decltype(own){0} ? own : fallback;
+  };
+  b.failure_threshold = pick(p ? p->breaker_failure_threshold : 0,
+                             cfg.breaker_failure_threshold);
+  b.failure_rate = pick(p ? p->breaker_failure_rate : 0,
+                        cfg.breaker_failure_rate) / 100.0;
+  b.min_calls = pick(p ? p->breaker_min_calls : 0, cfg.breaker_min_calls);
+  b.window = cfg.breaker_window;
+  b.open_timeout = pick(p ? p->breaker_open_timeout : millis{0},
+                        cfg.breaker_open_timeout);
+  b.max_open_timeout = std::max(cfg.breaker_max_open_timeout, b.open_timeout);
+  b.half_open_probes = pick(p ? p->breaker_half_open_probes : 0,
+                            cfg.breaker_half_open_probes);
+  // A probe whose sender hangs is given up with the call deadline.
+  b.probe_timeout = call_timeout;
+  return b;
+}
+
 /// The webhook channel's sender pool, as the dispatcher spawns it.
 pool_factory webhook_pool(const node_config& cfg,
                           std::shared_ptr<const liveness_gate> gate) {
@@ -61,15 +86,7 @@ pool_factory webhook_pool(const node_config& cfg,
     ps.node = cfg.node_name;
     ps.senders_per_provider = cfg.webhook_pool_size;
     ps.call_timeout = caf::timespan{cfg.webhook_timeout + millis{5000}};
-    ps.breaker.failure_threshold = cfg.breaker_failure_threshold;
-    ps.breaker.failure_rate = cfg.breaker_failure_rate / 100.0;
-    ps.breaker.min_calls = cfg.breaker_min_calls;
-    ps.breaker.window = cfg.breaker_window;
-    ps.breaker.open_timeout = cfg.breaker_open_timeout;
-    ps.breaker.max_open_timeout = cfg.breaker_max_open_timeout;
-    ps.breaker.half_open_probes = cfg.breaker_half_open_probes;
-    // A probe whose sender hangs is given up with the call deadline.
-    ps.breaker.probe_timeout = cfg.webhook_timeout + millis{5000};
+    ps.breaker = breaker_of(cfg, nullptr, cfg.webhook_timeout + millis{5000});
     ps.sender_restarts = {cfg.supervisor_max_restarts,
                           cfg.supervisor_restart_window};
     ps.provider_restarts = ps.sender_restarts;
@@ -80,6 +97,84 @@ pool_factory webhook_pool(const node_config& cfg,
       return pool->spawn<caf::detached>(webhook_sender, node, timeout, gate);
     };
     return parent->spawn(sender_pool, std::move(d), make_sender, ps);
+  };
+}
+
+/// The sender pool of a channel with named providers (email, sms, push), in
+/// the fail-over order of herald.channels.NAME.providers.
+pool_factory named_pool(const node_config& cfg, const std::string& channel,
+                        std::shared_ptr<const liveness_gate> gate) {
+  return [cfg, channel, gate](caf::local_actor* parent,
+                              dispatcher_actor d) -> sender_pool_actor {
+    sender_pool_settings ps;
+    ps.channel = channel;
+    ps.node = cfg.node_name;
+    ps.sender_restarts = {cfg.supervisor_max_restarts,
+                          cfg.supervisor_restart_window};
+    ps.provider_restarts = ps.sender_restarts;
+    ps.idle_timeout = caf::timespan::zero(); // a few, long-lived providers
+    for (auto& name : cfg.channels.at(channel).providers) {
+      const auto& p = cfg.providers.at(name);
+      named_provider np;
+      np.name = name;
+      np.kind = p.kind;
+      auto call_timeout = p.timeout + millis{5000};
+      auto& s = np.settings;
+      s.channel = channel;
+      s.provider = name;
+      s.node = cfg.node_name;
+      s.senders = p.pool_size;
+      s.call_timeout = caf::timespan{call_timeout};
+      s.breaker = breaker_of(cfg, &p, call_timeout);
+      s.restarts = ps.sender_restarts;
+      s.idle_timeout = caf::timespan::zero();
+      s.rate_per_sec = p.rate_per_sec;
+      s.burst = p.burst;
+      ps.call_timeout = std::max(ps.call_timeout, s.call_timeout);
+      if (p.kind == "smtp") {
+        email_sender_settings es;
+        es.node = cfg.node_name;
+        es.provider = name;
+        es.smtp.url = p.url;
+        es.smtp.starttls = p.starttls;
+        es.smtp.username = p.username;
+        es.smtp.password = p.password;
+        es.smtp.timeout = p.timeout;
+        es.smtp.verify_peer = p.tls_verify;
+        es.smtp.ca_file = p.ca_file;
+        es.from = p.from;
+        es.reply_to = p.reply_to;
+        np.factory = [es, gate](caf::local_actor* sup) {
+          return sup->spawn<caf::detached>(email_sender, es, gate);
+        };
+      } else {
+        api_sender_settings as;
+        as.node = cfg.node_name;
+        as.provider = name;
+        as.kind = p.kind;
+        as.timeout = p.timeout;
+        if (!p.base_url.empty()) {
+          as.twilio.base_url = p.base_url;
+          as.fcm.base_url = p.base_url;
+        }
+        as.twilio.account_sid = p.account_sid;
+        as.twilio.auth_token = p.auth_token;
+        as.twilio.from = p.from;
+        as.twilio.status_callback = p.status_callback;
+        as.fcm.project = p.project;
+        as.fcm.token = p.token;
+        as.vapid_pem = p.vapid_pem;
+        as.vapid_subject = p.vapid_subject;
+        as.ttl = std::chrono::duration_cast<std::chrono::seconds>(p.ttl);
+        np.factory = [as, gate](caf::local_actor* sup) {
+          return sup->spawn<caf::detached>(api_sender, as, gate);
+        };
+      }
+      ps.named.push_back(std::move(np));
+    }
+    // The pool's own requests wait for in-flight calls on drain.
+    sender_factory none = [](caf::local_actor*) { return sender_actor{}; };
+    return parent->spawn(sender_pool, std::move(d), none, ps);
   };
 }
 
@@ -100,6 +195,31 @@ dispatcher_settings dispatcher_settings_of(const node_config& cfg) {
   if (cfg.webhook_retry_max_attempts > 0)
     webhook.max_attempts = cfg.webhook_retry_max_attempts;
   ds.outcomes.per_channel["webhook"] = webhook;
+  // herald.channels.NAME.retry.* and herald.providers.NAME.retry.* of the
+  // provider channels: 0 = inherit (a provider from its channel).
+  auto override_with = [](retry_policy base, millis base_delay, millis max_delay,
+                          int max_attempts) {
+    if (base_delay.count() > 0)
+      base.base_delay = base_delay;
+    if (max_delay.count() > 0)
+      base.max_delay = max_delay;
+    if (max_attempts > 0)
+      base.max_attempts = max_attempts;
+    return base;
+  };
+  for (auto& [channel, cc] : cfg.channels) {
+    auto policy = override_with(ds.outcomes.fallback, cc.retry_base_delay,
+                                cc.retry_max_delay, cc.retry_max_attempts);
+    ds.outcomes.per_channel[channel] = policy;
+    for (auto& name : cc.providers) {
+      auto& p = cfg.providers.at(name);
+      if (p.retry_base_delay.count() > 0 || p.retry_max_delay.count() > 0
+          || p.retry_max_attempts > 0)
+        ds.outcomes.per_provider[name]
+          = override_with(policy, p.retry_base_delay, p.retry_max_delay,
+                          p.retry_max_attempts);
+    }
+  }
   ds.outcomes.horizon = cfg.retry_horizon;
   return ds;
 }
@@ -151,6 +271,9 @@ void start_services(supervisor_ptr self) {
   if (worker_role) {
     std::map<std::string, pool_factory> pools;
     pools["webhook"] = webhook_pool(cfg, cl.gate);
+    for (auto& [channel, cc] : cfg.channels)
+      if (!cc.providers.empty())
+        pools[channel] = named_pool(cfg, channel, cl.gate);
     svc.dispatcher = self->spawn(dispatcher, store, pools,
                                  dispatcher_settings_of(cfg));
   }

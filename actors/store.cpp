@@ -170,6 +170,14 @@ store_worker(store_actor::stateful_pointer<store_worker_state> self,
           const std::vector<delivery_decision>& xs) -> caf::result<int64_t> {
       return guarded(st, [&] { return st.db->delivery().record_outcomes(xs); });
     },
+    [&st](atom::receipt, const std::string& provider,
+          const std::vector<std::string>& message_ids, const std::string& status,
+          const std::string& reason) -> caf::result<std::vector<std::string>> {
+      return guarded(st, [&] {
+        return st.db->delivery().apply_receipt(provider, message_ids, status,
+                                               reason);
+      });
+    },
     // -- dead_letter_store_actor
     [&st](atom::list, const dlq_query& q) -> caf::result<dlq_page> {
       return guarded(st, [&] { return st.db->dead_letters().list(q); });
@@ -346,6 +354,13 @@ store_router(store_actor::stateful_pointer<store_router_state> self,
     },
     [self, next](atom::outcome, std::vector<delivery_decision>& xs) {
       return self->delegate(next(), atom::outcome_v, std::move(xs));
+    },
+    [self, next](atom::receipt, std::string& provider,
+                 std::vector<std::string>& message_ids, std::string& status,
+                 std::string& reason) {
+      return self->delegate(next(), atom::receipt_v, std::move(provider),
+                            std::move(message_ids), std::move(status),
+                            std::move(reason));
     },
     // -- dead_letter_store_actor
     [self, next](atom::list, dlq_query& q) {

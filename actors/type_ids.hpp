@@ -118,5 +118,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(herald, caf::first_custom_type_id)
   CAF_ADD_ATOM(herald, herald::atom, recip, "recip")
   CAF_ADD_ATOM(herald, herald::atom, remove, "remove")
   CAF_ADD_ATOM(herald, herald::atom, device, "device")
+  CAF_ADD_ATOM(herald, herald::atom, receipt, "receipt")
 
 CAF_END_TYPE_ID_BLOCK(herald)

@@ -8,28 +8,14 @@
 #include "channels/webhook_signature.hpp"
 #include "core/json_text.hpp"
 #include "actors/config.hpp"
+#include "actors/sender_common.hpp"
 
 namespace herald {
-
-namespace {
-
-attempt_report outcome_of(const delivery_job& job, const std::string& node,
-                            const std::string& provider) {
-  attempt_report out;
-  out.id = job.n.id;
-  out.tenant_id = job.n.tenant_id;
-  out.fence = job.fence;
-  out.node = node;
-  out.provider = provider;
-  return out;
-}
-
-} // namespace
 
 attempt_report webhook_outcome(const delivery_job& job, const std::string& node,
                                  const std::string& provider,
                                  const post_result& res) {
-  auto out = outcome_of(job, node, provider);
+  auto out = report_for(job, node, provider);
   out.http_status = res.http_status;
   auto connection_error = res.http_status == 0 && !res.timed_out
                           && !res.error.empty();
@@ -57,11 +43,7 @@ std::string webhook_unsendable(const delivery_job& job) {
 
 attempt_report webhook_refused(const delivery_job& job, const std::string& node,
                                  std::string reason) {
-  auto out = outcome_of(job, node, "");
-  out.outcome = attempt_result::failed;
-  out.retryable = false;
-  out.error = std::move(reason);
-  return out;
+  return refused_report(job, node, "", std::move(reason));
 }
 
 sender_actor::behavior_type
@@ -74,18 +56,11 @@ webhook_sender(sender_actor::stateful_pointer<webhook_sender_state> self,
   return {
     [self](atom::deliver, const delivery_job& job) -> attempt_report {
       auto& st = self->state;
-      auto started = std::chrono::steady_clock::now();
-      auto started_ms = wall_ms(self);
-      attempt_report out;
-      if (st.gate && !st.gate->is_open()) {
-        // Frozen past the connection timeout: other nodes may hold this
-        // job's lease now. No call; the dispatcher drops the job.
-        out = outcome_of(job, st.node, endpoint_of(job.n.to).value_or(""));
-        out.outcome = attempt_result::deferred;
-        out.error = "node paused: its leases may have moved";
-      } else if (auto why = webhook_unsendable(job); !why.empty()) {
-        out = webhook_refused(job, st.node, std::move(why));
-      } else {
+      auto provider = endpoint_of(job.n.to).value_or("");
+      return timed_attempt(self, st.gate.get(), job, st.node, provider,
+                           [&](int64_t started_ms) {
+        if (auto why = webhook_unsendable(job); !why.empty())
+          return webhook_refused(job, st.node, std::move(why));
         auto body = webhook_payload(job.n);
         auto ts = started_ms / 1000;
         std::vector<std::pair<std::string, std::string>> headers{
@@ -99,14 +74,8 @@ webhook_sender(sender_actor::stateful_pointer<webhook_sender_state> self,
         if (!job.n.request_id.empty())
           headers.emplace_back("X-Request-Id", job.n.request_id);
         auto res = st.client->post(job.n.to, headers, body, "application/json");
-        out = webhook_outcome(job, st.node, endpoint_of(job.n.to).value_or(""),
-                              res);
-      }
-      out.started_at_ms = started_ms;
-      out.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::steady_clock::now() - started)
-                          .count();
-      return out;
+        return webhook_outcome(job, st.node, provider, res);
+      });
     },
   };
 }

@@ -58,6 +58,9 @@ struct provider_config {
   int retry_max_attempts = 0;
   /// The keys given for it (file or command line), for kind checks.
   std::vector<std::string> keys_set;
+  /// webpush: the key file's PEM text, read by main.cpp at startup (not an
+  /// option).
+  std::string vapid_pem;
 };
 
 /// herald.channels.NAME.* of email, sms and push.

@@ -97,13 +97,16 @@ struct tenant {
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
   int32_t idempotency_retention_hours = 0; // 0 = node default (24)
+  std::string email_from;            // "" = the email provider's From
+  std::string email_reply_to;        // "" = the email provider's Reply-To
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tenant& x) {
   return f(caf::meta::type_name("tenant"), x.id, x.name, x.rate_per_sec,
            x.burst, x.channels, x.webhook_secret, x.created_at_ms,
-           x.updated_at_ms, x.idempotency_retention_hours);
+           x.updated_at_ms, x.idempotency_retention_hours, x.email_from,
+           x.email_reply_to);
 }
 
 /// Answer of an upsert: the tenant and whether it was created just now.

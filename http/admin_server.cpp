@@ -82,6 +82,8 @@ nlohmann::json tenant_json(const tenant& t) {
           {"burst", t.burst},
           {"channels", t.channels},
           {"idempotency_retention_hours", t.idempotency_retention_hours},
+          {"email_from", t.email_from},
+          {"email_reply_to", t.email_reply_to},
           {"created_at", format_rfc3339(t.created_at_ms)},
           {"updated_at", format_rfc3339(t.updated_at_ms)}};
 }
@@ -109,6 +111,22 @@ std::vector<field_error> parse_tenant(const nlohmann::json& j, tenant& t) {
         errors.push_back({k, "must be 0 (node default) or 24 to 8784 hours"});
       else
         t.idempotency_retention_hours = v.get<int32_t>();
+    } else if (k == "email_from" || k == "email_reply_to") {
+      // A mailbox ("Name <a@b.example>" or "a@b.example"); it becomes a
+      // mail header, so no line breaks or control characters.
+      auto ok = v.is_string() && v.get<std::string>().size() <= 320;
+      if (ok) {
+        auto s = v.get<std::string>();
+        ok = std::none_of(s.begin(), s.end(), [](unsigned char c) {
+               return c < 0x20 || c == 0x7F;
+             })
+             && (s.empty() || s.find('@') != std::string::npos);
+      }
+      if (!ok)
+        errors.push_back({k, "must be a mailbox such as \"Acme <no-reply@acme.example>\" "
+                             "(at most 320 characters, no line breaks; \"\" = the provider's)"});
+      else
+        (k == "email_from" ? t.email_from : t.email_reply_to) = v.get<std::string>();
     } else if (k == "channels") {
       static const std::vector<std::string> known{"email", "sms", "push",
                                                   "webhook"};

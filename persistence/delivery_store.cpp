@@ -172,3 +172,33 @@ delivery_store::record_outcomes(const std::vector<delivery_decision>& xs) {
 }
 
 } // namespace herald
+
+namespace herald {
+
+std::vector<std::string>
+delivery_store::apply_receipt(const std::string& provider,
+                              const std::vector<std::string>& message_ids,
+                              const std::string& status,
+                              const std::string& reason) {
+  if (status != "bounced" && status != "failed")
+    throw std::invalid_argument("delivery_store::apply_receipt: bad status '"
+                                + status + "'");
+  std::vector<std::string> ids;
+  for (auto& x : message_ids)
+    if (!x.empty())
+      ids.push_back(x);
+  if (ids.empty())
+    return {};
+  return db_.guarded("apply_receipt", [&] {
+    pqxx::work tx{db_.conn()};
+    auto r = tx.exec_prepared("apply_receipt", provider, text_array(ids),
+                              status, reason);
+    tx.commit();
+    std::vector<std::string> out;
+    for (const auto& row : r)
+      out.push_back(row[0].as<std::string>());
+    return out;
+  });
+}
+
+} // namespace herald

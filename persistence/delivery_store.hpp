@@ -61,6 +61,17 @@ public:
   /// Returns how many outcomes were fenced out (a newer holder owns the row).
   int64_t record_outcomes(const std::vector<delivery_decision>& xs);
 
+  /// A delivery receipt: the delivered notification whose provider message
+  /// id is one of `message_ids` and whose delivering attempt went through
+  /// `provider` becomes `status` (bounced | failed) with `reason` (the
+  /// transition is logged in notification_events). Returns the ids moved;
+  /// empty if none matched (unknown id, another provider's message, or not
+  /// delivered any more: a second receipt changes nothing).
+  std::vector<std::string> apply_receipt(const std::string& provider,
+                                         const std::vector<std::string>& message_ids,
+                                         const std::string& status,
+                                         const std::string& reason);
+
 private:
   pg_store& db_;
 };

@@ -37,6 +37,7 @@ const std::pair<const char*, const std::string*> k_prepared[] = {
   {"lock_outcome_rows", &sql::k_lock_outcome_rows},
   {"record_outcomes", &sql::k_record_outcomes},
   {"remove_dead_device", &sql::k_remove_dead_device},
+  {"apply_receipt", &sql::k_apply_receipt},
   {"list_dead_letters", &sql::k_list_dead_letters},
   {"list_all_dead_letters", &sql::k_list_all_dead_letters},
   {"get_dead_letter", &sql::k_get_dead_letter},

@@ -36,6 +36,8 @@ tenant row_to_tenant(const pqxx::row& r, pqxx::row::size_type at = 0) {
   t.created_at_ms = r[at + 6].as<int64_t>();
   t.updated_at_ms = r[at + 7].as<int64_t>();
   t.idempotency_retention_hours = r[at + 8].as<int32_t>();
+  t.email_from = r[at + 9].as<std::string>();
+  t.email_reply_to = r[at + 10].as<std::string>();
   return t;
 }
 
@@ -46,11 +48,12 @@ tenant_put_result tenant_store::put(const tenant& x) {
     pqxx::work tx{db_.conn()};
     auto r = tx.exec_prepared("put_tenant", x.id, x.name, x.rate_per_sec,
                               x.burst, text_array(x.channels),
-                              x.webhook_secret, x.idempotency_retention_hours);
+                              x.webhook_secret, x.idempotency_retention_hours,
+                              x.email_from, x.email_reply_to);
     tx.commit();
     tenant_put_result out;
     out.value = row_to_tenant(r[0]);
-    out.created = r[0][9].as<bool>();
+    out.created = r[0][11].as<bool>();
     return out;
   });
 }

@@ -217,6 +217,19 @@ inline const std::string k_remove_dead_device =
   "              jsonb_build_object('subscription',"
   "                jsonb_build_object('endpoint', $3::text)))))";
 
+// A delivery receipt: $1 provider, $2 its message ids, $3 new status, $4
+// reason. Only a delivered row, and only one this provider delivered.
+inline const std::string k_apply_receipt =
+  "UPDATE notifications n"
+  "   SET status = $3, status_reason = $4, last_error = $4, updated_at = now()"
+  " WHERE n.provider_message_id = ANY($2::text[])"
+  "   AND n.status = 'delivered'"
+  "   AND EXISTS (SELECT 1 FROM delivery_attempts a"
+  "                WHERE a.notification_id = n.id AND a.provider = $1"
+  "                  AND a.outcome = 'delivered'"
+  "                  AND a.provider_message_id = n.provider_message_id)"
+  " RETURNING n.id::text";
+
 #undef HERALD_KEEPS_LEASE
 #undef HERALD_CLAIM_WAITS
 #undef HERALD_CLAIM_LEASE

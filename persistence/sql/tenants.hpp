@@ -12,18 +12,23 @@ namespace herald::sql {
 inline const std::string k_tenant_columns =
   "t.id, t.name, t.rate_per_sec, t.burst, t.channels, t.webhook_secret, "
   HERALD_MS("t.created_at") ", " HERALD_MS("t.updated_at")
-  ", t.idempotency_retention_hours";
+  ", t.idempotency_retention_hours, coalesce(t.email_from, ''),"
+  " coalesce(t.email_reply_to, '')";
 
 // xmax = 0 only for a row version created by this INSERT (not by the
 // ON CONFLICT update), which tells "created" from "updated".
 inline const std::string k_put_tenant =
   "INSERT INTO tenants AS t (id, name, rate_per_sec, burst, channels,"
-  "                          webhook_secret, idempotency_retention_hours)"
-  " VALUES ($1, $2, $3, $4, $5::text[], $6, $7)"
+  "                          webhook_secret, idempotency_retention_hours,"
+  "                          email_from, email_reply_to)"
+  " VALUES ($1, $2, $3, $4, $5::text[], $6, $7, nullif($8, ''),"
+  "         nullif($9, ''))"
   " ON CONFLICT (id) DO UPDATE"
   "   SET name = excluded.name, rate_per_sec = excluded.rate_per_sec,"
   "       burst = excluded.burst, channels = excluded.channels,"
   "       idempotency_retention_hours = excluded.idempotency_retention_hours,"
+  "       email_from = excluded.email_from,"
+  "       email_reply_to = excluded.email_reply_to,"
   "       updated_at = now()"
   " RETURNING " + k_tenant_columns + ", (t.xmax = 0)";
 

@@ -109,6 +109,10 @@ fake_store(store_actor::stateful_pointer<fake_store_state> self) {
       st.outcomes.push_back(std::move(xs));
       return int64_t{0};
     },
+    [](atom::receipt, const std::string&, const std::vector<std::string>&,
+       const std::string&, const std::string&) {
+      return std::vector<std::string>{};
+    },
     [](atom::put, const tenant& t) -> tenant_put_result { return {t, true}; },
     [](atom::get, atom::tenant, const std::string&) -> caf::result<tenant> {
       return make_error(ec::not_found);
