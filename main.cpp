@@ -195,6 +195,7 @@ int main(int argc, char** argv) {
   actx.cluster = svc.cluster;
   actx.replay_rate = cfg.dlq_replay_rate;
   actx.templates = svc.templates;
+  actx.providers = cfg.providers;
   actx.timeout = caf::timespan(cfg.api_request_timeout);
   actx.max_body_bytes = static_cast<size_t>(cfg.api_max_body_bytes);
   actx.max_batch_bytes = static_cast<size_t>(cfg.api_max_batch_bytes);

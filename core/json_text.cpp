@@ -158,8 +158,16 @@ nlohmann::json to_json(const notification& n) {
   }
   if (!n.rendered.empty()) {
     auto r = parse_json(n.rendered);
-    j["rendered"] = r.is_object() ? std::move(r) : json(n.rendered);
+    // A plain email's "html" is kept with the rendered parts: show it where
+    // it was given.
+    if (n.template_code.empty() && r.is_object() && r.size() == 1
+        && r.contains("html"))
+      j["html"] = r["html"];
+    else
+      j["rendered"] = r.is_object() ? std::move(r) : json(n.rendered);
   }
+  if (!n.provider_message_id.empty())
+    j["provider_message_id"] = n.provider_message_id;
   return j;
 }
 

@@ -237,6 +237,7 @@ void api_server::install_routes() {
   install_dlq_routes();
   install_template_routes();
   install_recipient_routes();
+  install_receipt_routes();
 }
 
 namespace {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 #include <httplib.h>
 
 #include "actors/actors.hpp"
+#include "config/node_config.hpp"
 #include "http/bridge.hpp"
 #include "http/codec.hpp"
 #include "http/raw_header_server.hpp"
@@ -30,6 +32,8 @@ struct api_context {
   size_t max_batch_items = 1000;
   int32_t replay_rate = 100;     // herald.dlq.replay-rate: default pace of a replay
   std::shared_ptr<template_cache> templates; // parsed templates (may be null)
+  /// The configured providers, whose receipt routes this server serves.
+  std::map<std::string, provider_config> providers;
 };
 
 /// The REST ingestion API (API.md) on cpp-httplib, in its own thread pool.
@@ -56,6 +60,8 @@ private:
   void install_template_routes();
   /// /v1/recipients (http/recipient_routes.cpp).
   void install_recipient_routes();
+  /// /v1/receipts (http/receipt_routes.cpp).
+  void install_receipt_routes();
 
   /// Why a template or recipient submission cannot be taken: status 0 = it
   /// was rendered and addressed into `sub.n` (or the key is bad: the ingest

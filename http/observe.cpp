@@ -27,6 +27,7 @@ const std::vector<std::vector<std::string_view>>& route_patterns() {
       "/v1/templates/{id}/archive",
       "/v1/recipients/{id}", "/v1/recipients/{id}/devices",
       "/v1/recipients/{id}/devices/{id}",
+      "/v1/receipts/twilio/{id}", "/v1/receipts/ses/{id}",
       "/admin/tenants/{id}", "/admin/tenants/{id}/keys",
       "/admin/tenants/{id}/keys/{id}", "/admin/actors", "/admin/actors/{*}",
       "/admin/cluster", "/admin/breakers", "/admin/breakers/{id}/reset",
