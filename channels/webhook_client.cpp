@@ -346,6 +346,10 @@ post_result webhook_client::post(
     auto res = cli.Post(parsed->target, hdrs, body, content_type);
     if (res) {
       result.http_status = res->status;
+      // httplib has read the whole body already; keep only the start.
+      result.body = res->body.size() > max_kept_body_bytes
+                      ? res->body.substr(0, max_kept_body_bytes)
+                      : std::move(res->body);
       if (res->has_header("Retry-After"))
         result.retry_after_ms = parse_retry_after_ms(
           res->get_header_value("Retry-After"),

@@ -32,7 +32,13 @@ struct post_result {
   int64_t retry_after_ms = -1;
   /// No answer within the timeout (connect, send or receive).
   bool timed_out = false;
+  /// The answer's body, cut to its first max_kept_body_bytes (providers put
+  /// their error codes there); "" without an HTTP answer.
+  std::string body;
 };
+
+/// How much of an answer's body post_result keeps.
+inline constexpr std::size_t max_kept_body_bytes = 64 * 1024;
 
 /// A URL split into what the client needs.
 struct parsed_url {

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <ctime>
 #include <fcntl.h>
+#include <mutex>
 #include <netinet/in.h>
 #include <poll.h>
 #include <spawn.h>
@@ -22,6 +23,9 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "channels/classify.hpp"
+#include "channels/fcm.hpp"
+#include "channels/twilio.hpp"
 #include "channels/webhook_client.hpp"
 #include "channels/webhook_signature.hpp"
 
@@ -225,7 +229,8 @@ struct fixture {
 
 CAF_TEST(bad command lines fail with a message) {
   for (auto bad : {"--port=abc", "--port=70000", "--bogus=1", "--secret=nope!",
-                   "positional"}) {
+                   "positional", "--fcm-token=", "--twilio-auth-token=",
+                   "--twilio-callback-delay-ms=soon"}) {
     provider_process proc{{bad}};
     CAF_CHECK_EQUAL(proc.wait_exit(), 2);
   }
@@ -425,3 +430,420 @@ CAF_TEST(without secrets every POST is accepted and counted) {
   CAF_CHECK_EQUAL(s["bad_signature"].get<int64_t>(), 0);
   CAF_CHECK_EQUAL(proc.terminate(), 0);
 }
+
+// --- provider shapes ----------------------------------------------------------
+
+namespace {
+
+const std::string twilio_sid = "ACtest";
+const std::string twilio_token = "twilio-token";
+
+// Status callbacks POSTed to a small receiver of the test's own.
+class callback_receiver {
+public:
+  struct callback {
+    std::string target; // path and query
+    std::string body;
+    std::string signature;
+  };
+
+  callback_receiver() {
+    srv_.Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
+      std::string target = req.path;
+      if (!req.params.empty()) {
+        // httplib splits the query off; this test sends one in a fixed form.
+        target += "?tenant=" + req.get_param_value("tenant");
+      }
+      std::lock_guard<std::mutex> guard{mu_};
+      got_.push_back({target, req.body,
+                      req.get_header_value("X-Twilio-Signature")});
+      res.status = 204;
+    });
+    port = srv_.bind_to_any_port("127.0.0.1");
+    CAF_REQUIRE(port > 0);
+    thread_ = std::thread([this] { srv_.listen_after_bind(); });
+    CAF_REQUIRE(eventually([this] { return srv_.is_running(); }));
+  }
+
+  ~callback_receiver() {
+    srv_.stop();
+    thread_.join();
+  }
+
+  std::vector<callback> received() {
+    std::lock_guard<std::mutex> guard{mu_};
+    return got_;
+  }
+
+  std::string url(const std::string& tenant) const {
+    return "http://127.0.0.1:" + std::to_string(port)
+           + "/receipts/sms?tenant=" + tenant;
+  }
+
+  int port = 0;
+
+private:
+  httplib::Server srv_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<callback> got_;
+};
+
+std::string field(const twilio::form_fields& fields, const std::string& name) {
+  for (const auto& [k, v] : fields)
+    if (k == name)
+      return v;
+  return "<absent>";
+}
+
+struct shape_fixture : fixture {
+  std::string base() const {
+    return "http://127.0.0.1:" + std::to_string(proc.port);
+  }
+
+  twilio::settings sms_settings() const {
+    twilio::settings cfg;
+    cfg.base_url = base();
+    cfg.account_sid = twilio_sid;
+    cfg.auth_token = twilio_token;
+    cfg.from = "+15005550006";
+    return cfg;
+  }
+
+  fcm::settings fcm_settings() const {
+    fcm::settings cfg;
+    cfg.base_url = base();
+    cfg.project = "herald-test";
+    cfg.token = "fcm-token";
+    return cfg;
+  }
+
+  template <class Request>
+  post_result send(const Request& req, const std::string& request_id = {}) {
+    auto headers = req.headers;
+    if (!request_id.empty())
+      headers.emplace_back("X-Request-Id", request_id);
+    return client->post(req.url, headers, req.body, req.content_type);
+  }
+
+  post_result sms(const std::string& to, const std::string& text = "hello",
+                  const std::string& request_id = {}) {
+    return send(twilio::build_request(sms_settings(), to, text), request_id);
+  }
+
+  post_result push(const std::string& token, const std::string& data = "",
+                   const std::string& request_id = {}) {
+    auto req = fcm::build_request(fcm_settings(), token, "Title", "Body", data);
+    CAF_REQUIRE_EQUAL(req.error, "");
+    return send(req, request_id);
+  }
+
+  json messages(const std::string& shape, int limit = 0) {
+    auto path = "/messages?shape=" + shape;
+    if (limit > 0)
+      path += "&limit=" + std::to_string(limit);
+    auto res = control->Get(path.c_str());
+    CAF_REQUIRE(res);
+    CAF_REQUIRE_EQUAL(res->status, 200);
+    return json::parse(res->body)["messages"];
+  }
+
+  json shape_stats(const std::string& shape) {
+    return stats()["shapes"][shape];
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(provider_shape_tests, shape_fixture)
+
+CAF_TEST(the sms shape refuses wrong credentials) {
+  auto cfg = sms_settings();
+  cfg.auth_token = "wrong";
+  auto res = send(twilio::build_request(cfg, "+15551230000", "x"));
+  CAF_CHECK_EQUAL(res.http_status, 401);
+  auto answer = twilio::parse_response(res.body);
+  CAF_CHECK_EQUAL(answer.error_code, "20003");
+  CAF_CHECK_EQUAL(to_string(classify_sms(res.http_status, answer.error_code).kind),
+                  std::string{"permanent"});
+  // Credentials of another account, in that account's URL.
+  cfg = sms_settings();
+  cfg.account_sid = "ACother";
+  CAF_CHECK_EQUAL(send(twilio::build_request(cfg, "+15551230000", "x")).http_status,
+                  401);
+  // Good credentials, another account's URL: not found, as with Twilio.
+  auto req = twilio::build_request(sms_settings(), "+15551230000", "x");
+  req.url = base() + "/2010-04-01/Accounts/ACother/Messages.json";
+  res = send(req);
+  CAF_CHECK_EQUAL(res.http_status, 404);
+  CAF_CHECK_EQUAL(twilio::parse_response(res.body).error_code, "20404");
+  auto s = stats();
+  CAF_CHECK_EQUAL(s["shapes"]["sms"]["received"].get<int64_t>(), 3);
+  CAF_CHECK_EQUAL(s["shapes"]["sms"]["unauthorized"].get<int64_t>(), 2);
+  CAF_CHECK_EQUAL(s["shapes"]["sms"]["rejected"].get<int64_t>(), 1);
+  CAF_CHECK_EQUAL(s["shapes"]["sms"]["delivered"].get<int64_t>(), 0);
+  // The webhook counters do not see the shapes.
+  CAF_CHECK_EQUAL(s["received"].get<int64_t>(), 0);
+  CAF_CHECK_EQUAL(s["bad_signature"].get<int64_t>(), 0);
+}
+
+CAF_TEST(the sms shape accepts a message and records it) {
+  std::string text = "Grüße & 100% sure? a+b=c";
+  auto res = sms("+15551234567", text, "req-sms-1");
+  CAF_REQUIRE_EQUAL(res.http_status, 201);
+  auto answer = twilio::parse_response(res.body);
+  CAF_CHECK_EQUAL(answer.status, "queued");
+  CAF_CHECK_EQUAL(answer.error_code, "");
+  CAF_REQUIRE_EQUAL(answer.sid.size(), 34u);
+  CAF_CHECK_EQUAL(answer.sid.substr(0, 2), "SM");
+  CAF_CHECK_EQUAL(answer.sid.find_first_not_of("0123456789abcdef", 2),
+                  std::string::npos);
+  auto body = json::parse(res.body);
+  CAF_CHECK_EQUAL(body["body"].get<std::string>(), text);
+  CAF_CHECK_EQUAL(body["to"].get<std::string>(), "+15551234567");
+  CAF_CHECK_EQUAL(body["from"].get<std::string>(), "+15005550006");
+  CAF_CHECK_EQUAL(sms("+15551234568", "second").http_status, 201);
+  auto got = messages("sms");
+  CAF_REQUIRE_EQUAL(got.size(), 2u);
+  CAF_CHECK_EQUAL(got[0]["to"].get<std::string>(), "+15551234567");
+  CAF_CHECK_EQUAL(got[0]["from"].get<std::string>(), "+15005550006");
+  CAF_CHECK_EQUAL(got[0]["body"].get<std::string>(), text);
+  CAF_CHECK_EQUAL(got[0]["sid"].get<std::string>(), answer.sid);
+  CAF_CHECK_EQUAL(got[0]["status"].get<int64_t>(), 201);
+  CAF_CHECK_EQUAL(got[0]["request_id"].get<std::string>(), "req-sms-1");
+  CAF_CHECK_EQUAL(got[1]["body"].get<std::string>(), "second");
+  CAF_CHECK_EQUAL(got[1]["request_id"].get<std::string>(), "");
+  auto last = messages("sms", 1);
+  CAF_REQUIRE_EQUAL(last.size(), 1u);
+  CAF_CHECK_EQUAL(last[0]["body"].get<std::string>(), "second");
+  auto s = shape_stats("sms");
+  CAF_CHECK_EQUAL(s["received"].get<int64_t>(), 2);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 2);
+  CAF_CHECK(messages("fcm").empty());
+  for (auto bad : {"/messages", "/messages?shape=mms",
+                   "/messages?shape=sms&limit=0",
+                   "/messages?shape=sms&limit=x"}) {
+    auto r = control->Get(bad);
+    CAF_REQUIRE(r);
+    CAF_CHECK_EQUAL(r->status, 400);
+  }
+}
+
+CAF_TEST(the sms test numbers answer as Twilio does) {
+  struct expectation {
+    const char* to;
+    int status;
+    const char* code;
+    const char* kind;
+  };
+  for (auto e : {expectation{"+15005550001", 400, "21211", "permanent"},
+                 expectation{"+15005550009", 400, "21614", "permanent"},
+                 expectation{"+15005550003", 429, "20429", "retryable"}}) {
+    CAF_MESSAGE("To " << e.to);
+    auto res = sms(e.to);
+    CAF_CHECK_EQUAL(res.http_status, e.status);
+    auto answer = twilio::parse_response(res.body);
+    CAF_CHECK_EQUAL(answer.error_code, e.code);
+    CAF_CHECK_NOT_EQUAL(answer.message, "");
+    CAF_CHECK_EQUAL(answer.sid, "");
+    auto c = classify_sms(res.http_status, answer.error_code,
+                          res.retry_after_ms);
+    CAF_CHECK_EQUAL(to_string(c.kind), std::string{e.kind});
+  }
+  CAF_CHECK_EQUAL(sms("+15005550003").retry_after_ms, 1000);
+  // A form without a body is Twilio's 21602.
+  auto req = twilio::build_request(sms_settings(), "+15551234567", "");
+  auto res = send(req);
+  CAF_CHECK_EQUAL(res.http_status, 400);
+  CAF_CHECK_EQUAL(twilio::parse_response(res.body).error_code, "21602");
+  auto got = messages("sms");
+  CAF_REQUIRE_EQUAL(got.size(), 5u);
+  CAF_CHECK_EQUAL(got[0]["status"].get<int64_t>(), 400);
+  CAF_CHECK_EQUAL(got[2]["status"].get<int64_t>(), 429);
+  auto s = shape_stats("sms");
+  CAF_CHECK_EQUAL(s["rejected"].get<int64_t>(), 5);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 0);
+  CAF_CHECK_EQUAL(s["max_per_second"].get<int64_t>(), 0);
+}
+
+CAF_TEST(sms status callbacks arrive signed with the auth token) {
+  callback_receiver receiver;
+  auto cfg = sms_settings();
+  cfg.status_callback = receiver.url("t1");
+  auto ok = send(twilio::build_request(cfg, "+15551234567", "receipt please"));
+  CAF_REQUIRE_EQUAL(ok.http_status, 201);
+  auto ok_sid = twilio::parse_response(ok.body).sid;
+  auto bad = send(twilio::build_request(cfg, "+15005550006", "unreachable"));
+  CAF_REQUIRE_EQUAL(bad.http_status, 201);
+  auto bad_sid = twilio::parse_response(bad.body).sid;
+  // Refused messages get no receipt.
+  CAF_CHECK_EQUAL(send(twilio::build_request(cfg, "+15005550001", "x")).http_status,
+                  400);
+  CAF_REQUIRE(eventually([&] { return receiver.received().size() >= 2; }));
+  auto got = receiver.received();
+  CAF_REQUIRE_EQUAL(got.size(), 2u);
+  for (const auto& cb : got) {
+    CAF_CHECK_EQUAL(cb.target, "/receipts/sms?tenant=t1");
+    auto fields = twilio::form_decode(cb.body);
+    CAF_REQUIRE(fields);
+    CAF_CHECK(twilio::verify_signature(twilio_token, cfg.status_callback,
+                                       *fields, cb.signature));
+    CAF_CHECK(!twilio::verify_signature("other-token", cfg.status_callback,
+                                        *fields, cb.signature));
+    CAF_CHECK(!twilio::verify_signature(twilio_token, receiver.url("t2"),
+                                        *fields, cb.signature));
+    CAF_CHECK_EQUAL(field(*fields, "AccountSid"), twilio_sid);
+    CAF_CHECK_EQUAL(field(*fields, "From"), "+15005550006");
+    auto sid = field(*fields, "MessageSid");
+    if (sid == ok_sid) {
+      CAF_CHECK_EQUAL(field(*fields, "MessageStatus"), "delivered");
+      CAF_CHECK_EQUAL(field(*fields, "To"), "+15551234567");
+      CAF_CHECK_EQUAL(field(*fields, "ErrorCode"), "<absent>");
+    } else {
+      CAF_CHECK_EQUAL(sid, bad_sid);
+      CAF_CHECK_EQUAL(field(*fields, "MessageStatus"), "undelivered");
+      CAF_CHECK_EQUAL(field(*fields, "To"), "+15005550006");
+      CAF_CHECK_EQUAL(field(*fields, "ErrorCode"), "30003");
+    }
+  }
+  CAF_CHECK(eventually([&] {
+    return shape_stats("sms")["callbacks_sent"].get<int64_t>() == 2;
+  }));
+  CAF_CHECK_EQUAL(shape_stats("sms")["callbacks_failed"].get<int64_t>(), 0);
+  CAF_CHECK_EQUAL(messages("sms")[0]["status_callback"].get<std::string>(),
+                  cfg.status_callback);
+}
+
+CAF_TEST(the fcm shape refuses a wrong bearer token) {
+  auto cfg = fcm_settings();
+  cfg.token = "expired";
+  auto res = send(fcm::build_request(cfg, "device-1", "t", "b", ""));
+  CAF_CHECK_EQUAL(res.http_status, 401);
+  auto answer = fcm::parse_response(res.body);
+  CAF_CHECK_EQUAL(answer.status, "UNAUTHENTICATED");
+  CAF_CHECK_EQUAL(to_string(classify_push(401, fcm::classify_reason(answer)).kind),
+                  std::string{"permanent"});
+  CAF_CHECK(!fcm::token_dead(401, answer));
+  auto s = shape_stats("fcm");
+  CAF_CHECK_EQUAL(s["unauthorized"].get<int64_t>(), 1);
+  CAF_CHECK_EQUAL(s["received"].get<int64_t>(), 1);
+  CAF_CHECK(messages("fcm").empty());
+}
+
+CAF_TEST(the fcm shape accepts a message and records it) {
+  auto res = push("device-1", R"({"order": 42, "kind": "receipt", "ok": true})",
+                  "req-fcm-1");
+  CAF_REQUIRE_EQUAL(res.http_status, 200);
+  auto answer = fcm::parse_response(res.body);
+  CAF_CHECK_EQUAL(answer.name.rfind("projects/herald-test/messages/", 0), 0u);
+  CAF_CHECK_EQUAL(answer.status, "");
+  auto got = messages("fcm");
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  CAF_CHECK_EQUAL(got[0]["token"].get<std::string>(), "device-1");
+  CAF_CHECK_EQUAL(got[0]["title"].get<std::string>(), "Title");
+  CAF_CHECK_EQUAL(got[0]["body"].get<std::string>(), "Body");
+  CAF_CHECK(got[0]["data"]
+            == json::parse(R"({"order": "42", "kind": "receipt", "ok": "true"})"));
+  CAF_CHECK_EQUAL(got[0]["name"].get<std::string>(), answer.name);
+  CAF_CHECK_EQUAL(got[0]["project"].get<std::string>(), "herald-test");
+  CAF_CHECK_EQUAL(got[0]["request_id"].get<std::string>(), "req-fcm-1");
+  CAF_CHECK_EQUAL(got[0]["status"].get<int64_t>(), 200);
+  auto s = shape_stats("fcm");
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 1);
+  CAF_CHECK_EQUAL(s["max_per_second"].get<int64_t>(), 1);
+}
+
+CAF_TEST(fcm device tokens decide the outcome) {
+  auto res = push("dead-1");
+  CAF_CHECK_EQUAL(res.http_status, 404);
+  auto answer = fcm::parse_response(res.body);
+  CAF_CHECK_EQUAL(answer.error_code, "UNREGISTERED");
+  CAF_CHECK(fcm::token_dead(res.http_status, answer));
+  CAF_CHECK_EQUAL(to_string(classify_push(404, fcm::classify_reason(answer)).kind),
+                  std::string{"permanent"});
+  res = push("bad-1");
+  CAF_CHECK_EQUAL(res.http_status, 400);
+  answer = fcm::parse_response(res.body);
+  CAF_CHECK_EQUAL(answer.status, "INVALID_ARGUMENT");
+  CAF_CHECK(fcm::token_dead(res.http_status, answer));
+  res = push("unavailable-1");
+  CAF_CHECK_EQUAL(res.http_status, 503);
+  answer = fcm::parse_response(res.body);
+  CAF_CHECK_EQUAL(fcm::classify_reason(answer), "UNAVAILABLE");
+  CAF_CHECK(!fcm::token_dead(res.http_status, answer));
+  CAF_CHECK_EQUAL(to_string(classify_push(503, fcm::classify_reason(answer)).kind),
+                  std::string{"retryable"});
+  // Data values must be strings: a client that does not stringify them gets
+  // a permanent error that says nothing about the token.
+  auto req = fcm::build_request(fcm_settings(), "device-2", "t", "b", "");
+  req.body = R"({"message": {"token": "device-2", "data": {"n": 1}}})";
+  res = send(req);
+  CAF_CHECK_EQUAL(res.http_status, 400);
+  answer = fcm::parse_response(res.body);
+  CAF_CHECK_EQUAL(answer.status, "INVALID_ARGUMENT");
+  CAF_CHECK(!fcm::token_dead(res.http_status, answer));
+  req.body = "not json";
+  CAF_CHECK_EQUAL(send(req).http_status, 400);
+  auto s = shape_stats("fcm");
+  CAF_CHECK_EQUAL(s["rejected"].get<int64_t>(), 5);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 0);
+  CAF_CHECK_EQUAL(messages("fcm").size(), 5u);
+}
+
+CAF_TEST(injected faults apply to every shape) {
+  CAF_REQUIRE_EQUAL(set_faults(R"({"fail_rate":1.0,"fail_status":503,"retry_after":"2"})"),
+                    200);
+  auto res = sms("+15551234567");
+  CAF_CHECK_EQUAL(res.http_status, 503);
+  CAF_CHECK_EQUAL(res.retry_after_ms, 2000);
+  CAF_CHECK_EQUAL(twilio::parse_response(res.body).error_code, "20503");
+  res = push("device-1");
+  CAF_CHECK_EQUAL(res.http_status, 503);
+  CAF_CHECK_EQUAL(res.retry_after_ms, 2000);
+  CAF_CHECK_EQUAL(fcm::classify_reason(fcm::parse_response(res.body)),
+                  "UNAVAILABLE");
+  // Credentials are checked before the dice roll, as the webhooks'
+  // signatures are.
+  auto cfg = sms_settings();
+  cfg.auth_token = "wrong";
+  CAF_CHECK_EQUAL(send(twilio::build_request(cfg, "+15551234567", "x")).http_status,
+                  401);
+  auto s = stats();
+  CAF_CHECK_EQUAL(s["shapes"]["sms"]["failed_injected"].get<int64_t>(), 1);
+  CAF_CHECK_EQUAL(s["shapes"]["fcm"]["failed_injected"].get<int64_t>(), 1);
+  CAF_CHECK_EQUAL(s["failed_injected"].get<int64_t>(), 0);
+  CAF_CHECK(messages("sms").empty());
+  // Latency, then refusal.
+  CAF_REQUIRE_EQUAL(set_faults(R"({"fail_rate":0,"latency_ms":300})"), 200);
+  auto start = steady_clock::now();
+  CAF_CHECK_EQUAL(push("device-1").http_status, 200);
+  CAF_CHECK(steady_clock::now() - start >= 300ms);
+  CAF_REQUIRE_EQUAL(set_faults(R"({"latency_ms":0,"refuse_ms":600000})"), 200);
+  CAF_CHECK_EQUAL(sms("+15551234567").http_status, 0);
+  CAF_REQUIRE_EQUAL(set_faults(R"({"refuse_ms":0})"), 200);
+  CAF_CHECK(eventually([&] { return sms("+15551234567").http_status == 201; }));
+}
+
+CAF_TEST(max_per_second counts accepted requests within one second) {
+  // Ten back to back over one keep-alive connection take milliseconds.
+  for (int i = 0; i < 10; ++i)
+    CAF_REQUIRE_EQUAL(sms("+1555000" + std::to_string(1000 + i)).http_status,
+                      201);
+  // Refused ones do not count.
+  CAF_CHECK_EQUAL(sms("+15005550001").http_status, 400);
+  CAF_CHECK_EQUAL(push("device-1").http_status, 200);
+  auto s = stats();
+  CAF_CHECK_EQUAL(s["shapes"]["sms"]["max_per_second"].get<int64_t>(), 10);
+  CAF_CHECK_EQUAL(s["shapes"]["fcm"]["max_per_second"].get<int64_t>(), 1);
+  auto reset = control->Post("/reset", "", "application/json");
+  CAF_REQUIRE(reset);
+  CAF_CHECK_EQUAL(reset->status, 200);
+  s = stats();
+  for (auto shape : {"sms", "fcm"}) {
+    CAF_CHECK_EQUAL(s["shapes"][shape]["received"].get<int64_t>(), 0);
+    CAF_CHECK_EQUAL(s["shapes"][shape]["max_per_second"].get<int64_t>(), 0);
+    CAF_CHECK(messages(shape).empty());
+  }
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

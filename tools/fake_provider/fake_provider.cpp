@@ -24,16 +24,16 @@ public:
   }
 };
 
+void reply_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
 namespace {
 
 constexpr size_t max_body_bytes = 16 * 1024 * 1024;
 constexpr int64_t max_latency_ms = 10 * 60 * 1000;
 constexpr int64_t max_refuse_ms = 60 * 60 * 1000;
-
-void reply_json(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump(), "application/json");
-}
 
 void reply_error(httplib::Response& res, int status, const std::string& msg,
                  const std::string& field = {}) {
@@ -123,6 +123,11 @@ bool fake_provider::start(std::string& error) {
                                   httplib::Response& res) {
     handle_reset(res);
   });
+  control_->Get("/messages", [this](const httplib::Request& req,
+                                    httplib::Response& res) {
+    handle_messages(req, res);
+  });
+  callbacks_ = std::make_unique<callback_sender>(sms_);
   if (opts_.control_port == 0)
     control_port_ = control_->bind_to_any_port(opts_.host);
   else if (control_->bind_to_port(opts_.host, opts_.control_port))
@@ -178,6 +183,8 @@ void fake_provider::stop() {
   for (auto& g : all)
     if (g->thread.joinable())
       g->thread.join();
+  if (callbacks_)
+    callbacks_->stop();
 }
 
 // --- webhook port -------------------------------------------------------------
@@ -186,6 +193,15 @@ bool fake_provider::listen_locked(std::string& error) {
   auto g = std::make_shared<generation>();
   g->srv = std::make_unique<server>();
   tune(*g->srv, opts_.threads, 2);
+  // httplib tries the routes in order: the shapes before the catch-all.
+  g->srv->Post(R"(/2010-04-01/Accounts/([^/]+)/Messages\.json)",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 handle_sms(req, res);
+               });
+  g->srv->Post(R"(/v1/projects/([^/]+)/messages:send)",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 handle_fcm(req, res);
+               });
   g->srv->Post(".*", [this](const httplib::Request& req,
                             httplib::Response& res) {
     handle_webhook(req, res);
@@ -279,22 +295,48 @@ void fake_provider::delay(milliseconds d) {
   sleep_cv_.wait_for(lk, d, [this] { return stopping_.load(); });
 }
 
+bool fake_provider::abort_if_refusing(httplib::Response& res) {
+  if (!refusing_)
+    return false;
+  {
+    std::lock_guard<std::mutex> guard{state_mu_};
+    ++counters_.aborted_while_refusing;
+  }
+  // A content provider that fails makes httplib drop the connection
+  // without a complete answer: the client sees a network error, as it
+  // would from a receiver that went away.
+  res.status = 503;
+  res.set_content_provider(
+    1, "text/plain", [](size_t, size_t, httplib::DataSink&) { return false; });
+  return true;
+}
+
+bool fake_provider::roll_failure(const fault_config& f) {
+  if (f.fail_rate <= 0.0)
+    return false;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_real_distribution<double> uniform{0.0, 1.0};
+  return uniform(rng) < f.fail_rate;
+}
+
+bool fake_provider::shape_prologue(shape_book& book, httplib::Response& res,
+                                   fault_config& f) {
+  if (abort_if_refusing(res))
+    return false;
+  book.count_received();
+  {
+    std::lock_guard<std::mutex> guard{state_mu_};
+    f = faults_;
+  }
+  if (f.latency_ms > 0)
+    delay(milliseconds(f.latency_ms));
+  return true;
+}
+
 void fake_provider::handle_webhook(const httplib::Request& req,
                                    httplib::Response& res) {
-  if (refusing_) {
-    {
-      std::lock_guard<std::mutex> guard{state_mu_};
-      ++counters_.aborted_while_refusing;
-    }
-    // A content provider that fails makes httplib drop the connection
-    // without a complete answer: the client sees a network error, as it
-    // would from a receiver that went away.
-    res.status = 503;
-    res.set_content_provider(
-      1, "text/plain",
-      [](size_t, size_t, httplib::DataSink&) { return false; });
+  if (abort_if_refusing(res))
     return;
-  }
   fault_config f;
   {
     std::lock_guard<std::mutex> guard{state_mu_};
@@ -326,19 +368,15 @@ void fake_provider::handle_webhook(const httplib::Request& req,
       return;
     }
   }
-  if (f.fail_rate > 0.0) {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    std::uniform_real_distribution<double> uniform{0.0, 1.0};
-    if (uniform(rng) < f.fail_rate) {
-      {
-        std::lock_guard<std::mutex> guard{state_mu_};
-        ++counters_.failed_injected;
-      }
-      if (!f.retry_after.empty())
-        res.set_header("Retry-After", f.retry_after);
-      reply_json(res, f.fail_status, {{"error", "injected failure"}});
-      return;
+  if (roll_failure(f)) {
+    {
+      std::lock_guard<std::mutex> guard{state_mu_};
+      ++counters_.failed_injected;
     }
+    if (!f.retry_after.empty())
+      res.set_header("Retry-After", f.retry_after);
+    reply_json(res, f.fail_status, {{"error", "injected failure"}});
+    return;
   }
   {
     std::lock_guard<std::mutex> guard{state_mu_};
@@ -374,6 +412,7 @@ json fake_provider::faults_json() const {
 void fake_provider::handle_stats(const httplib::Request& req,
                                  httplib::Response& res) {
   auto with_ids = req.has_param("ids") && req.get_param_value("ids") != "0";
+  json shapes{{"sms", sms_.stats()}, {"fcm", fcm_.stats()}};
   std::lock_guard<std::mutex> guard{state_mu_};
   json j{{"received", counters_.received},
          {"delivered", counters_.delivered},
@@ -385,7 +424,8 @@ void fake_provider::handle_stats(const httplib::Request& req,
          {"aborted_while_refusing", counters_.aborted_while_refusing},
          {"without_id", counters_.without_id},
          {"refusing", refusing_.load()},
-         {"faults", faults_json()}};
+         {"faults", faults_json()},
+         {"shapes", std::move(shapes)}};
   if (with_ids) {
     auto ids = json::object();
     for (const auto& [id, n] : delivered_ids_)
@@ -502,12 +542,42 @@ void fake_provider::handle_reset(httplib::Response& res) {
     std::lock_guard<std::mutex> guard{lifecycle_mu_};
     end_refusal_locked();
   }
+  sms_.reset();
+  fcm_.reset();
   std::lock_guard<std::mutex> guard{state_mu_};
   counters_ = counters{};
   delivered_ids_.clear();
   request_ids_.clear();
   faults_ = fault_config{};
   reply_json(res, 200, {{"reset", true}});
+}
+
+void fake_provider::handle_messages(const httplib::Request& req,
+                                    httplib::Response& res) {
+  auto shape = req.get_param_value("shape");
+  shape_book* book = nullptr;
+  if (shape == "sms")
+    book = &sms_;
+  else if (shape == "fcm")
+    book = &fcm_;
+  if (book == nullptr) {
+    reply_error(res, 400, "shape must be sms or fcm", "shape");
+    return;
+  }
+  std::size_t limit = 100;
+  if (req.has_param("limit")) {
+    auto v = json::parse(req.get_param_value("limit"), nullptr, false);
+    auto n = bounded_int(v, 1, shape_book::max_messages);
+    if (!n) {
+      reply_error(res, 400,
+                  "limit must be an integer in [1, "
+                    + std::to_string(shape_book::max_messages) + "]",
+                  "limit");
+      return;
+    }
+    limit = static_cast<std::size_t>(*n);
+  }
+  reply_json(res, 200, {{"shape", shape}, {"messages", book->messages(limit)}});
 }
 
 } // namespace herald::tools

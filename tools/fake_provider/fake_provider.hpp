@@ -4,6 +4,13 @@
 // webhook-id, verifies Standard Webhooks signatures, and injects faults on
 // request (failure statuses, latency, refused connections). Control and
 // statistics live on a second port so faults never hide them.
+//
+// The webhook port also speaks the providers' HTTP shapes, with the same
+// faults (handlers in sms_shape.cpp, push_shape.cpp, webpush_shape.cpp):
+//   POST /2010-04-01/Accounts/{sid}/Messages.json   Twilio SMS
+//   POST /v1/projects/{project}/messages:send       FCM HTTP v1
+//   POST /webpush/{subscription id}                 a Web Push service
+// Everything else POSTed there is a webhook delivery.
 
 #include <atomic>
 #include <chrono>
@@ -20,6 +27,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "shapes.hpp"
+
 namespace herald::tools {
 
 struct fake_provider_options {
@@ -28,6 +37,16 @@ struct fake_provider_options {
   int control_port = 0; // 0 = any free port
   std::vector<std::string> secrets; // empty = do not check signatures
   std::size_t threads = 128;        // one per concurrent keep-alive connection
+  // Twilio shape: the credentials it accepts, and how long after the answer
+  // it sends a status callback.
+  std::string twilio_account_sid = "ACtest";
+  std::string twilio_auth_token = "twilio-token";
+  int64_t twilio_callback_delay_ms = 0;
+  // FCM shape: the bearer token it accepts.
+  std::string fcm_token = "fcm-token";
+  // Web Push shape: the only VAPID key (k, base64url) it accepts; "" = any
+  // key with a valid signature.
+  std::string vapid_public_key;
 };
 
 /// Faults to inject; set with POST /control, cleared with POST /reset.
@@ -87,6 +106,19 @@ private:
   };
 
   void handle_webhook(const httplib::Request& req, httplib::Response& res);
+  void handle_sms(const httplib::Request& req, httplib::Response& res);
+  void handle_fcm(const httplib::Request& req, httplib::Response& res);
+  void handle_messages(const httplib::Request& req, httplib::Response& res);
+
+  // What every request on the webhook port goes through first: refused
+  // while a refusal window lasts (true = answered).
+  bool abort_if_refusing(httplib::Response& res);
+  // Whether this request gets the injected failure.
+  static bool roll_failure(const fault_config& f);
+  // A shape's start: refusal, counting, the fault snapshot and the latency.
+  // false = answered (refusing).
+  bool shape_prologue(shape_book& book, httplib::Response& res,
+                      fault_config& f);
   void handle_stats(const httplib::Request& req, httplib::Response& res);
   void handle_control(const httplib::Request& req, httplib::Response& res);
   void handle_reset(httplib::Response& res);
@@ -114,6 +146,11 @@ private:
   /// webhook-id → the X-Request-Id it came with (Herald's correlation id).
   std::unordered_map<std::string, std::string> request_ids_;
   fault_config faults_;
+
+  // The provider shapes (each book locks itself).
+  shape_book sms_{{"callbacks_sent", "callbacks_failed"}};
+  shape_book fcm_;
+  std::unique_ptr<callback_sender> callbacks_;
 
   // Webhook listener generations and refusal windows.
   std::mutex lifecycle_mu_;

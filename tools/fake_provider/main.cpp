@@ -1,5 +1,6 @@
-// fake-provider: a webhook receiver with fault injection, for tests, the
-// demo and benchmarks. See usage() and fake_provider.hpp.
+// fake-provider: a webhook receiver with fault injection that also speaks
+// the SMS and push providers' HTTP shapes, for tests, the demo and
+// benchmarks. See usage_text and fake_provider.hpp.
 
 #include <csignal>
 #include <cstdlib>
@@ -15,20 +16,37 @@ namespace {
 const char* usage_text =
   "usage: fake-provider [--port=N] [--control-port=M] [--secret=whsec_...]...\n"
   "                     [--host=127.0.0.1] [--threads=128]\n"
+  "                     [--twilio-account-sid=ACtest] [--twilio-auth-token=...]\n"
+  "                     [--twilio-callback-delay-ms=0] [--fcm-token=fcm-token]\n"
   "\n"
-  "  --port          webhook port, accepts POST on any path (0 = any free)\n"
+  "  --port          webhook port, accepts POST on any path (0 = any free);\n"
+  "                  provider shapes on the same port:\n"
+  "                    POST /2010-04-01/Accounts/{sid}/Messages.json  Twilio\n"
+  "                    POST /v1/projects/{project}/messages:send      FCM v1\n"
   "  --control-port  GET /stats[?ids=1], GET|POST /control, POST /reset,\n"
-  "                  GET /health (0 = any free)\n"
+  "                  GET /health, GET /messages?shape=sms|fcm[&limit=n]\n"
+  "                  (0 = any free)\n"
   "  --secret        verify Standard Webhooks signatures with this secret\n"
   "                  (repeatable: any of them may sign); none = no checks\n"
   "  --host          address both ports bind to\n"
   "  --threads       webhook worker threads; httplib holds one per open\n"
   "                  keep-alive connection, so at least the client's\n"
   "                  connection count\n"
+  "  --twilio-account-sid, --twilio-auth-token\n"
+  "                  Basic credentials the Twilio shape accepts (defaults\n"
+  "                  ACtest / twilio-token); the token signs status callbacks\n"
+  "  --twilio-callback-delay-ms\n"
+  "                  wait before POSTing a status callback (default 0)\n"
+  "  --fcm-token     bearer token the FCM shape accepts (default fcm-token)\n"
+  "\n"
+  "Twilio test numbers (To): +15005550001 400/21211, +15005550009 400/21614,\n"
+  "+15005550003 429/20429; +15005550006 is accepted, its receipt undelivered\n"
+  "(30003). FCM tokens: dead-* 404 UNREGISTERED, bad-* 400 INVALID_ARGUMENT,\n"
+  "unavailable-* 503 UNAVAILABLE.\n"
   "\n"
   "POST /control {\"fail_rate\":0.3,\"fail_status\":503,\"retry_after\":\"2\",\n"
   "               \"latency_ms\":20,\"refuse_ms\":30000} (fields optional,\n"
-  "               the others keep their values)\n";
+  "               the others keep their values; webhooks and every shape)\n";
 
 int fail(const std::string& msg) {
   std::cerr << "fake-provider: " << msg << "\n\n" << usage_text;
@@ -73,6 +91,18 @@ int main(int argc, char** argv) {
       if (value.empty())
         return fail("--host must not be empty");
       opts.host = value;
+    } else if (name == "twilio-account-sid" || name == "twilio-auth-token"
+               || name == "fcm-token") {
+      if (value.empty())
+        return fail("--" + name + " must not be empty");
+      (name == "twilio-account-sid"  ? opts.twilio_account_sid
+       : name == "twilio-auth-token" ? opts.twilio_auth_token
+                                     : opts.fcm_token)
+        = value;
+    } else if (name == "twilio-callback-delay-ms") {
+      if (!parse_number(value, 0, 600000, n))
+        return fail("--twilio-callback-delay-ms must be in [0, 600000]");
+      opts.twilio_callback_delay_ms = n;
     } else if (name == "secret") {
       if (!herald::webhook::signing_key(value))
         return fail("--secret must be whsec_ followed by base64");
