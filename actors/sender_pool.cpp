@@ -133,7 +133,7 @@ void route_named(pool_ptr self, delivery_job job) {
     auto i = st.open_until.find(p->name);
     auto open = i != st.open_until.end() && i->second > now;
     if (!was_tried && !open) {
-      if (!tried.empty())
+      if (p != candidates.front())
         ++st.failovers;
       send_to(self, p->name, std::move(job));
       return;
@@ -160,7 +160,8 @@ void route(pool_ptr self, delivery_job job) {
     return;
   }
   ++st.routed;
-  send_to(self, provider_key(job), std::move(job));
+  auto key = provider_key(job); // before the job is moved from
+  send_to(self, key, std::move(job));
 }
 
 void send_to(pool_ptr self, const std::string& key, delivery_job job) {

@@ -416,4 +416,44 @@ CAF_TEST(inspect reports the provider) {
   CAF_CHECK((*info)->state.find("\"breaker\":\"closed\"") != std::string::npos);
 }
 
+CAF_TEST(the outbound quota spaces calls out to its rate) {
+  auto s = test_settings();
+  s.senders = 8;
+  s.rate_per_sec = 2;
+  s.burst = 2;
+  start(s);
+  for (int i = 0; i < 6; ++i)
+    deliver(scripted_job("q" + std::to_string(i), ep));
+  drain();
+  // The bucket starts full: the burst goes out, the rest waits.
+  CAF_CHECK_EQUAL(script->calls, 2);
+  CAF_CHECK_EQUAL(sup_state().queue.size(), 4u);
+  advance_time(499ms);
+  drain();
+  CAF_CHECK_EQUAL(script->calls, 2);
+  advance_time(1ms);
+  drain();
+  CAF_CHECK_EQUAL(script->calls, 3);
+  advance_time(500ms);
+  drain();
+  CAF_CHECK_EQUAL(script->calls, 4);
+  advance_time(1s);
+  drain();
+  CAF_CHECK_EQUAL(script->calls, 6);
+  CAF_CHECK_EQUAL(count("delivered"), 6u);
+  CAF_CHECK_EQUAL(count("deferred"), 0u);
+  CAF_CHECK(sup_state().throttled > 0u);
+}
+
+CAF_TEST(without a quota every sender is used at once) {
+  auto s = test_settings();
+  s.senders = 8;
+  start(s);
+  for (int i = 0; i < 6; ++i)
+    deliver(scripted_job("q" + std::to_string(i), ep, "hold"));
+  drain();
+  CAF_CHECK_EQUAL(script->holding, 6);
+  CAF_CHECK_EQUAL(sup_state().throttled, 0u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

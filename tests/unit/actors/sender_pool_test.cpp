@@ -75,6 +75,42 @@ sender_pool_settings test_settings() {
   return s;
 }
 
+/// A sender whose every call fails retryably (HTTP 503): a provider that is
+/// down.
+sender_actor::behavior_type failing_sender(sender_actor::pointer,
+                                           std::shared_ptr<int> calls) {
+  return {
+    [calls](atom::deliver, const delivery_job& job) -> attempt_report {
+      ++*calls;
+      attempt_report out;
+      out.id = job.n.id;
+      out.tenant_id = job.n.tenant_id;
+      out.fence = job.fence;
+      out.outcome = attempt_result::failed;
+      out.retryable = true;
+      out.http_status = 503;
+      out.error = "HTTP 503";
+      return out;
+    },
+  };
+}
+
+sender_factory failing_factory(std::shared_ptr<int> calls) {
+  return [calls](caf::local_actor* parent) {
+    return parent->spawn(failing_sender, calls);
+  };
+}
+
+/// A job of a provider channel; the fake sender reads its body.
+delivery_job channel_job(const std::string& id, const std::string& channel,
+                         const std::string& to, const std::string& cmd = "ok") {
+  auto j = make_job(id, channel);
+  j.n.to = to;
+  j.n.body = cmd;
+  j.fence = 7;
+  return j;
+}
+
 struct fixture : test_coordinator_fixture<herald_actor_config> {
   std::shared_ptr<sender_script> script = std::make_shared<sender_script>();
   dispatcher_actor disp;
@@ -92,6 +128,18 @@ struct fixture : test_coordinator_fixture<herald_actor_config> {
     for (auto& w : watchers)
       self->send_exit(w, caf::exit_reason::user_shutdown);
     drain();
+  }
+
+  /// A named provider of `channel` with the test's supervisor settings.
+  named_provider provider(const std::string& name, const std::string& kind,
+                          const std::string& channel, sender_factory f) {
+    named_provider np;
+    np.name = name;
+    np.kind = kind;
+    np.settings = provider_settings_of(test_settings(), name);
+    np.settings.channel = channel;
+    np.factory = std::move(f);
+    return np;
   }
 
   void start(sender_pool_settings s = test_settings()) {
@@ -395,6 +443,125 @@ CAF_TEST(inspect summarises the pool) {
   CAF_CHECK_EQUAL((*info)->key, "webhook");
   CAF_CHECK((*info)->state.find("\"providers\":1") != std::string::npos);
   CAF_CHECK((*info)->state.find("\"restarts\":0") != std::string::npos);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST_FIXTURE_SCOPE(named_provider_tests, fixture)
+
+CAF_TEST(push jobs go to the provider kind their address needs) {
+  CAF_CHECK(provider_accepts("fcm", channel_job("x", "push", "tok-1")));
+  CAF_CHECK(!provider_accepts("webpush", channel_job("x", "push", "tok-1")));
+  auto sub = channel_job("x", "push", R"({"endpoint":"https://p/1"})");
+  CAF_CHECK(provider_accepts("webpush", sub));
+  CAF_CHECK(!provider_accepts("fcm", sub));
+  CAF_CHECK(provider_accepts("smtp", channel_job("x", "email", "a@b.example")));
+}
+
+CAF_TEST(jobs go to the first provider while its breaker is closed) {
+  auto s = test_settings();
+  s.channel = "sms";
+  s.named.push_back(provider("p1", "twilio", "sms", fake_sender_factory(script)));
+  s.named.push_back(provider("p2", "twilio", "sms", fake_sender_factory(script)));
+  start(s);
+  for (int i = 0; i < 3; ++i)
+    deliver(channel_job("j" + std::to_string(i), "sms", "+15550001"));
+  drain();
+  CAF_CHECK_EQUAL(count("delivered", "p1"), 3u);
+  CAF_CHECK_EQUAL(count("delivered", "p2"), 0u);
+  CAF_CHECK_EQUAL(pool_state().failovers, 0u);
+}
+
+CAF_TEST(while the first provider is open its work fails over without an attempt against it) {
+  auto down_calls = std::make_shared<int>(0);
+  auto s = test_settings();
+  s.channel = "sms";
+  s.named.push_back(provider("p1", "twilio", "sms", failing_factory(down_calls)));
+  s.named.push_back(provider("p2", "twilio", "sms", fake_sender_factory(script)));
+  start(s);
+  for (int i = 0; i < 5; ++i)
+    deliver(channel_job("f" + std::to_string(i), "sms", "+15550001"));
+  drain();
+  // Five real attempts against p1 (counted, retryable): its breaker opens.
+  CAF_CHECK_EQUAL(*down_calls, 5);
+  CAF_CHECK_EQUAL(count("failed", "p1"), 5u);
+  for (int i = 0; i < 4; ++i)
+    deliver(channel_job("g" + std::to_string(i), "sms", "+15550001"));
+  drain();
+  // No further call to p1, nothing deferred to the dispatcher: p2 took them.
+  CAF_CHECK_EQUAL(*down_calls, 5);
+  CAF_CHECK_EQUAL(count("delivered", "p2"), 4u);
+  CAF_CHECK_EQUAL(count("deferred"), 0u);
+  CAF_CHECK_EQUAL(pool_state().failovers, 4u);
+  CAF_CHECK_EQUAL(held(), 0u);
+  // After p1's cool-down the next job is its half-open probe: a real
+  // attempt, which fails and opens p1 again.
+  advance_time(10s);
+  deliver(channel_job("h", "sms", "+15550001"));
+  drain();
+  CAF_CHECK_EQUAL(*down_calls, 6); // the half-open probe
+  CAF_CHECK_EQUAL(count("failed", "p1"), 6u);
+}
+
+CAF_TEST(when every provider is open the dispatcher gets one deferral) {
+  auto calls = std::make_shared<int>(0);
+  auto s = test_settings();
+  s.channel = "sms";
+  s.named.push_back(provider("p1", "twilio", "sms", failing_factory(calls)));
+  s.named.push_back(provider("p2", "twilio", "sms", failing_factory(calls)));
+  start(s);
+  // p1 trips on five jobs; the next five go to p2 (p1 open) and trip it.
+  for (int i = 0; i < 10; ++i) {
+    deliver(channel_job("f" + std::to_string(i), "sms", "+15550001"));
+    drain();
+  }
+  CAF_CHECK_EQUAL(count("failed", "p1"), 5u);
+  CAF_CHECK_EQUAL(count("failed", "p2"), 5u);
+  deliver(channel_job("x", "sms", "+15550001"));
+  drain();
+  CAF_CHECK_EQUAL(*calls, 10);
+  CAF_REQUIRE_EQUAL(count("deferred"), 1u);
+  auto& x = outcomes().back();
+  CAF_CHECK_EQUAL(x.id, "x");
+  CAF_CHECK(x.retry_after_ms > 0);
+  CAF_CHECK(x.retry_after_ms <= 10000);
+  CAF_CHECK(pool_state().deferred_by.empty());
+}
+
+CAF_TEST(a pinned provider is used alone and an unknown one is refused) {
+  auto s = test_settings();
+  s.channel = "sms";
+  s.named.push_back(provider("p1", "twilio", "sms", fake_sender_factory(script)));
+  s.named.push_back(provider("p2", "twilio", "sms", fake_sender_factory(script)));
+  start(s);
+  auto pinned = channel_job("a", "sms", "+15550001");
+  pinned.n.provider = "p2";
+  deliver(pinned);
+  auto unknown = channel_job("b", "sms", "+15550001");
+  unknown.n.provider = "p9";
+  deliver(unknown);
+  drain();
+  CAF_CHECK_EQUAL(count("delivered", "p2"), 1u);
+  CAF_REQUIRE_EQUAL(count("failed"), 1u);
+  auto& b = *std::find_if(outcomes().begin(), outcomes().end(),
+                          [](auto& o) { return o.outcome == attempt_result::failed; });
+  CAF_CHECK_EQUAL(b.id, "b");
+  CAF_CHECK(!b.retryable);
+  CAF_CHECK_EQUAL(b.error, "provider p9 does not serve channel sms on this node");
+}
+
+CAF_TEST(a push subscription goes to the web push provider) {
+  auto s = test_settings();
+  s.channel = "push";
+  s.named.push_back(provider("fcm1", "fcm", "push", fake_sender_factory(script)));
+  s.named.push_back(provider("wp1", "webpush", "push", fake_sender_factory(script)));
+  start(s);
+  deliver(channel_job("t", "push", "token-1"));
+  deliver(channel_job("w", "push", R"({"endpoint":"https://p/1","keys":{}})"));
+  drain();
+  CAF_CHECK_EQUAL(count("delivered", "fcm1"), 1u);
+  CAF_CHECK_EQUAL(count("delivered", "wp1"), 1u);
+  CAF_CHECK_EQUAL(pool_state().failovers, 0u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
