@@ -1038,3 +1038,186 @@ CAF_TEST(the demo cluster configs parse) {
     CAF_CHECK_EQUAL(out.cfg.db_url, "postgresql://localhost/herald");
   }
 }
+
+// -- providers and provider channels ---------------------------------------------
+
+namespace {
+
+const std::string providers_ini = R"(
+[herald.db]
+url = "postgresql://localhost/herald"
+
+[herald.channels.email]
+providers = ["relay1", "relay2"]
+retry.max-attempts = 4
+
+[herald.channels.sms]
+providers = ["twilio1"]
+
+[herald.channels.push]
+providers = ["fcm1", "wp1"]
+
+[herald.providers.relay1]
+kind = "smtp"
+url = "smtps://smtp.example.net:465"
+username = "u"
+password = "p"
+from = "Herald <noreply@example.com>"
+rate-per-sec = 50
+pool-size = 4
+breaker.failure-threshold = 3
+retry.base-delay = 2s
+receipt-secret = "s3cret"
+
+[herald.providers.relay2]
+kind = "smtp"
+url = "smtp://127.0.0.1:2525"
+starttls = true
+from = "noreply@example.com"
+
+[herald.providers.twilio1]
+kind = "twilio"
+base-url = "http://127.0.0.1:9000"
+account-sid = "ACtest"
+auth-token = "tok"
+from = "+15005550006"
+status-callback = "https://herald.example.com/v1/receipts/twilio/twilio1"
+
+[herald.providers.fcm1]
+kind = "fcm"
+project = "demo"
+token = "ya29.x"
+
+[herald.providers.wp1]
+kind = "webpush"
+vapid-private-key-file = "/etc/herald/vapid.pem"
+vapid-subject = "mailto:ops@example.com"
+ttl = 1h
+)";
+
+node_config parsed_providers(std::string extra = "") {
+  node_config cfg;
+  cfg.node_name = "n";
+  auto err = apply_ini(cfg, providers_ini + extra, "p.ini");
+  CAF_CHECK_EQUAL(err, "");
+  return cfg;
+}
+
+} // namespace
+
+CAF_TEST(providers and their channels parse from a file) {
+  auto cfg = parsed_providers();
+  CAF_CHECK_EQUAL(validate(cfg), "");
+  CAF_REQUIRE_EQUAL(cfg.providers.size(), 5u);
+  CAF_CHECK_EQUAL(cfg.channels["email"].providers,
+                  (std::vector<std::string>{"relay1", "relay2"}));
+  CAF_CHECK_EQUAL(cfg.channels["email"].retry_max_attempts, 4);
+  auto& r1 = cfg.providers["relay1"];
+  CAF_CHECK_EQUAL(r1.name, "relay1");
+  CAF_CHECK_EQUAL(r1.kind, "smtp");
+  CAF_CHECK_EQUAL(r1.url, "smtps://smtp.example.net:465");
+  CAF_CHECK_EQUAL(r1.rate_per_sec, 50);
+  CAF_CHECK_EQUAL(r1.pool_size, 4);
+  CAF_CHECK_EQUAL(r1.breaker_failure_threshold, 3);
+  CAF_CHECK_EQUAL(r1.retry_base_delay.count(), 2000);
+  CAF_CHECK_EQUAL(r1.receipt_secret, "s3cret");
+  CAF_CHECK(cfg.providers["relay2"].starttls);
+  CAF_CHECK_EQUAL(cfg.providers["relay2"].pool_size, 8); // the default
+  CAF_CHECK_EQUAL(cfg.providers["twilio1"].account_sid, "ACtest");
+  CAF_CHECK_EQUAL(cfg.providers["fcm1"].project, "demo");
+  CAF_CHECK_EQUAL(cfg.providers["wp1"].ttl.count(), 3600000);
+  CAF_CHECK_EQUAL(cfg.channels.count("webhook"), 0u);
+}
+
+CAF_TEST(provider options come from the command line too) {
+  auto path = std::filesystem::temp_directory_path()
+              / ("herald-providers-" + std::to_string(::getpid()) + ".ini");
+  {
+    std::ofstream out{path};
+    out << providers_ini;
+  }
+  auto r = parse({"--config-file=" + path.string(),
+                  "--herald.providers.relay2.url=smtp://10.0.0.9:25",
+                  "--herald.providers.relay2.rate-per-sec=7",
+                  "--herald.channels.email.providers=relay2,relay1"});
+  std::filesystem::remove(path);
+  CAF_CHECK_EQUAL(r.error, "");
+  CAF_CHECK_EQUAL(r.cfg.providers["relay2"].url, "smtp://10.0.0.9:25");
+  CAF_CHECK_EQUAL(r.cfg.providers["relay2"].rate_per_sec, 7);
+  CAF_CHECK_EQUAL(r.cfg.channels["email"].providers,
+                  (std::vector<std::string>{"relay2", "relay1"}));
+}
+
+CAF_TEST(provider mistakes name the option) {
+  auto problem = [](const std::string& extra) {
+    node_config cfg;
+    cfg.node_name = "n";
+    auto err = apply_ini(cfg, providers_ini + extra, "p.ini");
+    return err.empty() ? validate(cfg) : err;
+  };
+  CHECK_CONTAINS(problem("[herald.providers.relay1]\nurll = \"smtp://x\"\n"),
+                 "unknown option herald.providers.relay1.urll (did you mean "
+                 "herald.providers.relay1.url?)");
+  CHECK_CONTAINS(problem("[herald.providers.relay1]\nproject = \"p\"\n"),
+                 "herald.providers.relay1.project: not an option of a smtp provider");
+  CHECK_CONTAINS(problem("[herald.providers.relay3]\nfrom = \"a@b\"\n"),
+                 "herald.providers.relay3.kind: missing");
+  CHECK_CONTAINS(problem("[herald.providers.relay3]\nkind = \"smtp\"\n"
+                         "[herald.channels.email]\nproviders = [\"relay3\"]\n"),
+                 "p.ini");
+  CHECK_CONTAINS(problem("[herald.providers.relay3]\nkind = \"mailgun\"\n"),
+                 "unknown provider kind \"mailgun\"");
+  CHECK_CONTAINS(problem("[herald.providers.relay1]\nurl = \"http://x\"\n"),
+                 "is set twice");
+  CHECK_CONTAINS(problem("[herald.providers.relay3]\nkind = \"smtp\"\n"
+                         "url = \"http://x\"\n"),
+                 "herald.providers.relay3.url: \"http://x\" is not an smtp:// or "
+                 "smtps:// URL");
+  CHECK_CONTAINS(problem("[herald.providers.sms2]\nkind = \"twilio\"\n"
+                         "account-sid = \"AC\"\nauth-token = \"t\"\n"
+                         "from = \"+1\"\n"),
+                 "herald.providers.sms2: no channel lists this provider");
+  CHECK_CONTAINS(problem("[herald.providers.relay4]\nkind = \"smtp\"\n"
+                         "from = \"a@b.example\"\n"),
+                 "herald.providers.relay4.url: missing, but required for a smtp "
+                 "provider");
+  CHECK_CONTAINS(problem("[herald.providers.relay2]\nrate-per-sec = -1\n"),
+                 "herald.providers.relay2.rate-per-sec: -1 is out of range");
+  CHECK_CONTAINS(problem("[herald.providers.wp2]\nkind = \"webpush\"\n"
+                         "vapid-subject = \"x\"\n"),
+                 "herald.providers.wp2.vapid-subject: \"x\" is neither a mailto: "
+                 "nor an https: URL");
+  CHECK_CONTAINS(problem("[herald.channels.fax]\nproviders = [\"relay1\"]\n"),
+                 "channels are email, sms, push and webhook");
+  CHECK_CONTAINS(problem("[herald.providers.bad.name]\nkind = \"smtp\"\n"),
+                 "unknown option");
+}
+
+CAF_TEST(channel lists must name fitting providers) {
+  auto cfg = parsed_providers();
+  cfg.channels["sms"].providers = {"relay2"};
+  CHECK_CONTAINS(validate(cfg), "herald.channels.sms.providers: provider "
+                                "\"relay2\" is of kind smtp, which cannot "
+                                "deliver sms");
+  cfg = parsed_providers();
+  cfg.channels["email"].providers.push_back("nope");
+  CHECK_CONTAINS(validate(cfg), "herald.channels.email.providers: unknown "
+                                "provider \"nope\"");
+  cfg = parsed_providers();
+  cfg.channels["email"].providers.push_back("relay1");
+  CHECK_CONTAINS(validate(cfg), "provider \"relay1\" is listed twice");
+  cfg = parsed_providers();
+  cfg.providers["relay2"].url = "smtps://x:465";
+  CHECK_CONTAINS(validate(cfg), "herald.providers.relay2.starttls: an smtps:// "
+                                "URL is TLS from the start");
+}
+
+CAF_TEST(help lists the provider options) {
+  auto text = help_text();
+  CHECK_CONTAINS(text, "herald.channels.CHANNEL.providers");
+  CHECK_CONTAINS(text, "herald.providers.NAME.kind");
+  CHECK_CONTAINS(text, "herald.providers.NAME.vapid-private-key-file");
+  CHECK_CONTAINS(text, "herald.providers.NAME.breaker.failure-threshold");
+  for (auto& s : provider_option_specs())
+    CHECK_CONTAINS(text, s.name);
+}
