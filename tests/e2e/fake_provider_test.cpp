@@ -3,6 +3,7 @@
 
 #include <caf/test/unit_test.hpp>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
@@ -28,6 +29,8 @@
 #include "channels/twilio.hpp"
 #include "channels/webhook_client.hpp"
 #include "channels/webhook_signature.hpp"
+#include "channels/webpush.hpp"
+#include "core/crypto.hpp"
 
 #include <caf/test/unit_test_impl.hpp>
 
@@ -847,3 +850,273 @@ CAF_TEST(max_per_second counts accepted requests within one second) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+// --- Web Push -----------------------------------------------------------------
+
+namespace {
+
+// Two application server keys, made for these tests only
+// (openssl ecparam -name prime256v1 -genkey -noout).
+const std::string vapid_pem_a = R"(-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEICMD3XJ3VuL41mj2axceksznTKURaUgJHRQdOqpa3iihoAoGCCqGSM49
+AwEHoUQDQgAEQULkHgXt+Yll0p8iNfBCsbpF9HzrLN5/qnVQha61iRZcQWuScAxE
+FJcCZzhWX2CqIY/MH0wDgHpHvzkjBCvO6w==
+-----END EC PRIVATE KEY-----
+)";
+const std::string vapid_pem_b = R"(-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIIj+0PAYqxEyj5cpd5o6TMRIHzY000WxMKeIjZqz4WZvoAoGCCqGSM49
+AwEHoUQDQgAEWEB0hdPgqsKHftWKuEJxf3bNVPTih3cBftcbfFRgxwXySRHBvjV1
+wtkZQndZ/l6yqKQUDjiWdb+DgIEC2D46LA==
+-----END EC PRIVATE KEY-----
+)";
+
+const std::string vapid_subject = "mailto:ops@example.com";
+
+std::unique_ptr<webpush::vapid_signer> load_signer(const std::string& pem) {
+  std::string error;
+  auto signer = webpush::vapid_signer::from_pem(pem, error);
+  CAF_REQUIRE_EQUAL(error, "");
+  CAF_REQUIRE(signer != nullptr);
+  return signer;
+}
+
+// A subscription from the factory of the fake behind `control`; `id` gets
+// its id.
+webpush::subscription subscribe(httplib::Client& control,
+                                std::string* id = nullptr) {
+  auto res = control.Post("/webpush/subscriptions", "", "application/json");
+  CAF_REQUIRE(res);
+  CAF_REQUIRE_EQUAL(res->status, 201);
+  if (id)
+    *id = json::parse(res->body)["id"].get<std::string>();
+  std::string error;
+  auto sub = webpush::parse_subscription(res->body, error);
+  CAF_REQUIRE_EQUAL(error, "");
+  CAF_REQUIRE(sub);
+  return *sub;
+}
+
+std::string encrypt_for(const webpush::subscription& sub,
+                        const std::string& plaintext) {
+  std::string error;
+  auto body = webpush::encrypt(sub, plaintext, error);
+  CAF_REQUIRE_EQUAL(error, "");
+  CAF_REQUIRE(body);
+  return *body;
+}
+
+header_list push_headers(const webpush::subscription& sub,
+                         const webpush::vapid_signer& signer) {
+  return {{"TTL", "60"},
+          {"Content-Encoding", "aes128gcm"},
+          {"Urgency", "high"},
+          {"Authorization",
+           signer.authorization(sub.endpoint, vapid_subject, now_s())}};
+}
+
+header_list without(header_list headers, const std::string& name) {
+  headers.erase(std::remove_if(headers.begin(), headers.end(),
+                               [&](const auto& h) { return h.first == name; }),
+                headers.end());
+  return headers;
+}
+
+header_list with(header_list headers, const std::string& name,
+                 const std::string& value) {
+  headers = without(std::move(headers), name);
+  headers.emplace_back(name, value);
+  return headers;
+}
+
+struct webpush_fixture : shape_fixture {
+  std::unique_ptr<webpush::vapid_signer> vapid = load_signer(vapid_pem_a);
+
+  post_result push_to(const webpush::subscription& sub, const std::string& body,
+                      const header_list& headers) {
+    return client->post(sub.endpoint, headers, body,
+                        "application/octet-stream");
+  }
+
+  std::string reason_of(const post_result& res) {
+    auto j = json::parse(res.body, nullptr, false);
+    return j.is_object() && j.contains("reason")
+             ? j["reason"].get<std::string>()
+             : std::string{};
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(webpush_shape_tests, webpush_fixture)
+
+CAF_TEST(web push subscriptions come from the control port) {
+  std::string id;
+  auto sub = subscribe(*control, &id);
+  CAF_CHECK_EQUAL(sub.endpoint, base() + "/webpush/" + id);
+  CAF_CHECK_EQUAL(crypto::base64url_decode(sub.p256dh)->size(), 65u);
+  CAF_CHECK_EQUAL(crypto::base64url_decode(sub.auth)->size(), 16u);
+  auto other = subscribe(*control);
+  CAF_CHECK_NOT_EQUAL(other.endpoint, sub.endpoint);
+  CAF_CHECK_NOT_EQUAL(other.p256dh, sub.p256dh);
+  CAF_CHECK_EQUAL(shape_stats("webpush")["subscriptions"].get<int64_t>(), 2);
+  auto res = control->Post("/webpush/subscriptions/nope/expire", "",
+                           "application/json");
+  CAF_REQUIRE(res);
+  CAF_CHECK_EQUAL(res->status, 404);
+}
+
+CAF_TEST(a web push payload is decrypted and recorded) {
+  std::string id;
+  auto sub = subscribe(*control, &id);
+  std::string payload = R"({"title": "Grüße", "body": "your order shipped"})";
+  // httplib's client here, to see the Location header.
+  httplib::Client push_client{"127.0.0.1", proc.port};
+  httplib::Headers headers;
+  for (const auto& [k, v] : push_headers(sub, *vapid))
+    headers.emplace(k, v);
+  headers.emplace("X-Request-Id", "req-wp-1");
+  headers.emplace("Topic", "orders");
+  auto res = push_client.Post(("/webpush/" + id).c_str(), headers,
+                              encrypt_for(sub, payload),
+                              "application/octet-stream");
+  CAF_REQUIRE(res);
+  CAF_CHECK_EQUAL(res->status, 201);
+  CAF_CHECK_EQUAL(res->get_header_value("Location"),
+                  sub.endpoint + "/messages/1");
+  CAF_CHECK_EQUAL(push_to(sub, encrypt_for(sub, "second"),
+                          push_headers(sub, *vapid))
+                    .http_status,
+                  201);
+  auto got = messages("webpush");
+  CAF_REQUIRE_EQUAL(got.size(), 2u);
+  CAF_CHECK_EQUAL(got[0]["subscription"].get<std::string>(), id);
+  CAF_CHECK_EQUAL(got[0]["plaintext"].get<std::string>(), payload);
+  CAF_CHECK_EQUAL(got[0]["subject"].get<std::string>(), vapid_subject);
+  CAF_CHECK_EQUAL(got[0]["ttl"].get<std::string>(), "60");
+  CAF_CHECK_EQUAL(got[0]["urgency"].get<std::string>(), "high");
+  CAF_CHECK_EQUAL(got[0]["topic"].get<std::string>(), "orders");
+  CAF_CHECK_EQUAL(got[0]["request_id"].get<std::string>(), "req-wp-1");
+  CAF_CHECK_EQUAL(got[0]["status"].get<int64_t>(), 201);
+  CAF_CHECK_EQUAL(got[1]["plaintext"].get<std::string>(), "second");
+  auto s = shape_stats("webpush");
+  CAF_CHECK_EQUAL(s["received"].get<int64_t>(), 2);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 2);
+  CAF_CHECK_EQUAL(s["max_per_second"].get<int64_t>(), 2);
+  CAF_CHECK_EQUAL(stats()["received"].get<int64_t>(), 0);
+}
+
+CAF_TEST(web push refuses bad VAPID authorizations) {
+  auto sub = subscribe(*control);
+  auto body = encrypt_for(sub, "x");
+  auto headers = push_headers(sub, *vapid);
+  auto res = push_to(sub, body, without(headers, "Authorization"));
+  CAF_CHECK_EQUAL(res.http_status, 403);
+  CAF_CHECK_NOT_EQUAL(reason_of(res), "");
+  // Signed for another push service.
+  res = push_to(sub, body,
+                with(headers, "Authorization",
+                     vapid->authorization("http://push.example.net/x",
+                                          vapid_subject, now_s())));
+  CAF_CHECK_EQUAL(res.http_status, 403);
+  CAF_CHECK_NOT_EQUAL(reason_of(res).find("aud"), std::string::npos);
+  // A token of key A presented with key B.
+  auto auth_a = vapid->authorization(sub.endpoint, vapid_subject, now_s());
+  auto k_at = auth_a.find("k=");
+  CAF_REQUIRE_NOT_EQUAL(k_at, std::string::npos);
+  auto forged = auth_a.substr(0, k_at + 2) + load_signer(vapid_pem_b)->public_key();
+  res = push_to(sub, body, with(headers, "Authorization", forged));
+  CAF_CHECK_EQUAL(res.http_status, 403);
+  // Expired.
+  res = push_to(sub, body,
+                with(headers, "Authorization",
+                     vapid->authorization(sub.endpoint, vapid_subject,
+                                          now_s() - 13 * 3600)));
+  CAF_CHECK_EQUAL(res.http_status, 403);
+  CAF_CHECK_EQUAL(push_to(sub, body, headers).http_status, 201);
+  auto s = shape_stats("webpush");
+  CAF_CHECK_EQUAL(s["unauthorized"].get<int64_t>(), 4);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 1);
+  CAF_CHECK_EQUAL(messages("webpush").size(), 1u);
+}
+
+CAF_TEST(web push refuses what it cannot take) {
+  std::string id;
+  auto sub = subscribe(*control, &id);
+  auto other = subscribe(*control);
+  auto headers = push_headers(sub, *vapid);
+  auto body = encrypt_for(sub, "hello");
+  // Unknown subscription.
+  auto unknown = sub;
+  unknown.endpoint = base() + "/webpush/unknown";
+  CAF_CHECK_EQUAL(push_to(unknown, body, push_headers(unknown, *vapid)).http_status,
+                  404);
+  // Headers a push service requires.
+  CAF_CHECK_EQUAL(push_to(sub, body, without(headers, "TTL")).http_status, 400);
+  CAF_CHECK_EQUAL(push_to(sub, body, with(headers, "TTL", "soon")).http_status,
+                  400);
+  CAF_CHECK_EQUAL(push_to(sub, body, with(headers, "Content-Encoding", "aesgcm"))
+                    .http_status,
+                  415);
+  // Encrypted for another subscription, or not at all.
+  auto res = push_to(sub, encrypt_for(other, "hello"), headers);
+  CAF_CHECK_EQUAL(res.http_status, 400);
+  CAF_CHECK_NOT_EQUAL(reason_of(res), "");
+  CAF_CHECK_EQUAL(push_to(sub, "plain text", headers).http_status, 400);
+  // Injected faults apply here too, after the VAPID check.
+  CAF_REQUIRE_EQUAL(set_faults(R"({"fail_rate":1.0,"fail_status":503,"retry_after":"2"})"),
+                    200);
+  res = push_to(sub, body, headers);
+  CAF_CHECK_EQUAL(res.http_status, 503);
+  CAF_CHECK_EQUAL(res.retry_after_ms, 2000);
+  CAF_REQUIRE_EQUAL(set_faults(R"({"fail_rate":0})"), 200);
+  CAF_CHECK_EQUAL(push_to(sub, body, headers).http_status, 201);
+  // An expired subscription is gone.
+  auto expire = control->Post(("/webpush/subscriptions/" + id + "/expire").c_str(),
+                              "", "application/json");
+  CAF_REQUIRE(expire);
+  CAF_CHECK_EQUAL(expire->status, 200);
+  CAF_CHECK_EQUAL(push_to(sub, body, headers).http_status, 410);
+  CAF_CHECK_EQUAL(push_to(other, encrypt_for(other, "still here"),
+                          push_headers(other, *vapid))
+                    .http_status,
+                  201);
+  auto s = shape_stats("webpush");
+  CAF_CHECK_EQUAL(s["failed_injected"].get<int64_t>(), 1);
+  CAF_CHECK_EQUAL(s["delivered"].get<int64_t>(), 2);
+  CAF_CHECK_EQUAL(s["rejected"].get<int64_t>(), 7);
+  auto got = messages("webpush");
+  CAF_REQUIRE_EQUAL(got.size(), 9u);
+  CAF_CHECK_EQUAL(got[0]["status"].get<int64_t>(), 404);
+  CAF_CHECK_EQUAL(got[5]["plaintext"].get<std::string>(), "");
+  CAF_CHECK_EQUAL(got[6]["plaintext"].get<std::string>(), "hello");
+  CAF_CHECK_EQUAL(got[7]["status"].get<int64_t>(), 410);
+  CAF_CHECK_EQUAL(got[8]["plaintext"].get<std::string>(), "still here");
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST(a pinned VAPID key refuses every other key) {
+  auto a = load_signer(vapid_pem_a);
+  auto b = load_signer(vapid_pem_b);
+  provider_process proc{{"--port=0", "--control-port=0",
+                         "--vapid-public-key=" + a->public_key()}};
+  CAF_REQUIRE(proc.read_ports());
+  httplib::Client control{"127.0.0.1", proc.control_port};
+  auto sub = subscribe(control);
+  {
+    webhook_client client{5s};
+    auto body = encrypt_for(sub, "pinned");
+    auto res = client.post(sub.endpoint, push_headers(sub, *b), body,
+                           "application/octet-stream");
+    CAF_CHECK_EQUAL(res.http_status, 403);
+    CAF_CHECK_NOT_EQUAL(res.body.find("pins"), std::string::npos);
+    CAF_CHECK_EQUAL(client
+                      .post(sub.endpoint, push_headers(sub, *a), body,
+                            "application/octet-stream")
+                      .http_status,
+                    201);
+  }
+  CAF_CHECK_EQUAL(proc.terminate(), 0);
+  provider_process bad{{"--vapid-public-key=" + crypto::base64url_encode("short")}};
+  CAF_CHECK_EQUAL(bad.wait_exit(), 2);
+}

@@ -26,7 +26,9 @@ public:
 
 void reply_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  // Records hold what clients sent, which need not be UTF-8.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace),
+                  "application/json");
 }
 
 namespace {
@@ -127,6 +129,14 @@ bool fake_provider::start(std::string& error) {
                                     httplib::Response& res) {
     handle_messages(req, res);
   });
+  control_->Post("/webpush/subscriptions",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   handle_new_subscription(req, res);
+                 });
+  control_->Post(R"(/webpush/subscriptions/([^/]+)/expire)",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   handle_expire_subscription(req, res);
+                 });
   callbacks_ = std::make_unique<callback_sender>(sms_);
   if (opts_.control_port == 0)
     control_port_ = control_->bind_to_any_port(opts_.host);
@@ -201,6 +211,10 @@ bool fake_provider::listen_locked(std::string& error) {
   g->srv->Post(R"(/v1/projects/([^/]+)/messages:send)",
                [this](const httplib::Request& req, httplib::Response& res) {
                  handle_fcm(req, res);
+               });
+  g->srv->Post(R"(/webpush/([^/]+))",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 handle_webpush(req, res);
                });
   g->srv->Post(".*", [this](const httplib::Request& req,
                             httplib::Response& res) {
@@ -412,7 +426,13 @@ json fake_provider::faults_json() const {
 void fake_provider::handle_stats(const httplib::Request& req,
                                  httplib::Response& res) {
   auto with_ids = req.has_param("ids") && req.get_param_value("ids") != "0";
-  json shapes{{"sms", sms_.stats()}, {"fcm", fcm_.stats()}};
+  json shapes{{"sms", sms_.stats()},
+              {"fcm", fcm_.stats()},
+              {"webpush", webpush_.stats()}};
+  {
+    std::lock_guard<std::mutex> guard{subs_mu_};
+    shapes["webpush"]["subscriptions"] = subs_.size();
+  }
   std::lock_guard<std::mutex> guard{state_mu_};
   json j{{"received", counters_.received},
          {"delivered", counters_.delivered},
@@ -544,6 +564,7 @@ void fake_provider::handle_reset(httplib::Response& res) {
   }
   sms_.reset();
   fcm_.reset();
+  webpush_.reset();
   std::lock_guard<std::mutex> guard{state_mu_};
   counters_ = counters{};
   delivered_ids_.clear();
@@ -560,8 +581,10 @@ void fake_provider::handle_messages(const httplib::Request& req,
     book = &sms_;
   else if (shape == "fcm")
     book = &fcm_;
+  else if (shape == "webpush")
+    book = &webpush_;
   if (book == nullptr) {
-    reply_error(res, 400, "shape must be sms or fcm", "shape");
+    reply_error(res, 400, "shape must be sms, fcm or webpush", "shape");
     return;
   }
   std::size_t limit = 100;

@@ -10,7 +10,8 @@
 //   POST /2010-04-01/Accounts/{sid}/Messages.json   Twilio SMS
 //   POST /v1/projects/{project}/messages:send       FCM HTTP v1
 //   POST /webpush/{subscription id}                 a Web Push service
-// Everything else POSTed there is a webhook delivery.
+// Everything else POSTed there is a webhook delivery. Web Push
+// subscriptions come from the control port (POST /webpush/subscriptions).
 
 #include <atomic>
 #include <chrono>
@@ -109,6 +110,11 @@ private:
   void handle_sms(const httplib::Request& req, httplib::Response& res);
   void handle_fcm(const httplib::Request& req, httplib::Response& res);
   void handle_messages(const httplib::Request& req, httplib::Response& res);
+  void handle_webpush(const httplib::Request& req, httplib::Response& res);
+  void handle_new_subscription(const httplib::Request& req,
+                               httplib::Response& res);
+  void handle_expire_subscription(const httplib::Request& req,
+                                  httplib::Response& res);
 
   // What every request on the webhook port goes through first: refused
   // while a refusal window lasts (true = answered).
@@ -150,7 +156,20 @@ private:
   // The provider shapes (each book locks itself).
   shape_book sms_{{"callbacks_sent", "callbacks_failed"}};
   shape_book fcm_;
+  shape_book webpush_;
   std::unique_ptr<callback_sender> callbacks_;
+
+  // A subscription of the fake Web Push service: the user agent's keys it
+  // keeps to decrypt what is pushed.
+  struct push_subscription {
+    std::string endpoint;
+    std::string private_raw; // P-256 scalar, 32 bytes
+    std::string auth_secret; // 16 bytes
+    bool expired = false;    // answered 410 Gone
+    uint64_t messages = 0;   // accepted so far (for Location)
+  };
+  mutable std::mutex subs_mu_;
+  std::unordered_map<std::string, push_subscription> subs_;
 
   // Webhook listener generations and refusal windows.
   std::mutex lifecycle_mu_;

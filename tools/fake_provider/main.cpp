@@ -9,6 +9,7 @@
 #include <string>
 
 #include "channels/webhook_signature.hpp"
+#include "core/crypto.hpp"
 #include "fake_provider.hpp"
 
 namespace {
@@ -18,14 +19,17 @@ const char* usage_text =
   "                     [--host=127.0.0.1] [--threads=128]\n"
   "                     [--twilio-account-sid=ACtest] [--twilio-auth-token=...]\n"
   "                     [--twilio-callback-delay-ms=0] [--fcm-token=fcm-token]\n"
+  "                     [--vapid-public-key=BASE64URL]\n"
   "\n"
   "  --port          webhook port, accepts POST on any path (0 = any free);\n"
   "                  provider shapes on the same port:\n"
   "                    POST /2010-04-01/Accounts/{sid}/Messages.json  Twilio\n"
   "                    POST /v1/projects/{project}/messages:send      FCM v1\n"
+  "                    POST /webpush/{subscription id}                Web Push\n"
   "  --control-port  GET /stats[?ids=1], GET|POST /control, POST /reset,\n"
-  "                  GET /health, GET /messages?shape=sms|fcm[&limit=n]\n"
-  "                  (0 = any free)\n"
+  "                  GET /health, GET /messages?shape=sms|fcm|webpush\n"
+  "                  [&limit=n], POST /webpush/subscriptions,\n"
+  "                  POST /webpush/subscriptions/{id}/expire (0 = any free)\n"
   "  --secret        verify Standard Webhooks signatures with this secret\n"
   "                  (repeatable: any of them may sign); none = no checks\n"
   "  --host          address both ports bind to\n"
@@ -38,11 +42,14 @@ const char* usage_text =
   "  --twilio-callback-delay-ms\n"
   "                  wait before POSTing a status callback (default 0)\n"
   "  --fcm-token     bearer token the FCM shape accepts (default fcm-token)\n"
+  "  --vapid-public-key\n"
+  "                  the only VAPID key (k) Web Push accepts; default any\n"
   "\n"
   "Twilio test numbers (To): +15005550001 400/21211, +15005550009 400/21614,\n"
   "+15005550003 429/20429; +15005550006 is accepted, its receipt undelivered\n"
   "(30003). FCM tokens: dead-* 404 UNREGISTERED, bad-* 400 INVALID_ARGUMENT,\n"
-  "unavailable-* 503 UNAVAILABLE.\n"
+  "unavailable-* 503 UNAVAILABLE. Web Push: 404 unknown subscription, 410\n"
+  "expired, 403 bad VAPID, 400 no TTL or undecryptable, 415 not aes128gcm.\n"
   "\n"
   "POST /control {\"fail_rate\":0.3,\"fail_status\":503,\"retry_after\":\"2\",\n"
   "               \"latency_ms\":20,\"refuse_ms\":30000} (fields optional,\n"
@@ -103,6 +110,12 @@ int main(int argc, char** argv) {
       if (!parse_number(value, 0, 600000, n))
         return fail("--twilio-callback-delay-ms must be in [0, 600000]");
       opts.twilio_callback_delay_ms = n;
+    } else if (name == "vapid-public-key") {
+      auto raw = herald::crypto::base64url_decode(value);
+      if (!raw || raw->size() != 65 || (*raw)[0] != '\x04')
+        return fail("--vapid-public-key must be base64url of an uncompressed "
+                    "P-256 point (65 bytes)");
+      opts.vapid_public_key = value;
     } else if (name == "secret") {
       if (!herald::webhook::signing_key(value))
         return fail("--secret must be whsec_ followed by base64");
