@@ -267,11 +267,14 @@ private:
 /// signature; with them, only deliveries signed with one of them.
 class fake_provider {
 public:
-  explicit fake_provider(const std::vector<std::string>& secrets = {}) {
+  /// `extra`: more of its options, e.g. "--twilio-auth-token=...".
+  explicit fake_provider(const std::vector<std::string>& secrets = {},
+                         const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args{"--port=0", "--control-port=0",
                                   "--threads=64"};
     for (auto& s : secrets)
       args.push_back("--secret=" + s);
+    args.insert(args.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<child_process>(HERALD_FAKE_PROVIDER, args);
     std::string hooks;
     std::string control;
@@ -752,6 +755,67 @@ inline std::vector<json> all_pages(httplib::Client& c, const std::string& key,
   error = "GET " + path + ": more than 10000 pages";
   return out;
 }
+
+/// The test SMTP server (tests/scripts/smtp_sink.py, on aiosmtpd): where
+/// email notifications are delivered. `args`: its options beyond the ports
+/// (e.g. "--auth=u:p"). Its control port answers /stats, /messages, /reset.
+class smtp_sink {
+public:
+  explicit smtp_sink(const std::vector<std::string>& args = {}) {
+    std::vector<std::string> argv{std::string{HERALD_SOURCE_DIR}
+                                    + "/tests/scripts/smtp_sink.py",
+                                  "--port", "0", "--control-port", "0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    proc_ = std::make_unique<child_process>("/usr/bin/python3", argv);
+    std::string rest;
+    if (proc_->await_line("smtp_sink ready ", rest, 15s)) {
+      auto value = [&](const std::string& key) {
+        auto at = rest.find(key + "=");
+        return at == std::string::npos ? 0
+                                       : std::atoi(rest.c_str() + at + key.size() + 1);
+      };
+      port = value("smtp");
+      control_port = value("control");
+    }
+  }
+
+  bool ok() const {
+    return port > 0 && control_port > 0;
+  }
+
+  /// "smtp://127.0.0.1:PORT".
+  std::string url() const {
+    return "smtp://127.0.0.1:" + std::to_string(port);
+  }
+
+  /// The parsed messages, oldest first; empty on any failure.
+  json messages() const {
+    auto c = make_client(control_port);
+    auto r = request(*c, "GET", "/messages", "");
+    return r.status == 200 && r.body.is_array() ? r.body : json::array();
+  }
+
+  json stats() const {
+    auto c = make_client(control_port);
+    auto r = request(*c, "GET", "/stats", "");
+    return r.status == 200 && r.body.is_object() ? r.body : json::object();
+  }
+
+  /// SIGTERM; the exit code (-1: still running after 15 s).
+  int terminate() {
+    return proc_->terminate(15s);
+  }
+
+  std::string error() const {
+    return proc_->stderr_text();
+  }
+
+  int port = 0;
+  int control_port = 0;
+
+private:
+  std::unique_ptr<child_process> proc_;
+};
 
 // -- fake provider and breakers ---------------------------------------------------------
 
