@@ -1221,3 +1221,24 @@ CAF_TEST(help lists the provider options) {
   for (auto& s : provider_option_specs())
     CHECK_CONTAINS(text, s.name);
 }
+
+CAF_TEST(the example config holds a provider example that parses) {
+  auto path = std::string{HERALD_SOURCE_DIR} + "/config/example-node.ini";
+  auto text = read_file(path);
+  auto at = text.find("; [herald.channels.email]");
+  CAF_REQUIRE(at != std::string::npos);
+  // The example block without its "; " prefixes is a valid provider setup.
+  std::string block;
+  std::istringstream in{text.substr(at)};
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("; ", 0) == 0)
+      block += line.substr(2) + "\n";
+  node_config cfg;
+  cfg.node_name = "n";
+  cfg.db_url = "postgresql://localhost/herald";
+  CAF_CHECK_EQUAL(apply_ini(cfg, block, "example block"), "");
+  CAF_CHECK_EQUAL(validate(cfg), "");
+  CAF_CHECK_EQUAL(cfg.providers.size(), 5u);
+  CAF_CHECK_EQUAL(cfg.channels["push"].providers,
+                  (std::vector<std::string>{"fcm1", "web"}));
+}
