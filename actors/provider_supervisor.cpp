@@ -112,6 +112,8 @@ void pump_queue(sup_ptr self) {
       auto d = st.quota->take(1, now);
       if (!d.allowed) {
         ++st.throttled;
+        if (st.throttled_counter)
+          st.throttled_counter->inc();
         if (!st.quota_wait) {
           st.quota_wait = true;
           self->delayed_send(self, std::max(d.retry_after, token_bucket::duration{1000000}),
@@ -303,9 +305,13 @@ provider_supervisor(provider_actor::stateful_pointer<provider_supervisor_state> 
                                       {{"channel", settings.channel},
                                        {"provider", settings.provider}});
   st.intensity = restart_intensity{settings.restarts};
-  if (settings.rate_per_sec > 0)
+  if (settings.rate_per_sec > 0) {
     st.quota.emplace(settings.rate_per_sec,
                      settings.burst > 0 ? settings.burst : settings.rate_per_sec);
+    st.throttled_counter = &metrics().counter(metric::provider_throttled,
+                                              {{"channel", settings.channel},
+                                               {"provider", settings.provider}});
+  }
   st.settings = std::move(settings);
   st.senders = std::make_shared<std::vector<sender_actor>>();
   // Stops the senders with the supervisor. Must not touch self->state (gone

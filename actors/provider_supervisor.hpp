@@ -69,6 +69,7 @@ struct provider_supervisor_state {
   std::optional<token_bucket> quota; // settings.rate_per_sec > 0
   bool quota_wait = false;           // a wake-up for the next token is due
   uint64_t throttled = 0;            // times a job waited for the quota
+  metric_counter* throttled_counter = nullptr; // the same in the metrics
   metric_gauge* breaker_gauge = nullptr; // the breaker's state in the metrics
   restart_intensity intensity;
   std::deque<delivery_job> queue; // waiting for a sender (or for the probe)

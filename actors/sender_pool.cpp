@@ -133,8 +133,12 @@ void route_named(pool_ptr self, delivery_job job) {
     auto i = st.open_until.find(p->name);
     auto open = i != st.open_until.end() && i->second > now;
     if (!was_tried && !open) {
-      if (p != candidates.front())
+      if (p != candidates.front()) {
         ++st.failovers;
+        metrics().counter(metric::provider_failovers,
+                          {{"channel", st.settings.channel},
+                           {"provider", p->name}}).inc();
+      }
       send_to(self, p->name, std::move(job));
       return;
     }
@@ -271,6 +275,7 @@ caf::result<std::vector<delivery_job>> start_drain(pool_ptr self) {
   auto rp = self->make_response_promise<std::vector<delivery_job>>();
   st.draining = true;
   st.drain_rp = rp;
+  st.deferred_by.clear();
   st.drains_pending = st.providers.size();
   for (auto& [key, c] : st.providers) {
     auto addr = c.hdl.address();

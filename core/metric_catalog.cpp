@@ -32,6 +32,12 @@ void declare_all(metric_registry& r) {
                              "seconds (0 when empty).", k::age);
   r.declare(sender_restarts, "Senders and provider supervisors restarted after "
                              "a crash or hang, by pool.", k::counter);
+  r.declare(provider_throttled, "Times a provider's outbound quota held a job "
+                                "back, by channel and provider.", k::counter);
+  r.declare(provider_failovers, "Jobs sent to a later provider of the channel "
+                                "because an earlier one had its breaker open, "
+                                "by channel and the provider that took them.",
+            k::counter);
   r.declare(takeovers, "Times this node took over the leases of a node that "
                        "left the cluster.", k::counter);
   r.declare(taken_over, "Notifications whose lease this node took over from a "

@@ -39,6 +39,11 @@ inline constexpr std::string_view pool_jobs = "herald_pool_jobs";
 inline constexpr std::string_view pool_oldest_age
   = "herald_pool_oldest_job_age_seconds";
 inline constexpr std::string_view sender_restarts = "herald_sender_restarts_total";
+// Named providers. Labels: channel, provider.
+inline constexpr std::string_view provider_throttled
+  = "herald_provider_throttled_total";
+inline constexpr std::string_view provider_failovers
+  = "herald_provider_failovers_total";
 
 // Leases and the cluster.
 inline constexpr std::string_view takeovers = "herald_lease_takeovers_total";
