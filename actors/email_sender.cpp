@@ -82,7 +82,9 @@ email_sender(sender_actor::stateful_pointer<email_sender_state> self,
                                   + job.n.channel);
         auto m = email_of(job, s);
         auto mime = build_mime(m, std::chrono::system_clock::now());
-        auto res = st.client->send(m.from, m.to, mime);
+        // The envelope sender is the provider's (bounces go to the
+        // operator's address); the header From may be the tenant's.
+        auto res = st.client->send(s.from, m.to, mime);
         return smtp_outcome(job, s.node, s.provider, res, m.message_id);
       });
     },

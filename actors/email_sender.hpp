@@ -40,7 +40,9 @@ attempt_report smtp_outcome(const delivery_job& job, const std::string& node,
                             const std::string& message_id);
 
 /// Delivers email over SMTP (channels/smtp_client.hpp): one message per
-/// job, the connection kept open between jobs. Must be spawned `detached`
+/// job, the connection kept open between jobs. The envelope sender (MAIL
+/// FROM, where bounces go) is always the provider's `from`; the From header
+/// is the tenant's when it has one. Must be spawned `detached`
 /// (blocking I/O).
 sender_actor::behavior_type
 email_sender(sender_actor::stateful_pointer<email_sender_state> self,

@@ -272,6 +272,8 @@ CAF_TEST(a tenant sends under its own From and Reply-To over one connection) {
     CAF_CHECK_EQUAL(m["headers"].value("Reply-To", ""), "help@acme.example");
     CAF_CHECK_EQUAL(m["headers"].value("Message-ID", ""),
                     "<notif-" + id + "@acme.example>");
+    // Bounces go to the operator's address, not the tenant's.
+    CAF_CHECK_EQUAL(m.value("mail_from", ""), "noreply@herald.example");
   }
   // Senders keep their connection: at most one per sender (8) for the five.
   auto opened = relay1.stats().value("connections", 0) - connections;
