@@ -8,37 +8,13 @@
 
 namespace herald {
 
-namespace {
-
-/// Fills the failure fields of `out` from a classification.
-attempt_report& apply(attempt_report& out, classified c, const post_result& res,
-                      const std::string& detail) {
-  out.http_status = res.http_status;
-  if (c.kind == delivery_class::ok) {
-    out.outcome = attempt_result::delivered;
-    return out;
-  }
-  out.outcome = attempt_result::failed;
-  out.retryable = c.kind == delivery_class::retryable;
-  if (c.retry_after)
-    out.retry_after_ms = c.retry_after->count();
-  if (!res.error.empty())
-    out.error = res.error;
-  else if (!detail.empty())
-    out.error = c.reason + ": " + detail;
-  else
-    out.error = std::move(c.reason);
-  return out;
-}
-
-} // namespace
 
 attempt_report twilio_outcome(const delivery_job& job, const std::string& node,
                               const std::string& provider,
                               const post_result& res) {
   auto out = report_for(job, node, provider);
   auto r = twilio::parse_response(res.body);
-  apply(out, classify_sms(res.http_status, r.error_code, res.retry_after_ms),
+  apply_classified(out, classify_sms(res.http_status, r.error_code, res.retry_after_ms),
         res, r.error_code.empty() ? r.message : r.error_code + " " + r.message);
   if (out.outcome == attempt_result::delivered)
     out.provider_message_id = r.sid;
@@ -50,7 +26,7 @@ attempt_report fcm_outcome(const delivery_job& job, const std::string& node,
   auto out = report_for(job, node, provider);
   auto r = fcm::parse_response(res.body);
   const auto& reason = fcm::classify_reason(r);
-  apply(out, classify_push(res.http_status, reason, res.retry_after_ms), res,
+  apply_classified(out, classify_push(res.http_status, reason, res.retry_after_ms), res,
         reason.empty() ? r.message : reason + " " + r.message);
   if (out.outcome == attempt_result::delivered)
     out.provider_message_id = r.name;
@@ -64,11 +40,8 @@ attempt_report webpush_outcome(const delivery_job& job, const std::string& node,
                                const post_result& res) {
   auto out = report_for(job, node, provider);
   auto gone = res.http_status == 404 || res.http_status == 410;
-  apply(out,
-        classify_webhook(res.http_status, res.timed_out,
-                         res.http_status == 0 && !res.timed_out && !res.error.empty(),
-                         res.retry_after_ms),
-        res, gone ? "subscription gone" : std::string{});
+  apply_classified(out, classify_http(res), res,
+                   gone ? "subscription gone" : std::string{});
   out.address_gone = gone;
   return out;
 }

@@ -22,4 +22,32 @@ attempt_report refused_report(const delivery_job& job, const std::string& node,
   return out;
 }
 
+attempt_report& apply_classified(attempt_report& out, classified c,
+                                 const post_result& res,
+                                 const std::string& detail) {
+  out.http_status = res.http_status;
+  if (c.kind == delivery_class::ok) {
+    out.outcome = attempt_result::delivered;
+    return out;
+  }
+  out.outcome = attempt_result::failed;
+  out.retryable = c.kind == delivery_class::retryable;
+  if (c.retry_after)
+    out.retry_after_ms = c.retry_after->count();
+  if (!res.error.empty())
+    out.error = res.error;
+  else if (!detail.empty())
+    out.error = c.reason + ": " + detail;
+  else
+    out.error = std::move(c.reason);
+  return out;
+}
+
+classified classify_http(const post_result& res) {
+  auto connection_error = res.http_status == 0 && !res.timed_out
+                          && !res.error.empty();
+  return classify_webhook(res.http_status, res.timed_out, connection_error,
+                          res.retry_after_ms);
+}
+
 } // namespace herald

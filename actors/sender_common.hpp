@@ -11,6 +11,8 @@
 
 #include "actors/config.hpp"
 #include "actors/policy/liveness_gate.hpp"
+#include "channels/classify.hpp"
+#include "channels/webhook_client.hpp"
 #include "core/messages.hpp"
 
 namespace herald {
@@ -22,6 +24,18 @@ attempt_report report_for(const delivery_job& job, const std::string& node,
 /// A permanent failure without a call (the job cannot be sent at all).
 attempt_report refused_report(const delivery_job& job, const std::string& node,
                               const std::string& provider, std::string reason);
+
+/// Fills the outcome fields of `out` from a classification of the HTTP
+/// answer `res`: delivered, or failed with `retryable`, the Retry-After and
+/// an error text (the client's when there was no answer, else the reason,
+/// followed by `detail` when given, e.g. the provider's error code).
+attempt_report& apply_classified(attempt_report& out, classified c,
+                                 const post_result& res,
+                                 const std::string& detail = {});
+
+/// An HTTP answer by the webhook rules (classify_webhook), the connection
+/// error flag derived from the client's result.
+classified classify_http(const post_result& res);
 
 /// Runs `call(started_ms)` (which returns the attempt_report of one provider
 /// call) unless `gate` is closed, in which case the job is answered

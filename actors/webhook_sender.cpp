@@ -16,21 +16,7 @@ attempt_report webhook_outcome(const delivery_job& job, const std::string& node,
                                  const std::string& provider,
                                  const post_result& res) {
   auto out = report_for(job, node, provider);
-  out.http_status = res.http_status;
-  auto connection_error = res.http_status == 0 && !res.timed_out
-                          && !res.error.empty();
-  auto c = classify_webhook(res.http_status, res.timed_out, connection_error,
-                            res.retry_after_ms);
-  if (c.kind == delivery_class::ok) {
-    out.outcome = attempt_result::delivered;
-    return out;
-  }
-  out.outcome = attempt_result::failed;
-  out.retryable = c.kind == delivery_class::retryable;
-  if (c.retry_after)
-    out.retry_after_ms = c.retry_after->count();
-  out.error = res.error.empty() ? std::move(c.reason) : res.error;
-  return out;
+  return apply_classified(out, classify_http(res), res);
 }
 
 std::string webhook_unsendable(const delivery_job& job) {

@@ -8,6 +8,7 @@
 
 #include "core/crypto.hpp"
 #include "core/json_text.hpp"
+#include "core/text.hpp"
 
 namespace herald::twilio {
 
@@ -38,16 +39,6 @@ void encode_into(std::string& out, std::string_view text, bool form) {
   }
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 std::optional<std::string> decode_component(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -58,8 +49,8 @@ std::optional<std::string> decode_component(std::string_view text) {
     } else if (c == '%') {
       if (i + 2 >= text.size())
         return std::nullopt;
-      int hi = hex_value(text[i + 1]);
-      int lo = hex_value(text[i + 2]);
+      int hi = text::hex_value(text[i + 1]);
+      int lo = text::hex_value(text[i + 2]);
       if (hi < 0 || lo < 0)
         return std::nullopt;
       out += static_cast<char>(hi * 16 + lo);

@@ -1,5 +1,7 @@
 #include "core/crypto.hpp"
 
+#include "core/text.hpp"
+
 #include <array>
 #include <cstdint>
 #include <stdexcept>
@@ -91,16 +93,6 @@ std::optional<std::string> decode_unpadded(std::string_view text,
   return out;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 } // namespace
 
 std::string base64_encode(std::string_view bytes) {
@@ -148,8 +140,8 @@ std::optional<std::string> hex_decode(std::string_view text) {
   std::string out;
   out.reserve(text.size() / 2);
   for (size_t i = 0; i < text.size(); i += 2) {
-    auto hi = hex_value(text[i]);
-    auto lo = hex_value(text[i + 1]);
+    auto hi = text::hex_value(text[i]);
+    auto lo = text::hex_value(text[i + 1]);
     if (hi < 0 || lo < 0)
       return std::nullopt;
     out += static_cast<char>((hi << 4) | lo);

@@ -28,6 +28,8 @@ std::string printable_excerpt(std::string_view s, size_t max_bytes);
 bool is_ascii_alnum(char c);
 bool is_digit(char c);
 bool is_hex(char c);
+/// The value of a hex digit (either case), -1 for any other character.
+int hex_value(char c);
 
 /// True if `s` holds a space, a C0 control or DEL.
 bool has_space_or_control(std::string_view s);
