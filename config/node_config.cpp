@@ -964,7 +964,7 @@ const std::vector<sub_option<provider_config>>& provider_options() {
     v.push_back(sub_duration<p>("timeout", &p::timeout, false, all, "10s",
                                 "time limit of one call"));
     v.push_back(sub_string<p>("receipt-secret", &p::receipt_secret, any_string,
-                              {"smtp", "fcm", "webpush"}, "\"\"",
+                              smtp, "\"\"",
                               "shared secret of POST /v1/receipts/ses/NAME "
                               "(\"\" = receipts refused)"));
     v.push_back(sub_int<p>("breaker.failure-threshold",

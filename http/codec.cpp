@@ -343,8 +343,9 @@ private:
 
   void subject(const std::string& s) {
     const auto& channel = out_.n.channel;
-    if (!channel.empty() && channel != "email") {
-      fail("subject", "only allowed for channel email");
+    // The email subject, and the title of a push notification.
+    if (!channel.empty() && channel != "email" && channel != "push") {
+      fail("subject", "only allowed for channels email and push (the title)");
       return;
     }
     if (count_code_points(s) > max_subject_chars) {

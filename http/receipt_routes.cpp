@@ -10,6 +10,9 @@
 //                                         (JSON), the provider's receipt
 //                                         secret as Bearer or Basic password
 
+#include <chrono>
+#include <thread>
+
 #include "channels/receipts.hpp"
 #include "channels/twilio.hpp"
 #include "core/crypto.hpp"
@@ -22,6 +25,11 @@
 namespace herald {
 
 namespace {
+
+/// A receipt that matched nothing is tried again this often, this far
+/// apart (on the HTTP thread: 2.5 s at most before "nothing matched").
+constexpr int receipt_retries = 5;
+constexpr auto receipt_retry_delay = std::chrono::milliseconds{500};
 
 /// The shared secret of a request: a Bearer token, or the password of Basic
 /// credentials (SNS puts them in the subscription URL).
@@ -44,25 +52,37 @@ std::string presented_secret(const httplib::Request& req) {
 } // namespace
 
 void api_server::install_receipt_routes() {
-  // Hands a receipt to the store: 200 with the notifications it moved.
-  auto apply = [this](const httplib::Request& req, httplib::Response& res,
-                      const std::string& provider, receipt r) {
+  // Hands a receipt to the store: 200 with the notifications it moved. A
+  // receipt can overtake the record of its delivery (outcomes are written
+  // in batches, and some providers call back within milliseconds): when
+  // nothing matched it is tried again a few times before the answer says so.
+  auto apply = [this](httplib::Response& res, const std::string& provider,
+                      receipt r) {
     if (r.status.empty()) {
       reply_json(res, 200, {{"updated", nlohmann::json::array()},
                             {"ignored", r.reason}});
       return;
     }
     auto self = actors_.acquire();
-    ask<std::vector<std::string>>(self, ctx_.timeout, res, ctx_.store,
-      [&](std::vector<std::string>& ids) {
+    for (int attempt = 0;; ++attempt) {
+      auto ids = call<std::vector<std::string>>(self, ctx_.timeout, ctx_.store,
+                                                atom::receipt_v, provider,
+                                                r.message_ids, r.status,
+                                                r.reason);
+      if (!ids) {
+        reply_error(res, ids.error());
+        return;
+      }
+      if (!ids->empty() || attempt == receipt_retries) {
         HERALD_LOG(info, "receipts", provider, ": ", r.reason, " -> ",
-                   ids.empty() ? std::string{"no delivered notification"}
-                               : r.status + " " + ids.front());
-        reply_json(res, 200, {{"updated", ids}, {"status", r.status},
+                   ids->empty() ? std::string{"no delivered notification"}
+                                : r.status + " " + ids->front());
+        reply_json(res, 200, {{"updated", *ids}, {"status", r.status},
                               {"reason", r.reason}});
-      },
-      atom::receipt_v, provider, r.message_ids, r.status, r.reason);
-    (void) req;
+        return;
+      }
+      std::this_thread::sleep_for(receipt_retry_delay);
+    }
   };
 
   // A configured provider of `kind` under that name, else a 404.
@@ -96,7 +116,7 @@ void api_server::install_receipt_routes() {
                     "missing or invalid X-Twilio-Signature");
       return;
     }
-    apply(req, res, name, twilio_receipt(*form));
+    apply(res, name, twilio_receipt(*form));
   });
 
   svr_.Post(R"(/v1/receipts/ses/([^/]+))", [=](const httplib::Request& req,
@@ -117,7 +137,7 @@ void api_server::install_receipt_routes() {
       reply_problem(res, 400, status_title(400), error);
       return;
     }
-    apply(req, res, name, std::move(r));
+    apply(res, name, std::move(r));
   });
 }
 

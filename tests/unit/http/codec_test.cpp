@@ -88,6 +88,10 @@ CAF_TEST(a valid submission per channel) {
   CAF_CHECK_EQUAL(s.n.priority, "high");
   CAF_CHECK_EQUAL(s.n.send_at_ms, 1795255200123);
   CAF_CHECK_EQUAL(s.n.provider, "ses-eu.1_a");
+  // A push takes a subject as its title.
+  auto titled = parse_submission(with(valid_push(), "subject", "Ride").dump());
+  CAF_CHECK(titled.errors.empty());
+  CAF_CHECK_EQUAL(titled.n.subject, "Ride");
   for (auto j : {valid_sms(), valid_push(), valid_webhook()}) {
     auto t = parse_submission(j.dump());
     CAF_CHECK(t.malformed.empty() && t.errors.empty());
@@ -250,9 +254,9 @@ CAF_TEST(every rule violated once names its field) {
     {"webhook empty port", with(valid_webhook(), "to", "https://example.com:/"),
      "to", "URL"},
     {"subject on sms", with(valid_sms(), "subject", "Hi"), "subject",
-     "only allowed for channel email"},
+     "only allowed for channels email and push (the title)"},
     {"subject on webhook", with(valid_webhook(), "subject", "Hi"), "subject",
-     "only allowed for channel email"},
+     "only allowed for channels email and push (the title)"},
     {"subject 999", with(valid_email(), "subject", std::string(999, 's')),
      "subject", "998"},
     {"subject header injection", with(valid_email(), "subject",
