@@ -26,6 +26,7 @@
 
 #include "channels/classify.hpp"
 #include "channels/fcm.hpp"
+#include "channels/smtp_client.hpp"
 #include "channels/twilio.hpp"
 #include "channels/webhook_client.hpp"
 #include "channels/webhook_signature.hpp"
@@ -142,6 +143,8 @@ public:
         buf.erase(0, nl + 1);
         output += line + "\n";
         parse_port(line, "fake-provider: webhooks on 127.0.0.1:", port);
+        // Printed before the control line when --smtp-port is given.
+        parse_port(line, "fake-provider: smtp on 127.0.0.1:", smtp_port);
         parse_port(line, "fake-provider: control on 127.0.0.1:", control_port);
       }
     }
@@ -168,6 +171,7 @@ public:
 
   int port = 0;
   int control_port = 0;
+  int smtp_port = 0;
   std::string output;
 
 private:
@@ -233,7 +237,8 @@ struct fixture {
 CAF_TEST(bad command lines fail with a message) {
   for (auto bad : {"--port=abc", "--port=70000", "--bogus=1", "--secret=nope!",
                    "positional", "--fcm-token=", "--twilio-auth-token=",
-                   "--twilio-callback-delay-ms=soon"}) {
+                   "--twilio-callback-delay-ms=soon", "--smtp-port=abc",
+                   "--smtp-port=70000", "--smtp-port="}) {
     provider_process proc{{bad}};
     CAF_CHECK_EQUAL(proc.wait_exit(), 2);
   }
@@ -1119,4 +1124,335 @@ CAF_TEST(a pinned VAPID key refuses every other key) {
   CAF_CHECK_EQUAL(proc.terminate(), 0);
   provider_process bad{{"--vapid-public-key=" + crypto::base64url_encode("short")}};
   CAF_CHECK_EQUAL(bad.wait_exit(), 2);
+}
+
+// --- SMTP --------------------------------------------------------------------
+
+namespace {
+
+// A plain-text SMTP conversation over a raw socket, for what smtp_client
+// never sends (commands out of order, pipelining, unknown verbs).
+class smtp_conversation {
+public:
+  explicit smtp_conversation(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr)
+                 == 0;
+  }
+
+  ~smtp_conversation() {
+    ::close(fd_);
+  }
+
+  bool connected() const {
+    return connected_;
+  }
+
+  void send(const std::string& text) {
+    CAF_REQUIRE_EQUAL(::send(fd_, text.data(), text.size(), MSG_NOSIGNAL),
+                      static_cast<ssize_t>(text.size()));
+  }
+
+  // The next complete reply (every line of a multi-line one, CRLF kept);
+  // "" if the server closed the connection or said nothing within 5 s.
+  std::string reply() {
+    for (;;) {
+      // A reply ends with a line "NNN text" (a space after the code).
+      size_t start = 0;
+      for (auto nl = buf_.find("\r\n"); nl != std::string::npos;
+           nl = buf_.find("\r\n", start)) {
+        if (nl - start >= 4 && buf_[start + 3] == ' ') {
+          auto out = buf_.substr(0, nl + 2);
+          buf_.erase(0, nl + 2);
+          return out;
+        }
+        start = nl + 2;
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 5000) <= 0)
+        return {};
+      char chunk[4096];
+      auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0)
+        return {};
+      buf_.append(chunk, static_cast<size_t>(n));
+    }
+  }
+
+  // The code of the next reply (0 = none).
+  int code() {
+    auto r = reply();
+    return r.size() >= 3 ? std::stoi(r.substr(0, 3)) : 0;
+  }
+
+  // Whether the server closed the connection (EOF within 5 s).
+  bool closed() {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 5000) <= 0)
+      return false;
+    char c;
+    return ::recv(fd_, &c, 1, 0) <= 0;
+  }
+
+private:
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string buf_;
+};
+
+// A message as build_mime writes one: CRLF lines, a header block.
+std::string mime(const std::string& id, const std::string& body = "hello\r\n") {
+  std::string m = "From: Herald <noreply@herald.example>\r\n"
+                  "To: ana@example.org\r\n"
+                  "Subject: bench\r\n";
+  if (!id.empty())
+    m += "X-Herald-Notification-Id: " + id + "\r\n";
+  return m + "\r\n" + body;
+}
+
+struct smtp_fixture {
+  provider_process proc{{"--port=0", "--control-port=0", "--smtp-port=0",
+                         "--threads=4"}};
+  std::unique_ptr<httplib::Client> control;
+
+  smtp_fixture() {
+    CAF_REQUIRE(proc.read_ports());
+    CAF_REQUIRE_NOT_EQUAL(proc.smtp_port, 0);
+    control = std::make_unique<httplib::Client>("127.0.0.1", proc.control_port);
+    control->set_connection_timeout(5s);
+    control->set_read_timeout(5s);
+  }
+
+  ~smtp_fixture() {
+    CAF_CHECK_EQUAL(proc.terminate(), 0);
+  }
+
+  smtp_settings settings() const {
+    smtp_settings s;
+    s.url = "smtp://127.0.0.1:" + std::to_string(proc.smtp_port);
+    s.timeout = 5s;
+    return s;
+  }
+
+  json smtp_stats(bool ids = false) {
+    auto res = control->Get(ids ? "/stats?ids=1" : "/stats");
+    CAF_REQUIRE(res);
+    CAF_REQUIRE_EQUAL(res->status, 200);
+    return json::parse(res->body)["shapes"]["smtp"];
+  }
+
+  json messages(int limit = 1000) {
+    auto res = control->Get(
+      ("/messages?shape=smtp&limit=" + std::to_string(limit)).c_str());
+    CAF_REQUIRE(res);
+    CAF_REQUIRE_EQUAL(res->status, 200);
+    return json::parse(res->body)["messages"];
+  }
+
+  int set_faults(const std::string& payload) {
+    auto res = control->Post("/control", payload, "application/json");
+    CAF_REQUIRE(res);
+    return res->status;
+  }
+};
+
+int64_t count(const json& stats, const char* name) {
+  return stats.value(name, int64_t{-1});
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(smtp_shape_tests, smtp_fixture)
+
+CAF_TEST(smtp messages are delivered over one reused connection) {
+  smtp_client client{settings()};
+  for (int i = 0; i < 10; ++i) {
+    auto r = client.send("noreply@herald.example", "ana@example.org",
+                         mime("n" + std::to_string(i)));
+    CAF_CHECK_EQUAL(r.reply_code, 250);
+    CAF_CHECK_EQUAL(r.error, "");
+  }
+  CAF_CHECK_EQUAL(client.connections_opened(), 1u);
+  auto s = smtp_stats();
+  CAF_CHECK_EQUAL(count(s, "received"), 10);
+  CAF_CHECK_EQUAL(count(s, "delivered"), 10);
+  CAF_CHECK_EQUAL(count(s, "unique"), 10);
+  CAF_CHECK_EQUAL(count(s, "duplicates"), 0);
+  CAF_CHECK_EQUAL(count(s, "connections"), 1);
+  CAF_CHECK_EQUAL(count(s, "max_per_second"), 10);
+  auto ms = messages();
+  CAF_REQUIRE_EQUAL(ms.size(), 10u);
+  CAF_CHECK_EQUAL(ms[0].value("mail_from", ""), "noreply@herald.example");
+  CAF_CHECK_EQUAL(ms[0]["rcpt_to"], json::array({"ana@example.org"}));
+  CAF_CHECK_EQUAL(ms[0].value("notification_id", ""), "n0");
+  CAF_CHECK_EQUAL(ms[9].value("notification_id", ""), "n9");
+  CAF_CHECK_EQUAL(ms[9].value("status", 0), 250);
+}
+
+CAF_TEST(smtp duplicates are counted by notification id) {
+  smtp_client client{settings()};
+  for (auto id : {"a", "a", "b", "a", ""})
+    CAF_CHECK_EQUAL(client.send("x@herald.example", "y@example.org", mime(id))
+                      .reply_code,
+                    250);
+  auto s = smtp_stats(true);
+  CAF_CHECK_EQUAL(count(s, "delivered"), 5);
+  CAF_CHECK_EQUAL(count(s, "unique"), 2);
+  CAF_CHECK_EQUAL(count(s, "duplicates"), 1);           // ids delivered twice or more
+  CAF_CHECK_EQUAL(count(s, "duplicate_deliveries"), 2); // deliveries beyond the first
+  CAF_CHECK_EQUAL(count(s, "without_id"), 1);
+  CAF_CHECK_EQUAL(s["ids"], json({{"a", 3}, {"b", 1}}));
+  // The header name is case-insensitive, its value trimmed.
+  CAF_CHECK_EQUAL(client
+                    .send("x@herald.example", "y@example.org",
+                          "x-herald-notification-id:   b  \r\n\r\nhi\r\n")
+                    .reply_code,
+                  250);
+  CAF_CHECK_EQUAL(count(smtp_stats(), "duplicate_deliveries"), 3);
+}
+
+CAF_TEST(smtp dot-stuffing is undone) {
+  // curl stuffs a dot before every line that starts with one; the sink
+  // must hand back exactly what was sent, a lone "." line included.
+  auto body = std::string{".leading dot\r\n.\r\n..two dots\r\nlast .\r\n"};
+  smtp_client client{settings()};
+  CAF_REQUIRE_EQUAL(client.send("x@herald.example", "y@example.org",
+                                mime("dots", body))
+                      .reply_code,
+                    250);
+  auto ms = messages(1);
+  CAF_REQUIRE_EQUAL(ms.size(), 1u);
+  CAF_CHECK_EQUAL(ms[0].value("data", ""), mime("dots", body));
+  CAF_CHECK_EQUAL(ms[0].value("size", 0u), mime("dots", body).size());
+}
+
+CAF_TEST(smtp injected failures answer 451 at the end of data) {
+  CAF_REQUIRE_EQUAL(set_faults(R"({"fail_rate":1.0})"), 200);
+  smtp_client client{settings()};
+  auto r = client.send("x@herald.example", "y@example.org", mime("f1"));
+  CAF_CHECK_EQUAL(r.reply_code, 451);
+  CAF_CHECK_EQUAL(r.enhanced_status, "4.3.0");
+  CAF_CHECK(classify_smtp(r.reply_code, r.timed_out, r.connection_error,
+                          r.enhanced_status)
+              .kind
+            == delivery_class::retryable);
+  auto s = smtp_stats();
+  CAF_CHECK_EQUAL(count(s, "received"), 1);
+  CAF_CHECK_EQUAL(count(s, "failed_injected"), 1);
+  CAF_CHECK_EQUAL(count(s, "delivered"), 0);
+  CAF_CHECK_EQUAL(count(s, "unique"), 0);
+  // Latency delays the answer to the end of DATA.
+  CAF_REQUIRE_EQUAL(set_faults(R"({"fail_rate":0,"latency_ms":300})"), 200);
+  auto start = steady_clock::now();
+  CAF_CHECK_EQUAL(client.send("x@herald.example", "y@example.org", mime("f1"))
+                    .reply_code,
+                  250);
+  CAF_CHECK(steady_clock::now() - start >= 300ms);
+  // The client dropped the connection of the failed transaction.
+  CAF_CHECK_EQUAL(count(smtp_stats(), "connections"), 2);
+}
+
+CAF_TEST(smtp refusal closes connections until it ends) {
+  smtp_client client{settings()};
+  CAF_REQUIRE_EQUAL(client.send("x@herald.example", "y@example.org", mime("r1"))
+                      .reply_code,
+                    250);
+  CAF_REQUIRE_EQUAL(set_faults(R"({"refuse_ms":600000})"), 200);
+  // The open connection is told 421 and closed; a new one is reset.
+  auto r = client.send("x@herald.example", "y@example.org", mime("r2"));
+  CAF_CHECK(r.reply_code == 421 || r.connection_error);
+  r = client.send("x@herald.example", "y@example.org", mime("r2"));
+  CAF_CHECK_EQUAL(r.reply_code, 0);
+  CAF_CHECK(r.connection_error);
+  CAF_CHECK_GREATER_OR_EQUAL(count(smtp_stats(), "aborted_while_refusing"), 2);
+  CAF_REQUIRE_EQUAL(set_faults(R"({"refuse_ms":0})"), 200);
+  CAF_CHECK_EQUAL(client.send("x@herald.example", "y@example.org", mime("r2"))
+                    .reply_code,
+                  250);
+  CAF_CHECK_EQUAL(count(smtp_stats(), "unique"), 2);
+}
+
+CAF_TEST(the smtp shape speaks ESMTP to a plain client) {
+  smtp_conversation c{proc.smtp_port};
+  CAF_REQUIRE(c.connected());
+  CAF_CHECK_EQUAL(c.code(), 220);
+  c.send("MAIL FROM:<a@b>\r\n");
+  CAF_CHECK_EQUAL(c.code(), 503); // HELO/EHLO first
+  c.send("EHLO tester\r\n");
+  auto ehlo = c.reply();
+  for (auto ext : {"250-PIPELINING", "250-8BITMIME", "250-SIZE "})
+    CAF_CHECK_NOT_EQUAL(ehlo.find(ext), std::string::npos);
+  c.send("RCPT TO:<c@d>\r\n");
+  CAF_CHECK_EQUAL(c.code(), 503); // MAIL first
+  c.send("DATA\r\n");
+  CAF_CHECK_EQUAL(c.code(), 503); // RCPT first
+  c.send("MAIL FROM:<a@b> SIZE=999999999\r\n");
+  CAF_CHECK_EQUAL(c.code(), 552);
+  c.send("MAIL FROM:no-brackets\r\n");
+  CAF_CHECK_EQUAL(c.code(), 250); // lenient, as most servers are
+  c.send("RSET\r\n");
+  CAF_CHECK_EQUAL(c.code(), 250);
+  // Pipelined: every command in one write, the answers in order.
+  c.send("MAIL FROM:<a@b> BODY=8BITMIME\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\n"
+         "DATA\r\n");
+  CAF_CHECK_EQUAL(c.code(), 250);
+  CAF_CHECK_EQUAL(c.code(), 250);
+  CAF_CHECK_EQUAL(c.code(), 250);
+  CAF_CHECK_EQUAL(c.code(), 354);
+  c.send("X-Herald-Notification-Id: raw-1\r\n\r\n..x\r\n.\r\nNOOP\r\n");
+  CAF_CHECK_EQUAL(c.code(), 250);
+  CAF_CHECK_EQUAL(c.code(), 250); // NOOP
+  c.send("HELO again\r\n");
+  CAF_CHECK_EQUAL(c.code(), 250);
+  c.send("BOGUS\r\n");
+  CAF_CHECK_EQUAL(c.code(), 500);
+  c.send("QUIT\r\n");
+  CAF_CHECK_EQUAL(c.code(), 221);
+  CAF_CHECK(c.closed());
+  auto ms = messages(1);
+  CAF_REQUIRE_EQUAL(ms.size(), 1u);
+  CAF_CHECK_EQUAL(ms[0]["rcpt_to"], json::array({"c@d", "e@f"}));
+  CAF_CHECK_EQUAL(ms[0].value("data", ""),
+                  "X-Herald-Notification-Id: raw-1\r\n\r\n.x\r\n");
+}
+
+CAF_TEST(reset clears the smtp counters) {
+  {
+    smtp_client client{settings()};
+    CAF_REQUIRE_EQUAL(client.send("x@herald.example", "y@example.org",
+                                  mime("z"))
+                        .reply_code,
+                      250);
+  }
+  CAF_CHECK_EQUAL(count(smtp_stats(), "delivered"), 1);
+  auto res = control->Post("/reset", "", "application/json");
+  CAF_REQUIRE(res);
+  CAF_CHECK_EQUAL(res->status, 200);
+  auto s = smtp_stats(true);
+  for (auto name : {"received", "delivered", "unique", "connections",
+                    "max_per_second", "duplicates"})
+    CAF_CHECK_EQUAL(count(s, name), 0);
+  CAF_CHECK(s["ids"].empty());
+  CAF_CHECK(messages().empty());
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST(without smtp-port there is no SMTP listener) {
+  provider_process proc{{"--port=0", "--control-port=0"}};
+  CAF_REQUIRE(proc.read_ports());
+  CAF_CHECK_EQUAL(proc.smtp_port, 0);
+  CAF_CHECK_EQUAL(proc.output.find("smtp"), std::string::npos);
+  httplib::Client control{"127.0.0.1", proc.control_port};
+  auto res = control.Get("/stats");
+  CAF_REQUIRE(res);
+  CAF_CHECK(!json::parse(res->body)["shapes"].contains("smtp"));
+  res = control.Get("/messages?shape=smtp");
+  CAF_REQUIRE(res);
+  CAF_CHECK_EQUAL(res->status, 400);
+  CAF_CHECK_EQUAL(proc.terminate(), 0);
 }

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "channels/webhook_signature.hpp"
+#include "smtp_shape.hpp"
 
 namespace herald::tools {
 
@@ -160,7 +161,25 @@ bool fake_provider::start(std::string& error) {
   if (!listen_locked(error))
     return false;
   supervisor_ = std::thread([this] { supervise(); });
+  lk.unlock();
+  if (opts_.smtp_port >= 0) {
+    smtp_shape::hooks h;
+    h.faults = [this] {
+      std::lock_guard<std::mutex> guard{state_mu_};
+      return faults_;
+    };
+    h.refusing = [this] { return refusing_.load(); };
+    h.delay = [this](milliseconds d) { delay(d); };
+    smtp_ = std::make_unique<smtp_shape>(opts_.host, opts_.smtp_port,
+                                         std::move(h));
+    if (!smtp_->start(error))
+      return false;
+  }
   return true;
+}
+
+int fake_provider::smtp_port() const {
+  return smtp_ ? smtp_->port() : 0;
 }
 
 void fake_provider::stop() {
@@ -195,6 +214,8 @@ void fake_provider::stop() {
       g->thread.join();
   if (callbacks_)
     callbacks_->stop();
+  if (smtp_)
+    smtp_->stop();
 }
 
 // --- webhook port -------------------------------------------------------------
@@ -433,6 +454,8 @@ void fake_provider::handle_stats(const httplib::Request& req,
     std::lock_guard<std::mutex> guard{subs_mu_};
     shapes["webpush"]["subscriptions"] = subs_.size();
   }
+  if (smtp_)
+    shapes["smtp"] = smtp_->stats(with_ids);
   std::lock_guard<std::mutex> guard{state_mu_};
   json j{{"received", counters_.received},
          {"delivered", counters_.delivered},
@@ -565,6 +588,8 @@ void fake_provider::handle_reset(httplib::Response& res) {
   sms_.reset();
   fcm_.reset();
   webpush_.reset();
+  if (smtp_)
+    smtp_->reset();
   std::lock_guard<std::mutex> guard{state_mu_};
   counters_ = counters{};
   delivered_ids_.clear();
@@ -583,8 +608,11 @@ void fake_provider::handle_messages(const httplib::Request& req,
     book = &fcm_;
   else if (shape == "webpush")
     book = &webpush_;
-  if (book == nullptr) {
-    reply_error(res, 400, "shape must be sms, fcm or webpush", "shape");
+  if (book == nullptr && !(shape == "smtp" && smtp_)) {
+    reply_error(res, 400,
+                smtp_ ? "shape must be sms, fcm, webpush or smtp"
+                      : "shape must be sms, fcm or webpush",
+                "shape");
     return;
   }
   std::size_t limit = 100;
@@ -600,7 +628,10 @@ void fake_provider::handle_messages(const httplib::Request& req,
     }
     limit = static_cast<std::size_t>(*n);
   }
-  reply_json(res, 200, {{"shape", shape}, {"messages", book->messages(limit)}});
+  reply_json(res, 200,
+             {{"shape", shape},
+              {"messages",
+               book ? book->messages(limit) : smtp_->messages(limit)}});
 }
 
 } // namespace herald::tools

@@ -12,6 +12,7 @@
 //   POST /webpush/{subscription id}                 a Web Push service
 // Everything else POSTed there is a webhook delivery. Web Push
 // subscriptions come from the control port (POST /webpush/subscriptions).
+// With smtp_port set, an SMTP sink listens on a third port (smtp_shape.hpp).
 
 #include <atomic>
 #include <chrono>
@@ -36,6 +37,7 @@ struct fake_provider_options {
   std::string host = "127.0.0.1";
   int port = 0;         // 0 = any free port
   int control_port = 0; // 0 = any free port
+  int smtp_port = -1;   // 0 = any free port, -1 = no SMTP listener
   std::vector<std::string> secrets; // empty = do not check signatures
   std::size_t threads = 128;        // one per concurrent keep-alive connection
   // Twilio shape: the credentials it accepts, and how long after the answer
@@ -49,6 +51,8 @@ struct fake_provider_options {
   // key with a valid signature.
   std::string vapid_public_key;
 };
+
+class smtp_shape;
 
 /// Faults to inject; set with POST /control, cleared with POST /reset.
 struct fault_config {
@@ -80,6 +84,9 @@ public:
   int control_port() const {
     return control_port_;
   }
+
+  /// 0 without an SMTP listener.
+  int smtp_port() const;
 
 private:
   // httplib's Server with access to its listening socket.
@@ -158,6 +165,7 @@ private:
   shape_book fcm_;
   shape_book webpush_;
   std::unique_ptr<callback_sender> callbacks_;
+  std::unique_ptr<smtp_shape> smtp_; // null without --smtp-port
 
   // A subscription of the fake Web Push service: the user agent's keys it
   // keeps to decrypt what is pushed.

@@ -1,6 +1,6 @@
 // fake-provider: a webhook receiver with fault injection that also speaks
-// the SMS and push providers' HTTP shapes, for tests, the demo and
-// benchmarks. See usage_text and fake_provider.hpp.
+// the SMS and push providers' HTTP shapes and (optionally) SMTP, for tests,
+// the demo and benchmarks. See usage_text and fake_provider.hpp.
 
 #include <csignal>
 #include <cstdlib>
@@ -16,7 +16,7 @@ namespace {
 
 const char* usage_text =
   "usage: fake-provider [--port=N] [--control-port=M] [--secret=whsec_...]...\n"
-  "                     [--host=127.0.0.1] [--threads=128]\n"
+  "                     [--host=127.0.0.1] [--threads=128] [--smtp-port=S]\n"
   "                     [--twilio-account-sid=ACtest] [--twilio-auth-token=...]\n"
   "                     [--twilio-callback-delay-ms=0] [--fcm-token=fcm-token]\n"
   "                     [--vapid-public-key=BASE64URL]\n"
@@ -27,9 +27,17 @@ const char* usage_text =
   "                    POST /v1/projects/{project}/messages:send      FCM v1\n"
   "                    POST /webpush/{subscription id}                Web Push\n"
   "  --control-port  GET /stats[?ids=1], GET|POST /control, POST /reset,\n"
-  "                  GET /health, GET /messages?shape=sms|fcm|webpush\n"
+  "                  GET /health, GET /messages?shape=sms|fcm|webpush|smtp\n"
   "                  [&limit=n], POST /webpush/subscriptions,\n"
   "                  POST /webpush/subscriptions/{id}/expire (0 = any free)\n"
+  "  --smtp-port     also an SMTP sink on this port (0 = any free; absent =\n"
+  "                  none): ESMTP without TLS or AUTH, a thread per\n"
+  "                  connection; counts messages, duplicates by\n"
+  "                  X-Herald-Notification-Id and connections under\n"
+  "                  /stats \"shapes\".\"smtp\"; fail_rate answers the end of\n"
+  "                  DATA with 451 4.3.0, latency_ms delays that answer,\n"
+  "                  refuse_ms resets new connections and closes open ones\n"
+  "                  with 421; GET /messages?shape=smtp\n"
   "  --secret        verify Standard Webhooks signatures with this secret\n"
   "                  (repeatable: any of them may sign); none = no checks\n"
   "  --host          address both ports bind to\n"
@@ -90,6 +98,10 @@ int main(int argc, char** argv) {
       if (!parse_number(value, 0, 65535, n))
         return fail("--" + name + " must be a port number in [0, 65535]");
       (name == "port" ? opts.port : opts.control_port) = static_cast<int>(n);
+    } else if (name == "smtp-port") {
+      if (!parse_number(value, 0, 65535, n))
+        return fail("--smtp-port must be a port number in [0, 65535]");
+      opts.smtp_port = static_cast<int>(n);
     } else if (name == "threads") {
       if (!parse_number(value, 1, 4096, n))
         return fail("--threads must be in [1, 4096]");
@@ -141,8 +153,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "fake-provider: webhooks on " << opts.host << ":"
-            << provider.webhook_port() << "\n"
-            << "fake-provider: control on " << opts.host << ":"
+            << provider.webhook_port() << "\n";
+  // Before the control line: readers that stop at it have seen this one.
+  if (provider.smtp_port() > 0)
+    std::cout << "fake-provider: smtp on " << opts.host << ":"
+              << provider.smtp_port() << "\n";
+  std::cout << "fake-provider: control on " << opts.host << ":"
             << provider.control_port() << std::endl;
   int sig = 0;
   while (sigwait(&stop_signals, &sig) != 0) {
