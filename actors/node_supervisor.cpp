@@ -123,7 +123,7 @@ pool_factory named_pool(const node_config& cfg, const std::string& channel,
       s.channel = channel;
       s.provider = name;
       s.node = cfg.node_name;
-      s.senders = p.pool_size;
+      s.senders = senders_of(p);
       s.call_timeout = caf::timespan{call_timeout};
       s.breaker = breaker_of(cfg, &p, call_timeout);
       s.restarts = ps.sender_restarts;

@@ -959,8 +959,10 @@ const std::vector<sub_option<provider_config>>& provider_options() {
                            "0", "outbound quota in calls per second, 0 = none"));
     v.push_back(sub_int<p>("burst", &p::burst, 0, 10000000, all, "0",
                            "quota bucket size, 0 = rate-per-sec"));
-    v.push_back(sub_int<p>("pool-size", &p::pool_size, 1, 4096, all, "8",
-                           "concurrent senders (connections) to the provider"));
+    v.push_back(sub_int<p>("pool-size", &p::pool_size, 0, 4096, all, "0",
+                           "concurrent senders (connections) to the provider, "
+                           "0 = the kind's default: 16 for smtp (each message "
+                           "waits out four SMTP round trips), 8 for the others"));
     v.push_back(sub_duration<p>("timeout", &p::timeout, false, all, "10s",
                                 "time limit of one call"));
     v.push_back(sub_string<p>("receipt-secret", &p::receipt_secret, any_string,
@@ -1561,6 +1563,12 @@ const std::vector<option_spec>& provider_option_specs() {
 const std::vector<std::string>& provider_channels() {
   static const std::vector<std::string> xs{"email", "sms", "push"};
   return xs;
+}
+
+int senders_of(const provider_config& p) {
+  if (p.pool_size > 0)
+    return p.pool_size;
+  return p.kind == "smtp" ? 16 : 8;
 }
 
 bool kind_serves(const std::string& kind, const std::string& channel) {

@@ -43,7 +43,7 @@ struct provider_config {
   // every kind
   int rate_per_sec = 0;            // outbound quota, 0 = none
   int burst = 0;                   // quota bucket size, 0 = rate-per-sec
-  int pool_size = 8;               // concurrent senders
+  int pool_size = 0;               // concurrent senders, 0 = the kind's default
   millis timeout{10000};           // one call
   std::string receipt_secret;      // shared secret of the receipt route
   // overrides of herald.breaker.*
@@ -70,6 +70,10 @@ struct channel_config {
   millis retry_max_delay{0};
   int retry_max_attempts = 0;
 };
+
+/// Senders of a provider: its pool-size, or its kind's default (16 for
+/// smtp, 8 for the others; bench/RESULTS.md "Channels").
+int senders_of(const provider_config& p);
 
 /// The channels that deliver through named providers, and the provider kinds
 /// each accepts.

@@ -1122,7 +1122,10 @@ CAF_TEST(providers and their channels parse from a file) {
   CAF_CHECK_EQUAL(r1.retry_base_delay.count(), 2000);
   CAF_CHECK_EQUAL(r1.receipt_secret, "s3cret");
   CAF_CHECK(cfg.providers["relay2"].starttls);
-  CAF_CHECK_EQUAL(cfg.providers["relay2"].pool_size, 8); // the default
+  CAF_CHECK_EQUAL(cfg.providers["relay2"].pool_size, 0); // the kind's default
+  CAF_CHECK_EQUAL(senders_of(cfg.providers["relay2"]), 16);
+  CAF_CHECK_EQUAL(senders_of(cfg.providers["relay1"]), 4);
+  CAF_CHECK_EQUAL(senders_of(cfg.providers["twilio1"]), 8);
   CAF_CHECK_EQUAL(cfg.providers["twilio1"].account_sid, "ACtest");
   CAF_CHECK_EQUAL(cfg.providers["fcm1"].project, "demo");
   CAF_CHECK_EQUAL(cfg.providers["wp1"].ttl.count(), 3600000);
