@@ -43,6 +43,8 @@ attempt_report webpush_outcome(const delivery_job& job, const std::string& node,
   apply_classified(out, classify_http(res), res,
                    gone ? "subscription gone" : std::string{});
   out.address_gone = gone;
+  if (out.outcome == attempt_result::delivered)
+    out.provider_message_id = res.location; // the push service's message
   return out;
 }
 

@@ -46,8 +46,9 @@ attempt_report twilio_outcome(const delivery_job& job, const std::string& node,
 attempt_report fcm_outcome(const delivery_job& job, const std::string& node,
                            const std::string& provider, const post_result& res);
 
-/// The outcome of a push service's answer (RFC 8030): 2xx delivered; 404
-/// and 410 mean the subscription is gone (permanent, `address_gone`); other
+/// The outcome of a push service's answer (RFC 8030): 2xx delivered (its
+/// Location, the message's URL, is the provider message id); 404 and 410
+/// mean the subscription is gone (permanent, `address_gone`); other
 /// statuses as for webhooks (429 and 5xx retryable, Retry-After honoured).
 attempt_report webpush_outcome(const delivery_job& job, const std::string& node,
                                const std::string& provider,

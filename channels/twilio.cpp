@@ -187,10 +187,40 @@ std::string signature(const std::string& auth_token, const std::string& url,
   return crypto::base64_encode(hmac_sha1(auth_token, data));
 }
 
+std::vector<std::string> url_variants(const std::string& url) {
+  std::vector<std::string> out{url};
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos)
+    return out;
+  auto scheme = url.substr(0, scheme_end);
+  std::string port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+  if (port.empty())
+    return out;
+  auto host_start = scheme_end + 3;
+  auto host_end = url.find_first_of("/?#", host_start);
+  if (host_end == std::string::npos)
+    host_end = url.size();
+  auto authority = url.substr(host_start, host_end - host_start);
+  auto colon = authority.rfind(':');
+  bool bracketed_v6 = !authority.empty() && authority.back() == ']';
+  if (colon != std::string::npos && !bracketed_v6) {
+    if (authority.substr(colon + 1) == port)
+      out.push_back(url.substr(0, host_start) + authority.substr(0, colon)
+                    + url.substr(host_end));
+  } else {
+    out.push_back(url.substr(0, host_end) + ":" + port + url.substr(host_end));
+  }
+  return out;
+}
+
 bool verify_signature(const std::string& auth_token, const std::string& url,
                       form_fields params, const std::string& signature_value) {
-  return crypto::constant_time_equal(
-    signature(auth_token, url, std::move(params)), signature_value);
+  bool ok = false;
+  for (auto& u : url_variants(url))
+    ok = crypto::constant_time_equal(signature(auth_token, u, params),
+                                     signature_value)
+         || ok;
+  return ok;
 }
 
 } // namespace herald::twilio

@@ -87,13 +87,16 @@ std::optional<form_fields> form_decode(std::string_view body);
 /// Twilio's request signature: base64(HMAC-SHA1(auth_token, url + name +
 /// value of every POST parameter, sorted by name, then by value for repeated
 /// names)). `url` is the full URL Twilio requested, query included, exactly
-/// as configured (Twilio's own validators also try it with the default port
-/// added or removed; this function does not).
+/// as given (verify_signature also tries url_variants).
 std::string signature(const std::string& auth_token, const std::string& url,
                       form_fields params);
 
+/// `url` and, as Twilio's own validators accept, the same URL with the
+/// scheme's default port added (if it has none) or removed (if it has it).
+std::vector<std::string> url_variants(const std::string& url);
+
 /// Whether `signature_value` (the X-Twilio-Signature header) is signature(…)
-/// of these, compared in constant time.
+/// of these for `url` or one of its url_variants, compared in constant time.
 bool verify_signature(const std::string& auth_token, const std::string& url,
                       form_fields params, const std::string& signature_value);
 

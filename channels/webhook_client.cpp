@@ -350,6 +350,7 @@ post_result webhook_client::post(
       result.body = res->body.size() > max_kept_body_bytes
                       ? res->body.substr(0, max_kept_body_bytes)
                       : std::move(res->body);
+      result.location = res->get_header_value("Location");
       if (res->has_header("Retry-After"))
         result.retry_after_ms = parse_retry_after_ms(
           res->get_header_value("Retry-After"),

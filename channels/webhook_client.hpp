@@ -35,6 +35,9 @@ struct post_result {
   /// The answer's body, cut to its first max_kept_body_bytes (providers put
   /// their error codes there); "" without an HTTP answer.
   std::string body;
+  /// The answer's Location header ("" if none): a Web Push service names
+  /// the message it accepted there (RFC 8030 §5).
+  std::string location;
 };
 
 /// How much of an answer's body post_result keeps.

@@ -499,7 +499,11 @@ CAF_TEST(Web Push is encrypted for the subscription and an expired one is remove
   auto id = accepted({{"channel", "push"}, {"recipient", "w1"},
                       {"body", "New message from Ana"},
                       {"data", {{"thread", "t-9"}}}, {"priority", "high"}});
-  await_status(id, "delivered");
+  auto n = await_status(id, "delivered");
+  // The push service's Location names the message.
+  CAF_CHECK_EQUAL(text_field(n, "provider_message_id").find(text_field(sub, "endpoint")
+                                                             + "/messages/"),
+                  0u);
   json got;
   for (auto& m : fake_messages("webpush"))
     if (m.value("subscription", "") == sub_id)

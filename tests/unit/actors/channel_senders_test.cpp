@@ -152,8 +152,11 @@ CAF_TEST(fcm answers become outcomes and dead tokens are flagged) {
 
 CAF_TEST(web push answers become outcomes and gone subscriptions are flagged) {
   auto j = job_of("push", R"({"endpoint":"https://p/1"})");
-  auto out = webpush_outcome(j, "n1", "wp1", answer(201));
+  auto created = answer(201);
+  created.location = "https://p/1/messages/7";
+  auto out = webpush_outcome(j, "n1", "wp1", created);
   CAF_CHECK(out.outcome == attempt_result::delivered);
+  CAF_CHECK_EQUAL(out.provider_message_id, "https://p/1/messages/7");
   for (int status : {404, 410}) {
     out = webpush_outcome(j, "n1", "wp1", answer(status));
     CAF_CHECK(!out.retryable);

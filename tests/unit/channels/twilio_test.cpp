@@ -77,6 +77,27 @@ CAF_TEST(verify_signature refuses any change) {
                                       doc_signature));
 }
 
+CAF_TEST(the default port may be added or dropped as Twilio validators allow) {
+  CAF_CHECK_EQUAL(twilio::url_variants("https://h.example/x?a=1"),
+                  (std::vector<std::string>{"https://h.example/x?a=1",
+                                            "https://h.example:443/x?a=1"}));
+  CAF_CHECK_EQUAL(twilio::url_variants("https://h.example:443/x"),
+                  (std::vector<std::string>{"https://h.example:443/x",
+                                            "https://h.example/x"}));
+  CAF_CHECK_EQUAL(twilio::url_variants("http://h:8080/x"),
+                  (std::vector<std::string>{"http://h:8080/x"}));
+  CAF_CHECK_EQUAL(twilio::url_variants("http://h"),
+                  (std::vector<std::string>{"http://h", "http://h:80"}));
+  // Signed for the URL with the port, configured without it: accepted.
+  auto with_port = twilio::url_variants(doc_url).at(1);
+  auto sig = twilio::signature(doc_token, with_port, doc_params);
+  CAF_CHECK(twilio::verify_signature(doc_token, doc_url, doc_params, sig));
+  // Another port is another URL.
+  auto other = twilio::signature(doc_token, "https://mycompany.com:8443/myapp.php?foo=1&bar=2",
+                                 doc_params);
+  CAF_CHECK(!twilio::verify_signature(doc_token, doc_url, doc_params, other));
+}
+
 CAF_TEST(form_encode follows the urlencoded serializer) {
   CAF_CHECK_EQUAL(twilio::form_encode({}), "");
   CAF_CHECK_EQUAL(twilio::form_encode({{"To", "+15551234567"}}),
