@@ -1,6 +1,7 @@
 #include "actors/email_sender.hpp"
 
 #include <chrono>
+#include <utility>
 
 #include <caf/typed_event_based_actor.hpp>
 #include <nlohmann/json.hpp>
@@ -12,16 +13,19 @@ namespace herald {
 
 namespace {
 
-/// A part of `rendered` (the JSON object text of a notification's rendered
-/// parts), "" if absent.
-std::string rendered_part(const notification& n, const char* name) {
+/// The html and text parts of `rendered` (the JSON object text of a
+/// notification's rendered parts), "" where absent.
+std::pair<std::string, std::string> rendered_parts(const notification& n) {
   if (n.rendered.empty())
     return {};
   auto j = nlohmann::json::parse(n.rendered, nullptr, false);
   if (!j.is_object())
     return {};
-  auto i = j.find(name);
-  return i != j.end() && i->is_string() ? i->get<std::string>() : std::string{};
+  auto part = [&j](const char* name) {
+    auto i = j.find(name);
+    return i != j.end() && i->is_string() ? i->get<std::string>() : std::string{};
+  };
+  return {part("html"), part("text")};
 }
 
 } // namespace
@@ -32,11 +36,12 @@ email_message email_of(const delivery_job& job, const email_sender_settings& s) 
   m.reply_to = !job.email_reply_to.empty() ? job.email_reply_to : s.reply_to;
   m.to = job.n.to;
   m.subject = job.n.subject;
-  m.html = rendered_part(job.n, "html");
+  auto [html, text] = rendered_parts(job.n);
+  m.html = std::move(html);
   m.text = job.n.body;
   // A template with only an HTML part renders it into the body as well
   // (http/template_routes.cpp): send it once, as HTML.
-  if (!m.html.empty() && m.text == m.html && rendered_part(job.n, "text").empty())
+  if (!m.html.empty() && m.text == m.html && text.empty())
     m.text.clear();
   m.message_id = message_id_for(job.n.id, m.from);
   if (!job.n.request_id.empty())

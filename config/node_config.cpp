@@ -362,6 +362,21 @@ std::string range_text(int64_t lo, int64_t hi) {
   return std::to_string(lo) + ".." + std::to_string(hi);
 }
 
+// "" or why `v` is outside lo..hi.
+std::string int_in_range(int64_t v, int64_t lo, int64_t hi) {
+  if (v < lo || v > hi)
+    return std::to_string(v) + " is out of range (" + range_text(lo, hi) + ")";
+  return {};
+}
+
+// Parses an int option's value and checks its range.
+std::string read_int(const std::string& text, int64_t lo, int64_t hi,
+                     int64_t& out) {
+  if (auto err = detail::parse_int(text, out); !err.empty())
+    return err;
+  return int_in_range(out, lo, hi);
+}
+
 template <class T>
 option_def int_option(std::string name, T node_config::*field, int64_t lo,
                       int64_t hi, std::string help) {
@@ -369,20 +384,13 @@ option_def int_option(std::string name, T node_config::*field, int64_t lo,
   d.name = std::move(name);
   d.type = "int";
   d.help = std::move(help) + " (" + range_text(lo, hi) + ")";
-  d.check = [=](const node_config& cfg) -> std::string {
-    auto v = static_cast<int64_t>(cfg.*field);
-    if (v < lo || v > hi)
-      return std::to_string(v) + " is out of range (" + range_text(lo, hi)
-             + ")";
-    return {};
+  d.check = [=](const node_config& cfg) {
+    return int_in_range(static_cast<int64_t>(cfg.*field), lo, hi);
   };
   d.assign = [=](node_config& cfg, const std::string& text, bool) {
     int64_t v = 0;
-    if (auto err = detail::parse_int(text, v); !err.empty())
+    if (auto err = read_int(text, lo, hi, v); !err.empty())
       return err;
-    if (v < lo || v > hi)
-      return std::to_string(v) + " is out of range (" + range_text(lo, hi)
-             + ")";
     cfg.*field = static_cast<T>(v);
     return std::string{};
   };
@@ -415,26 +423,41 @@ option_def port_option(std::string name, uint16_t node_config::*field,
 // overflow.
 constexpr millis max_duration{30LL * 24 * 3600 * 1000};
 
+// "" or why a duration option cannot have the value `v`.
+std::string duration_in_range(millis v) {
+  if (v.count() <= 0)
+    return "must be greater than zero, got " + format_duration(v);
+  if (v > max_duration)
+    return format_duration(v) + " is out of range (at most "
+           + format_duration(max_duration) + ")";
+  return {};
+}
+
+// Parses a duration option's value and checks its range; with
+// `zero_inherits`, 0 (with or without a unit) is allowed too.
+std::string read_duration(const std::string& text, bool zero_inherits,
+                          millis& out) {
+  if (zero_inherits && text == "0") {
+    out = millis{0};
+    return {};
+  }
+  if (auto err = detail::parse_duration(text, out); !err.empty())
+    return err;
+  if (zero_inherits && out.count() == 0)
+    return {};
+  return duration_in_range(out);
+}
+
 option_def duration_option(std::string name, millis node_config::*field,
                            std::string help) {
   option_def d;
   d.name = std::move(name);
   d.type = "duration";
   d.help = std::move(help);
-  auto in_range = [](millis v) -> std::string {
-    if (v.count() <= 0)
-      return "must be greater than zero, got " + format_duration(v);
-    if (v > max_duration)
-      return format_duration(v) + " is out of range (at most "
-             + format_duration(max_duration) + ")";
-    return {};
-  };
-  d.check = [=](const node_config& cfg) { return in_range(cfg.*field); };
+  d.check = [=](const node_config& cfg) { return duration_in_range(cfg.*field); };
   d.assign = [=](node_config& cfg, const std::string& text, bool) {
     millis v{0};
-    if (auto err = detail::parse_duration(text, v); !err.empty())
-      return err;
-    if (auto err = in_range(v); !err.empty())
+    if (auto err = read_duration(text, false, v); !err.empty())
       return err;
     cfg.*field = v;
     return std::string{};
@@ -448,18 +471,15 @@ option_def inherit_duration_option(std::string name, millis node_config::*field,
                                    std::string help) {
   auto d = duration_option(std::move(name), field, std::move(help));
   auto check = d.check;
-  auto assign = d.assign;
   d.check = [=](const node_config& cfg) {
     return (cfg.*field).count() == 0 ? std::string{} : check(cfg);
   };
-  d.assign = [=](node_config& cfg, const std::string& text, bool in_file) {
-    millis v{-1};
-    if (text == "0" || (detail::parse_duration(text, v).empty() && v.count() == 0)) {
-      v = millis{0};
-      cfg.*field = v;
-      return std::string{};
-    }
-    return assign(cfg, text, in_file);
+  d.assign = [=](node_config& cfg, const std::string& text, bool) {
+    millis v{0};
+    if (auto err = read_duration(text, true, v); !err.empty())
+      return err;
+    cfg.*field = v;
+    return std::string{};
   };
   d.show = [=](const node_config& cfg) {
     return (cfg.*field).count() == 0 ? std::string{"0"}
@@ -829,11 +849,8 @@ sub_option<S> sub_int(std::string key, int S::*field, int64_t lo, int64_t hi,
                   std::move(fallback), std::move(kinds), {}};
   o.assign = [=](S& x, const std::string& text, bool) {
     int64_t v = 0;
-    if (auto err = detail::parse_int(text, v); !err.empty())
+    if (auto err = read_int(text, lo, hi, v); !err.empty())
       return err;
-    if (v < lo || v > hi)
-      return std::to_string(v) + " is out of range (" + range_text(lo, hi)
-             + ")";
     x.*field = static_cast<int>(v);
     return std::string{};
   };
@@ -849,21 +866,8 @@ sub_option<S> sub_duration(std::string key, millis S::*field,
                   std::move(fallback), std::move(kinds), {}};
   o.assign = [=](S& x, const std::string& text, bool) {
     millis v{0};
-    if (zero_inherits && text == "0") {
-      x.*field = v;
-      return std::string{};
-    }
-    if (auto err = detail::parse_duration(text, v); !err.empty())
+    if (auto err = read_duration(text, zero_inherits, v); !err.empty())
       return err;
-    if (v.count() == 0 && zero_inherits) {
-      x.*field = v;
-      return std::string{};
-    }
-    if (v.count() <= 0)
-      return std::string{"must be greater than zero"};
-    if (v > max_duration)
-      return format_duration(v) + " is longer than the maximum ("
-             + format_duration(max_duration) + ")";
     x.*field = v;
     return std::string{};
   };

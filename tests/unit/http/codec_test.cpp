@@ -88,6 +88,24 @@ CAF_TEST(a valid submission per channel) {
   CAF_CHECK_EQUAL(s.n.priority, "high");
   CAF_CHECK_EQUAL(s.n.send_at_ms, 1795255200123);
   CAF_CHECK_EQUAL(s.n.provider, "ses-eu.1_a");
+  // An email may carry an HTML part beside its text, or only HTML; it is
+  // kept with the rendered parts.
+  auto html = parse_submission(with(valid_email(), "html", "<p>Hi</p>").dump());
+  CAF_CHECK(html.errors.empty());
+  CAF_CHECK_EQUAL(html.n.rendered, R"({"html":"<p>Hi</p>"})");
+  auto only_html = valid_email();
+  only_html.erase("body");
+  only_html["html"] = "<p>Hi</p>";
+  auto o = parse_submission(only_html.dump());
+  CAF_CHECK(o.errors.empty());
+  CAF_CHECK_EQUAL(o.n.body, "");
+  auto neither = valid_email();
+  neither.erase("body");
+  CAF_CHECK(has_error(parse_submission(neither.dump()), "body", "required"));
+  auto templated = json{{"channel", "email"}, {"to", "ada@example.com"},
+                        {"template", "welcome"}, {"html", "<p>x</p>"}};
+  CAF_CHECK(has_error(parse_submission(templated.dump()), "html",
+                      "not allowed with template"));
   // A push takes a subject as its title.
   auto titled = parse_submission(with(valid_push(), "subject", "Ride").dump());
   CAF_CHECK(titled.errors.empty());
@@ -257,6 +275,14 @@ CAF_TEST(every rule violated once names its field) {
      "only allowed for channels email and push (the title)"},
     {"subject on webhook", with(valid_webhook(), "subject", "Hi"), "subject",
      "only allowed for channels email and push (the title)"},
+    {"html on sms", with(valid_sms(), "html", "<p>x</p>"), "html",
+     "only allowed for channel email"},
+    {"html not a string", with(valid_email(), "html", 7), "html",
+     "must be a string"},
+    {"html too long", with(valid_email(), "html", std::string(70000, 'h')),
+     "html", "at most"},
+    {"html with NUL", with(valid_email(), "html", std::string("a\0b", 3)),
+     "html", "NUL"},
     {"subject 999", with(valid_email(), "subject", std::string(999, 's')),
      "subject", "998"},
     {"subject header injection", with(valid_email(), "subject",
