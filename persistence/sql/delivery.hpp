@@ -207,9 +207,12 @@ inline const std::string k_remove_dead_device =
   "   SET devices = coalesce((SELECT jsonb_agg(d ORDER BY i)"
   "                             FROM jsonb_array_elements(r.devices)"
   "                                  WITH ORDINALITY AS x(d, i)"
-  "                            WHERE NOT (d->>'token' = $2"
-  "                                       OR d->'subscription'->>'endpoint'"
-  "                                          = $3)), '[]'::jsonb),"
+  // coalesce: a device without a token (or subscription) yields NULL
+  // there, which must count as "not this one", not drop the device.
+  "                            WHERE NOT coalesce(d->>'token' = $2, false)"
+  "                              AND NOT coalesce($3 <> ''"
+  "                                  AND d->'subscription'->>'endpoint' = $3,"
+  "                                  false)), '[]'::jsonb),"
   "       updated_at = now()"
   " WHERE r.tenant_id = $1"
   "   AND (r.devices @> jsonb_build_array(jsonb_build_object('token', $2::text))"

@@ -448,7 +448,14 @@ CAF_TEST(FCM push delivers and a dead token is removed from the recipient) {
   auto c = node->api();
   auto put = request(*c, "PUT", "/v1/recipients/u1", t.key,
                      {{"email", "u1@example.org"},
-                      {"devices", json::array({{{"id", "phone"}, {"kind", "fcm"},
+                      {"devices", json::array({{{"id", "tablet"}, {"kind", "fcm"},
+                                                {"token", "tok-tablet"}},
+                                               {{"id", "browser"}, {"kind", "webpush"},
+                                                {"subscription",
+                                                 {{"endpoint", "https://push.example/s1"},
+                                                  {"keys", {{"p256dh", "BNc"},
+                                                            {"auth", "tA"}}}}}},
+                                               {{"id", "phone"}, {"kind", "fcm"},
                                                 {"token", "dead-abc"}}})}});
   REQUIRE_THAT(put.status == 201, put.describe());
   auto good = accepted({{"channel", "push"}, {"to", "tok-live-1"},
@@ -468,8 +475,17 @@ CAF_TEST(FCM push delivers and a dead token is removed from the recipient) {
   auto d = await_status(dead, "dead_lettered");
   CAF_CHECK_EQUAL(int_field(d, "attempts"), 1);
   CAF_CHECK(text_field(d, "last_error").find("UNREGISTERED") != std::string::npos);
-  CAF_CHECK(eventually([&] { return recipient("u1")["devices"].empty(); }, 5s));
+  // Only the dead device goes; the others stay, in their order.
+  CAF_CHECK(eventually([&] { return recipient("u1")["devices"].size() == 2; }, 5s));
+  auto left = recipient("u1")["devices"];
+  CAF_REQUIRE_EQUAL(left.size(), 2u);
+  CAF_CHECK_EQUAL(text_field(left[0], "id"), "tablet");
+  CAF_CHECK_EQUAL(text_field(left[1], "id"), "browser");
   // With no device left the next push is skipped, never sent.
+  auto c2 = node->api();
+  auto emptied = request(*c2, "PUT", "/v1/recipients/u1", t.key,
+                         {{"email", "u1@example.org"}});
+  REQUIRE_THAT(emptied.status == 200, emptied.describe());
   auto r = submit({{"channel", "push"}, {"recipient", "u1"}, {"body", "x"}});
   CAF_CHECK_EQUAL(r.status, 202);
   CAF_CHECK_EQUAL(r.field("status"), "skipped");
